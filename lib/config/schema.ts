@@ -1,0 +1,107 @@
+import { z } from 'zod';
+
+const hostPort = z.string().regex(/^[^\s:/]+:\d{1,5}$/, 'expected host:port, for example 127.0.0.1:7233');
+const port = z.coerce.number().int().min(1).max(65535);
+const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
+const duration = z.union([
+  z.number().int().nonnegative(),
+  z.string().regex(/^\d+(ms|s|m|h)$/, "expected a duration like '30s'"),
+]);
+
+/** Every Cairn setting. Keys are what `cairn.yaml` uses; `ENV_KEYS` maps environment variables onto them. */
+export const configSchema = z.strictObject({
+  /** pino level. @default 'info' */
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** Where local state lives: Temporal's database file, logs, pids, generated secrets. @default '.cairn' */
+  home: z.string().min(1).default('.cairn'),
+  temporal: z
+    .strictObject({
+      /** gRPC address of the Temporal frontend. @default '127.0.0.1:7233' */
+      address: hostPort.default('127.0.0.1:7233'),
+      namespace: z.string().min(1).default('default'),
+      /** Web UI port of the local dev server. @default 8233 */
+      uiPort: port.default(8233),
+      tls: flag.default(false),
+      /** Secret: TEMPORAL_API_KEY or TEMPORAL_API_KEY_FILE only. */
+      apiKey: z.string().min(1).optional(),
+      taskQueue: z.string().min(1).default('cairn'),
+      trainTaskQueue: z.string().min(1).default('cairn-train'),
+    })
+    .prefault({}),
+  database: z
+    .strictObject({
+      /** PostgreSQL connection string; a password belongs in the DATABASE_URL environment variable only. */
+      url: z
+        .url({ protocol: /^postgres(ql)?$/, error: 'expected postgres://user@host:port/database' })
+        .default('postgres://postgres@127.0.0.1:5432/cairn'),
+      poolSize: z.coerce.number().int().min(1).max(200).default(10),
+    })
+    .prefault({}),
+  store: z
+    .strictObject({
+      /** `s3` (any S3-compatible server) or `local` (a directory; one machine only). @default 's3' */
+      kind: z.enum(['s3', 'local']).default('s3'),
+      endpoint: z.url({ protocol: /^https?$/, error: 'expected http(s)://host:port' }).default('http://127.0.0.1:8333'),
+      bucket: z
+        .string()
+        .regex(
+          /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+          'expected an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)'
+        )
+        .default('cairn'),
+      region: z.string().min(1).default('us-east-1'),
+      accessKey: z.string().min(1).default('cairn'),
+      /** Secret: S3_SECRET_KEY or S3_SECRET_KEY_FILE only (stack:up writes <home>/secrets/s3-secret-key). */
+      secretKey: z.string().min(1).optional(),
+      /** Directory of the `local` store. @default '<home>/artifacts' */
+      localDir: z.string().min(1).optional(),
+      /** Multipart part size; memory per upload stays near this. @default 16 */
+      partSizeMiB: z.coerce.number().int().min(5).max(512).default(16),
+    })
+    .prefault({}),
+  worker: z
+    .strictObject({
+      /** Prometheus endpoint of the `cairn` worker; the `cairn-train` worker uses the next port. @default 9464 */
+      metricsPort: port.default(9464),
+      /** How long running activities get to finish on SIGTERM. @default '30s' */
+      shutdownGraceTime: duration.default('30s'),
+    })
+    .prefault({}),
+});
+
+export type CairnConfig = z.output<typeof configSchema>;
+export type CairnConfigInput = z.input<typeof configSchema>;
+
+/** Environment variables that set config keys. */
+export const ENV_KEYS = {
+  CAIRN_LOG_LEVEL: 'logLevel',
+  CAIRN_HOME: 'home',
+  TEMPORAL_ADDRESS: 'temporal.address',
+  TEMPORAL_NAMESPACE: 'temporal.namespace',
+  TEMPORAL_TLS: 'temporal.tls',
+  TEMPORAL_API_KEY: 'temporal.apiKey',
+  CAIRN_TEMPORAL_UI_PORT: 'temporal.uiPort',
+  CAIRN_TASK_QUEUE: 'temporal.taskQueue',
+  CAIRN_TRAIN_TASK_QUEUE: 'temporal.trainTaskQueue',
+  DATABASE_URL: 'database.url',
+  CAIRN_DB_POOL_SIZE: 'database.poolSize',
+  CAIRN_STORE: 'store.kind',
+  S3_ENDPOINT: 'store.endpoint',
+  S3_BUCKET: 'store.bucket',
+  S3_REGION: 'store.region',
+  S3_ACCESS_KEY: 'store.accessKey',
+  S3_SECRET_KEY: 'store.secretKey',
+  CAIRN_STORE_DIR: 'store.localDir',
+  CAIRN_PART_SIZE_MIB: 'store.partSizeMiB',
+  CAIRN_METRICS_PORT: 'worker.metricsPort',
+  CAIRN_SHUTDOWN_GRACE: 'worker.shutdownGraceTime',
+} as const satisfies Record<string, string>;
+
+/** Keys that hold secrets: never read from cairn.yaml, always redacted in logs. Each also has a `<VAR>_FILE` form. */
+export const SECRET_KEYS: Record<string, keyof typeof ENV_KEYS> = {
+  'temporal.apiKey': 'TEMPORAL_API_KEY',
+  'store.secretKey': 'S3_SECRET_KEY',
+};
+
+/** Environment variables with the CAIRN_ prefix that are not config keys but are known. */
+export const OTHER_CAIRN_ENV = ['CAIRN_CONFIG'];

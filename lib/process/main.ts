@@ -1,0 +1,22 @@
+import { ConfigError } from '../config/index.js';
+import { EndpointUnreachableError } from '../health/probes.js';
+
+/** Errors a user fixes by changing settings or starting a service: printed as one line, no stack. */
+export function isUserFacing(err: unknown): err is Error {
+  return err instanceof ConfigError || err instanceof EndpointUnreachableError;
+}
+
+/**
+ * Runs an entry point. A configuration or reachability problem prints one line and exits 2;
+ * anything else prints the error with its stack and exits 1.
+ */
+export function runMain(program: string, main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    if (isUserFacing(err)) {
+      process.stderr.write(`${program}: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`${program}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
+}
