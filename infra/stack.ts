@@ -1,0 +1,103 @@
+// The local stack: `up`, `down`, `status` (npm run stack:up|stack:down|stack:status).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../lib/config/index.js';
+import type { CairnConfig } from '../lib/config/index.js';
+import { probeObjectStore, probePostgres, probeTemporal } from '../lib/health/probes.js';
+import { runMain } from '../lib/process/main.js';
+import { ensureLocalS3Secret, objectStoreUp, postgresUp, temporalUp } from './stack/components.js';
+import type { Say } from './stack/components.js';
+import { ownedNames, ownedPid, startDetached, stackDirs, stopOwned, waitUntil } from './stack/processes.js';
+
+const say: Say = (line) => process.stdout.write(`${line}\n`);
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const WORKERS = ['worker-cairn', 'worker-cairn-train'] as const;
+
+export async function stackUp(config: CairnConfig): Promise<void> {
+  const dirs = stackDirs(config.home);
+  ensureLocalS3Secret(config);
+  // Temporal and the object store start in parallel; both take seconds.
+  await Promise.all([temporalUp(config, dirs, say), objectStoreUp(config, dirs, say), postgresUp(config, say)]);
+  say(`stack is up: Temporal UI http://127.0.0.1:${config.temporal.uiPort}, logs in ${dirs.logs}`);
+}
+
+/** Starts the two workers in the background unless they run already (the demo leaves them running). */
+export async function workersUp(config: CairnConfig): Promise<void> {
+  const dirs = stackDirs(config.home);
+  for (const name of WORKERS) {
+    if (ownedPid(dirs, name)) {
+      say(`${name}: already running (pid ${ownedPid(dirs, name)})`);
+      continue;
+    }
+    const entry = join(ROOT, 'workers', `${name.slice('worker-'.length)}.ts`);
+    startDetached(dirs, name, process.execPath, ['--import', 'tsx', entry], {
+      ...process.env,
+      CAIRN_HOME: config.home,
+    });
+    const log = join(dirs.logs, `${name}.log`);
+    await waitUntil(
+      name,
+      async () => {
+        if (!ownedPid(dirs, name))
+          throw new Error(`${name} exited; see ${log}:\n${readFileSync(log, 'utf8').split('\n').slice(-5).join('\n')}`);
+        return readFileSync(log, 'utf8').includes('"worker running"');
+      },
+      60_000,
+      log
+    );
+    say(`${name}: started (pid ${ownedPid(dirs, name)}, log ${log})`);
+  }
+}
+
+export async function stackDown(config: CairnConfig): Promise<void> {
+  const dirs = stackDirs(config.home);
+  const names = ownedNames(dirs);
+  // Workers first so they finish their tasks against live services.
+  const order = [...names.filter((n) => n.startsWith('worker-')), ...names.filter((n) => !n.startsWith('worker-'))];
+  for (const name of order) if (await stopOwned(dirs, name)) say(`${name}: stopped`);
+  say(order.length ? 'stack is down' : 'nothing started by this stack is running');
+}
+
+export async function stackStatus(config: CairnConfig): Promise<boolean> {
+  const dirs = stackDirs(config.home);
+  const probes = await Promise.all([probeTemporal(config), probePostgres(config), probeObjectStore(config)]);
+  const rows = probes.map((p) => {
+    const owner = { temporal: 'temporal', postgres: 'postgres', 'object-store': 'seaweedfs' }[p.component];
+    const pid = ownedPid(dirs, owner);
+    return [p.component, p.ok ? 'up' : 'DOWN', p.address, pid ? `pid ${pid}` : p.ok ? 'external' : '-', p.detail];
+  });
+  for (const name of WORKERS) {
+    const pid = ownedPid(dirs, name);
+    rows.push([
+      name,
+      pid ? 'up' : 'stopped',
+      '-',
+      pid ? `pid ${pid}` : '-',
+      pid ? join(dirs.logs, `${name}.log`) : 'npm run demo starts it',
+    ]);
+  }
+  const temporalUp = probes[0]!.ok;
+  rows.push(['temporal-ui', temporalUp ? 'up' : 'DOWN', `http://127.0.0.1:${config.temporal.uiPort}`, '-', 'Web UI']);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const row of rows)
+    say(
+      row
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd()
+    );
+  return probes.every((p) => p.ok);
+}
+
+const isEntry = process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1];
+if (isEntry) {
+  runMain('stack', async () => {
+    const command = process.argv[2];
+    const config = loadConfig();
+    if (command === 'up') await stackUp(config);
+    else if (command === 'down') await stackDown(config);
+    else if (command === 'status') process.exitCode = (await stackStatus(config)) ? 0 : 1;
+    else throw new Error(`usage: stack up|down|status (got ${command ?? 'nothing'})`);
+  });
+}
