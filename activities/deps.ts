@@ -1,0 +1,10 @@
+import type { ArtifactStore } from '../lib/artifacts/index.js';
+import type { Pool } from '../lib/db/pool.js';
+import type { Logger } from '../lib/logging/logger.js';
+
+/** What activities need from the outside world; workers pass real services, unit tests may pass others. */
+export interface ActivityDeps {
+  db: Pool;
+  store: ArtifactStore;
+  logger: Logger;
+}

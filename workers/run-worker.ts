@@ -1,0 +1,48 @@
+import { fileURLToPath } from 'node:url';
+import { Worker } from '@temporalio/worker';
+import { createActivities } from '../activities/index.js';
+import { createArtifactStore } from '../lib/artifacts/index.js';
+import { loadConfig } from '../lib/config/index.js';
+import { createPool } from '../lib/db/pool.js';
+import { preflight } from '../lib/health/probes.js';
+import { createLogger } from '../lib/logging/logger.js';
+import { installTemporalRuntime } from '../lib/logging/temporal-runtime.js';
+import { connectWorker } from '../lib/temporal/connection.js';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export type WorkerRole = 'cairn' | 'cairn-train';
+
+/**
+ * Runs one worker until SIGINT/SIGTERM (the Temporal Runtime shuts workers down on those signals and gives
+ * running activities `worker.shutdownGraceTime` to finish), then closes its connections.
+ */
+export async function runWorker(role: WorkerRole): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config, { worker: role });
+  await preflight(config, ['temporal', 'postgres', 'object-store']);
+  const metricsPort = config.worker.metricsPort + (role === 'cairn-train' ? 1 : 0);
+  installTemporalRuntime({ logger, metricsPort });
+
+  const connection = await connectWorker(config);
+  const db = createPool(config);
+  try {
+    const store = createArtifactStore(config);
+    const taskQueue = role === 'cairn' ? config.temporal.taskQueue : config.temporal.trainTaskQueue;
+    const worker = await Worker.create({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue,
+      // The `cairn` queue runs workflows and light activities; `cairn-train` only CPU-heavy activities.
+      ...(role === 'cairn' ? { workflowsPath: WORKFLOWS_PATH } : { maxConcurrentActivityTaskExecutions: 1 }),
+      activities: createActivities({ db, store, logger }),
+      shutdownGraceTime: config.worker.shutdownGraceTime,
+    });
+    logger.info({ taskQueue, metrics: `http://127.0.0.1:${metricsPort}/metrics` }, 'worker running');
+    await worker.run();
+    logger.info({ taskQueue }, 'worker stopped');
+  } finally {
+    await db.end();
+    await connection.close();
+  }
+}

@@ -1,0 +1,15 @@
+import { ApplicationFailure } from '@temporalio/workflow';
+import type { z } from 'zod';
+
+/**
+ * Validates a workflow input (JSON from the CLI, the Temporal UI or `temporal workflow start`).
+ * A bad input fails the workflow at once, non-retryably, with every problem named by its field.
+ */
+export function parseInput<S extends z.ZodType>(workflow: string, schema: S, input: unknown): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(input)'}: ${i.message}`);
+  throw ApplicationFailure.nonRetryable(`${workflow}: invalid input: ${problems.join('; ')}`, 'InvalidWorkflowInput', {
+    problems,
+  });
+}
