@@ -1,11 +1,12 @@
 // The local stack: `up`, `down`, `status` (npm run stack:up|stack:down|stack:status).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../lib/config/index.js';
 import type { CairnConfig } from '../lib/config/index.js';
 import { probeObjectStore, probePostgres, probeTemporal } from '../lib/health/probes.js';
 import { runMain } from '../lib/process/main.js';
+import { ensureBinaries } from './stack/binaries.js';
 import { ensureLocalS3Secret, objectStoreUp, postgresUp, temporalUp } from './stack/components.js';
 import type { Say } from './stack/components.js';
 import { ownedNames, ownedPid, startDetached, stackDirs, stopOwned, waitUntil } from './stack/processes.js';
@@ -31,17 +32,19 @@ export async function workersUp(config: CairnConfig): Promise<void> {
       continue;
     }
     const entry = join(ROOT, 'workers', `${name.slice('worker-'.length)}.ts`);
-    startDetached(dirs, name, process.execPath, ['--import', 'tsx', entry], {
-      ...process.env,
-      CAIRN_HOME: config.home,
-    });
     const log = join(dirs.logs, `${name}.log`);
+    const logStart = existsSync(log) ? statSync(log).size : 0;
+    startDetached(dirs, name, process.execPath, ['--import', 'tsx', entry], {
+      env: { ...process.env, CAIRN_HOME: config.home },
+      cwd: ROOT,
+    });
+    const newLog = () => readFileSync(log).subarray(logStart).toString('utf8');
     await waitUntil(
       name,
       async () => {
         if (!ownedPid(dirs, name))
-          throw new Error(`${name} exited; see ${log}:\n${readFileSync(log, 'utf8').split('\n').slice(-5).join('\n')}`);
-        return readFileSync(log, 'utf8').includes('"worker running"');
+          throw new Error(`${name} exited; see ${log}:\n${newLog().trim().split('\n').slice(-6).join('\n')}`);
+        return newLog().includes('"worker running"');
       },
       60_000,
       log
@@ -62,11 +65,12 @@ export async function stackDown(config: CairnConfig): Promise<void> {
 export async function stackStatus(config: CairnConfig): Promise<boolean> {
   const dirs = stackDirs(config.home);
   const probes = await Promise.all([probeTemporal(config), probePostgres(config), probeObjectStore(config)]);
-  const rows = probes.map((p) => {
+  const rows = [['component', 'state', 'address', 'owner', 'detail']];
+  for (const p of probes) {
     const owner = { temporal: 'temporal', postgres: 'postgres', 'object-store': 'seaweedfs' }[p.component];
     const pid = ownedPid(dirs, owner);
-    return [p.component, p.ok ? 'up' : 'DOWN', p.address, pid ? `pid ${pid}` : p.ok ? 'external' : '-', p.detail];
-  });
+    rows.push([p.component, p.ok ? 'up' : 'DOWN', p.address, pid ? `pid ${pid}` : p.ok ? 'external' : '-', p.detail]);
+  }
   for (const name of WORKERS) {
     const pid = ownedPid(dirs, name);
     rows.push([
@@ -95,9 +99,10 @@ if (isEntry) {
   runMain('stack', async () => {
     const command = process.argv[2];
     const config = loadConfig();
-    if (command === 'up') await stackUp(config);
+    if (command === 'install') ensureBinaries(config.home, ['temporal', 'weed'], say);
+    else if (command === 'up') await stackUp(config);
     else if (command === 'down') await stackDown(config);
     else if (command === 'status') process.exitCode = (await stackStatus(config)) ? 0 : 1;
-    else throw new Error(`usage: stack up|down|status (got ${command ?? 'nothing'})`);
+    else throw new Error(`usage: stack install|up|down|status (got ${command ?? 'nothing'})`);
   });
 }

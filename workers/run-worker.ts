@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { createArtifactStore } from '../lib/artifacts/index.js';
-import { loadConfig } from '../lib/config/index.js';
+import { ConfigError, loadConfig } from '../lib/config/index.js';
 import { createPool } from '../lib/db/pool.js';
 import { preflight } from '../lib/health/probes.js';
 import { createLogger } from '../lib/logging/logger.js';
@@ -22,7 +22,15 @@ export async function runWorker(role: WorkerRole): Promise<void> {
   const logger = createLogger(config, { worker: role });
   await preflight(config, ['temporal', 'postgres', 'object-store']);
   const metricsPort = config.worker.metricsPort + (role === 'cairn-train' ? 1 : 0);
-  installTemporalRuntime({ logger, metricsPort });
+  try {
+    installTemporalRuntime({ logger, metricsPort });
+  } catch (err) {
+    if (!/address already in use/i.test(String(err))) throw err;
+    throw new ConfigError(
+      `worker.metricsPort (CAIRN_METRICS_PORT): 127.0.0.1:${metricsPort} is already in use`,
+      'worker.metricsPort'
+    );
+  }
 
   const connection = await connectWorker(config);
   const db = createPool(config);

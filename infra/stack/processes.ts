@@ -57,11 +57,11 @@ export function startDetached(
   name: string,
   command: string,
   args: string[],
-  env: NodeJS.ProcessEnv = process.env
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}
 ): number {
   const log = openSync(join(dirs.logs, `${name}.log`), 'a');
   try {
-    const child = spawn(command, args, { detached: true, stdio: ['ignore', log, log], env });
+    const child = spawn(command, args, { detached: true, stdio: ['ignore', log, log], ...options });
     if (child.pid === undefined) throw new Error(`could not start ${command}`);
     child.unref();
     const record: PidRecord = {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 const hostPort = z.string().regex(/^[^\s:/]+:\d{1,5}$/, 'expected host:port, for example 127.0.0.1:7233');
-const port = z.coerce.number().int().min(1).max(65535);
+const port = z.coerce.number({ error: 'expected a port number' }).int().min(1).max(65535);
 const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 const duration = z.union([
   z.number().int().nonnegative(),

@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import type { Logger as PinoLogger } from 'pino';
+import type { DestinationStream, Logger as PinoLogger } from 'pino';
 import type { CairnConfig } from '../config/index.js';
 
 export type Logger = PinoLogger;
@@ -19,13 +19,17 @@ const REDACT = [
 ];
 
 /** The one logger factory: JSON to stderr (stdout stays for command output), secrets redacted. */
-export function createLogger(config: Pick<CairnConfig, 'logLevel'>, bindings: Record<string, unknown> = {}): Logger {
+export function createLogger(
+  config: Pick<CairnConfig, 'logLevel'>,
+  bindings: Record<string, unknown> = {},
+  destination: DestinationStream = pino.destination(2)
+): Logger {
   return pino(
     {
       level: config.logLevel,
       redact: { paths: REDACT, censor: '[redacted]' },
       base: { pid: process.pid, ...bindings },
     },
-    pino.destination(2)
+    destination
   );
 }
