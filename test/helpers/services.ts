@@ -1,0 +1,60 @@
+import { inject } from 'vitest';
+import { S3ArtifactStore } from '../../lib/artifacts/index.js';
+import { loadConfig } from '../../lib/config/index.js';
+import type { CairnConfig } from '../../lib/config/index.js';
+import { createPool } from '../../lib/db/pool.js';
+import type { Pool } from '../../lib/db/pool.js';
+import { createLogger } from '../../lib/logging/logger.js';
+import type { Logger } from '../../lib/logging/logger.js';
+
+/** What test/global-setup.ts started for the whole run. */
+export interface TestServices {
+  temporalAddress: string;
+  namespace: string;
+  databaseUrl: string;
+  s3: { endpoint: string; bucket: string; region: string; accessKey: string; secretKey: string };
+  workflowBundlePath: string;
+  home: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    services: TestServices;
+  }
+}
+
+export const services = (): TestServices => inject('services');
+
+/** The configuration pointed at the test services. */
+export function testConfig(): CairnConfig {
+  const s = services();
+  return loadConfig({
+    env: {},
+    overrides: {
+      home: s.home,
+      logLevel: 'warn',
+      'temporal.address': s.temporalAddress,
+      'temporal.namespace': s.namespace,
+      'database.url': s.databaseUrl,
+      'store.endpoint': s.s3.endpoint,
+      'store.bucket': s.s3.bucket,
+      'store.accessKey': s.s3.accessKey,
+      'store.secretKey': s.s3.secretKey,
+    },
+  });
+}
+
+export interface TestDeps {
+  db: Pool;
+  store: S3ArtifactStore;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+/** Real PostgreSQL and S3 dependencies for activities; call close() in afterAll. */
+export function testDeps(options: { partSize?: number } = {}): TestDeps {
+  const config = testConfig();
+  const db = createPool(config);
+  const store = new S3ArtifactStore({ ...services().s3, partSize: options.partSize, spoolDir: `${config.home}/tmp` });
+  return { db, store, logger: createLogger(config), close: () => db.end() };
+}

@@ -1,0 +1,112 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { services, testDeps } from '../helpers/services.js';
+import { withWorker } from '../helpers/temporal.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const run = promisify(execFile);
+
+/** Runs an entry point as a user would, with the environment pointed at the test services plus `env`. */
+async function runEntry(entry: string, args: string[], env: Record<string, string> = {}) {
+  const s = services();
+  const base = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    CAIRN_HOME: s.home,
+    TEMPORAL_ADDRESS: s.temporalAddress,
+    DATABASE_URL: s.databaseUrl,
+    S3_ENDPOINT: s.s3.endpoint,
+    S3_BUCKET: s.s3.bucket,
+    S3_SECRET_KEY: s.s3.secretKey,
+  };
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', join(ROOT, entry), ...args], {
+      cwd: ROOT,
+      env: { ...base, ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+const deps = testDeps();
+afterAll(() => deps.close());
+
+describe('cairn CLI', () => {
+  it('lists its commands', async () => {
+    const { code, stdout } = await runEntry('cli/main.ts', ['--help']);
+    expect(code).toBe(0);
+    for (const command of ['hello', 'check', 'config']) expect(stdout).toContain(command);
+  });
+
+  it('runs hello through the worker and prints the references', async () => {
+    const out = await withWorker(deps, (taskQueue) =>
+      runEntry('cli/main.ts', ['hello', 'Lin'], { CAIRN_TASK_QUEUE: taskQueue })
+    );
+    expect(out.code).toBe(0);
+    const result = JSON.parse(out.stdout.slice(out.stdout.indexOf('{')));
+    expect(result.greeting).toBe('Hello, Lin!');
+    expect((await deps.store.stat(result.artifact.digest))?.bytes).toBe(result.artifact.bytes);
+  });
+
+  it('passes check when every service answers', async () => {
+    const { code, stdout } = await runEntry('cli/main.ts', ['check']);
+    expect(code).toBe(0);
+    expect(stdout.match(/^ok /gm)).toHaveLength(3);
+  });
+
+  const oneLine = (stderr: string) => {
+    const lines = stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    return lines[0]!;
+  };
+
+  it.each([
+    [
+      'Temporal',
+      { TEMPORAL_ADDRESS: '127.0.0.1:1' },
+      /^cairn: cannot reach temporal at 127\.0\.0\.1:1 \(temporal\.address \/ TEMPORAL_ADDRESS\): /,
+    ],
+    [
+      'PostgreSQL',
+      { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/cairn' },
+      /^cairn: cannot reach postgres at 127\.0\.0\.1:1\/cairn \(database\.url \/ DATABASE_URL\): /,
+    ],
+    [
+      'the object store',
+      { S3_ENDPOINT: 'http://127.0.0.1:1' },
+      /^cairn: cannot reach object-store at http:\/\/127\.0\.0\.1:1 \(store\.endpoint \/ S3_ENDPOINT\): /,
+    ],
+  ])('an unreachable %s gives one line naming the endpoint and exit 2', async (_name, env, expected) => {
+    const { code, stderr } = await runEntry('cli/main.ts', ['check'], env);
+    expect(code).toBe(2);
+    expect(oneLine(stderr)).toMatch(expected);
+  });
+
+  it('bad config gives one line naming the key and exit 2, for the CLI and the workers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cairn-yaml-'));
+    writeFileSync(join(dir, 'cairn.yaml'), 'store:\n  buckett: x\n');
+    const unknown = await runEntry('cli/main.ts', ['check'], { CAIRN_CONFIG: join(dir, 'cairn.yaml') });
+    expect(unknown.code).toBe(2);
+    expect(oneLine(unknown.stderr)).toBe(`cairn: ${join(dir, 'cairn.yaml')}: unknown key store.buckett`);
+
+    const wrongType = await runEntry('workers/cairn.ts', [], { CAIRN_DB_POOL_SIZE: 'many' });
+    expect(wrongType.code).toBe(2);
+    expect(oneLine(wrongType.stderr)).toMatch(
+      /^cairn-worker: database\.poolSize \(from CAIRN_DB_POOL_SIZE\): .*got "many"$/
+    );
+
+    const unreachable = await runEntry('workers/cairn-train.ts', [], {
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:1/cairn',
+    });
+    expect(unreachable.code).toBe(2);
+    expect(oneLine(unreachable.stderr)).toMatch(/^cairn-train-worker: cannot reach postgres at 127\.0\.0\.1:1\/cairn/);
+  });
+});
