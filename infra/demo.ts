@@ -4,12 +4,14 @@ import { loadConfig } from '../lib/config/index.js';
 import { runMain } from '../lib/process/main.js';
 import { connectClient } from '../lib/temporal/connection.js';
 import type { hello } from '../workflows/hello.js';
+import { ensureBinaries } from './stack/binaries.js';
 import { stackUp, workersUp } from './stack.js';
 
 runMain('demo', async () => {
   const config = loadConfig();
   await stackUp(config);
   await workersUp(config);
+  const { temporal } = ensureBinaries(config.home, ['temporal']);
   const client = await connectClient(config);
   try {
     const workflowId = `hello-demo-${randomUUID().slice(0, 8)}`;
@@ -28,7 +30,7 @@ runMain('demo', async () => {
         `  see it    ${ui}`,
         '',
         'The workers keep running: start more with `npm run cairn -- hello <name>` or',
-        `  temporal workflow start --type hello --task-queue ${config.temporal.taskQueue} -i '{"name":"x"}'`,
+        `  ${temporal} workflow start --type hello --task-queue ${config.temporal.taskQueue} -i '{"name":"x"}'`,
         'Stop everything with `npm run stack:down`.',
         '',
       ].join('\n')

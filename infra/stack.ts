@@ -19,7 +19,7 @@ export async function stackUp(config: CairnConfig): Promise<void> {
   const dirs = stackDirs(config.home);
   ensureLocalS3Secret(config);
   // Temporal and the object store start in parallel; both take seconds.
-  await Promise.all([temporalUp(config, dirs, say), objectStoreUp(config, dirs, say), postgresUp(config, say)]);
+  await Promise.all([temporalUp(config, dirs, say), objectStoreUp(config, dirs, say), postgresUp(config, dirs, say)]);
   say(`stack is up: Temporal UI http://127.0.0.1:${config.temporal.uiPort}, logs in ${dirs.logs}`);
 }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import protos from '@temporalio/proto';
 import { S3ArtifactStore } from '../../lib/artifacts/index.js';
 import type { CairnConfig } from '../../lib/config/index.js';
@@ -15,6 +16,8 @@ import { ownedPid, startDetached, waitUntil } from './processes.js';
 import type { StackDirs } from './processes.js';
 
 export type Say = (line: string) => void;
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 const isLoopback = (host: string) => ['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host);
 
@@ -109,16 +112,39 @@ export async function registerSearchAttributes(config: CairnConfig, say: Say): P
   }
 }
 
-/** Creates the database if missing and applies migrations. */
-export async function postgresUp(config: CairnConfig, say: Say): Promise<void> {
-  const probe = await probePostgres({ database: { ...config.database, url: serverUrl(config.database.url) } });
+/**
+ * Creates the database if missing and applies migrations. When no PostgreSQL answers on a loopback address,
+ * starts the embedded fallback there: PGlite behind pglite-socket (a laptop with nothing installed; demo only).
+ */
+export async function postgresUp(config: CairnConfig, dirs: StackDirs, say: Say): Promise<void> {
+  const server = { database: { ...config.database, url: serverUrl(config.database.url) } };
+  const url = new URL(config.database.url);
+  let probe = await probePostgres(server);
+  if (!probe.ok && isLoopback(url.hostname) && !ownedPid(dirs, 'postgres')) {
+    say(
+      `postgres: nothing answers at ${url.host} (${probe.detail}); starting embedded PGlite there (demo only, see README)`
+    );
+    startDetached(dirs, 'postgres', process.execPath, [
+      join(ROOT, 'node_modules', '@electric-sql', 'pglite-socket', 'dist', 'scripts', 'server.js'),
+      `--db=${join(dirs.home, 'pglite')}`,
+      `--host=${url.hostname}`,
+      `--port=${url.port || 5432}`,
+      '--max-connections=16',
+    ]);
+    await waitUntil(
+      'embedded PostgreSQL',
+      async () => (probe = await probePostgres(server)).ok,
+      60_000,
+      join(dirs.logs, 'postgres.log')
+    );
+  }
   if (!probe.ok)
     throw new Error(`cannot reach PostgreSQL at ${probe.address} (database.url / DATABASE_URL): ${probe.detail}`);
   const created = await ensureDatabase(config.database.url);
   const applied = await migrate(config.database.url);
-  const db = new URL(config.database.url);
   say(
-    `postgres: ${probe.detail} at ${db.host}, database ${db.pathname.slice(1)} ${created}, ${applied.length ? `migrations applied: ${applied.join(', ')}` : 'schema up to date'}`
+    `postgres: ${probe.detail} at ${url.host}, database ${url.pathname.slice(1)} ${created}, ` +
+      (applied.length ? `migrations applied: ${applied.join(', ')}` : 'schema up to date')
   );
 }
 
