@@ -1,0 +1,98 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import type { Pipeline } from '../../pipelines/define.js';
+import { sha256 } from '../artifacts/digest.js';
+import { canonicalJson } from '../ml/canonical-json.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** A run's config that does not fit the pipeline's schema; names the key. Not retryable. */
+export class InvalidConfigError extends Error {
+  override readonly name = 'InvalidConfigError';
+  readonly userFacing = true;
+  constructor(
+    readonly pipeline: string,
+    readonly problems: string[]
+  ) {
+    super(`pipeline ${pipeline}: invalid config: ${problems.join('; ')}`);
+  }
+}
+
+type Plain = Record<string, unknown>;
+const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function merge(base: Plain, over: Plain): Plain {
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isPlain(v) && isPlain(out[k]) ? merge(out[k], v) : v;
+  return out;
+}
+
+/** `key.sub=value` pairs (values read as YAML scalars: numbers, booleans, strings) into a nested object. */
+export function parseSets(sets: string[]): Plain {
+  const out: Plain = {};
+  for (const set of sets) {
+    const eq = set.indexOf('=');
+    if (eq <= 0) throw new Error(`--set ${JSON.stringify(set)}: expected key=value`);
+    const path = set.slice(0, eq).split('.');
+    let node = out;
+    for (const part of path.slice(0, -1)) node = (node[part] = isPlain(node[part]) ? node[part] : {}) as Plain;
+    node[path[path.length - 1]!] = parseYaml(set.slice(eq + 1));
+  }
+  return out;
+}
+
+/** The config file beside the pipeline, if any. */
+export function pipelineDefaults(pipeline: Pipeline): Plain {
+  const file = join(ROOT, 'pipelines', pipeline.name, 'config.yaml');
+  if (!existsSync(file)) return {};
+  const doc: unknown = parseYaml(readFileSync(file, 'utf8'));
+  if (doc === null || doc === undefined) return {};
+  if (!isPlain(doc)) throw new InvalidConfigError(pipeline.name, [`${file} must be a mapping`]);
+  return doc;
+}
+
+export interface RunConfig {
+  config: Record<string, unknown>;
+  /** sha256 of the canonical JSON of the full config. */
+  configDigest: string;
+}
+
+/**
+ * The full config of a run: the pipeline's defaults, its config.yaml, then `overrides` (the workflow input's
+ * `config`), then `sets` (`--set k=v`). Unknown keys and wrong types fail with every problem named.
+ */
+export function resolveRunConfig(pipeline: Pipeline, overrides: unknown = {}, sets: string[] = []): RunConfig {
+  if (!isPlain(overrides)) throw new InvalidConfigError(pipeline.name, ['config must be an object']);
+  const raw = merge(merge(pipelineDefaults(pipeline), overrides), parseSets(sets));
+  const parsed = pipeline.config.safeParse(raw);
+  if (!parsed.success) {
+    throw new InvalidConfigError(
+      pipeline.name,
+      parsed.error.issues.map((i) =>
+        i.code === 'unrecognized_keys'
+          ? `unknown config key ${i.keys.map((k) => [...i.path, k].join('.')).join(', ')}`
+          : `config key ${i.path.join('.')}: ${i.message}`
+      )
+    );
+  }
+  const config = parsed.data as Record<string, unknown>;
+  return { config, configDigest: sha256(canonicalJson(config)) };
+}
+
+/** A data source path: `npm:<package>/<file>` inside an installed package, else relative to the project root. */
+export function resolveSourcePath(path: string): string {
+  if (path.startsWith('npm:')) {
+    const spec = path.slice(4);
+    const parts = spec.split('/');
+    const pkg = spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+    const rest = spec.slice(pkg.length + 1);
+    // Packages may not export package.json: look for the package folder on Node's search path instead.
+    const dirs = createRequire(import.meta.url).resolve.paths(pkg) ?? [];
+    const dir = dirs.map((d) => join(d, pkg)).find((d) => existsSync(join(d, 'package.json')));
+    return join(dir ?? join(ROOT, 'node_modules', pkg), rest);
+  }
+  return isAbsolute(path) ? path : resolve(ROOT, path);
+}

@@ -1,0 +1,118 @@
+import type { z } from 'zod';
+import type { FeatureDef } from '../lib/features/feature.js';
+
+/** What a pipeline learns. */
+export type Task = 'regression' | 'binary' | 'multiclass';
+
+/** Metrics each task can report and gate on. */
+export const METRICS = {
+  regression: ['rmse', 'mae', 'r2'],
+  binary: ['accuracy', 'macroF1', 'rocAuc', 'logLoss'],
+  multiclass: ['accuracy', 'macroF1', 'rocAuc', 'logLoss'],
+} as const;
+export type MetricName<T extends Task> = (typeof METRICS)[T][number];
+
+/** A bound a metric must meet on the held-out split for the model to pass the gate. */
+export interface Threshold {
+  min?: number;
+  max?: number;
+}
+
+export interface DataSource {
+  /** A Parquet, CSV or JSON file; a path relative to the project root, or `npm:<package>/<path>` for a file a package ships. */
+  path: string;
+  format?: 'parquet' | 'csv' | 'json';
+  /** Read only the first N rows (a subset for quick runs). */
+  limit?: number;
+}
+
+export type Split =
+  /** The last `testFraction` of rows by `column` (a timestamp) is held out: train on the past, test on the future. */
+  | { kind: 'time'; column: string; testFraction: number }
+  /** A seeded random `testFraction` of rows is held out. */
+  | { kind: 'random'; testFraction: number; seed: number };
+
+export type Trainer =
+  | {
+      kind: 'gbdt';
+      rounds: number;
+      learningRate: number;
+      maxDepth: number;
+      minDataInLeaf: number;
+      lambda: number;
+      bins: number;
+      seed: number;
+    }
+  | { kind: 'linear'; l2: number }
+  | { kind: 'logistic'; l2: number; maxIterations: number };
+
+type RowSchema = z.ZodObject;
+type Columns<R extends RowSchema> = keyof z.output<R> & string;
+
+/**
+ * A pipeline as code. `contract` is the data contract: a zod object describing one row; it is compiled to
+ * column-wise checks (type, range, allowed values, nullability, and uniqueness via `.meta({ unique: true })`).
+ * `config` holds every tunable with its default; YAML beside the pipeline, `--set k=v` and the workflow input
+ * override it. The other fields are functions of the parsed config so that config can change them.
+ */
+export interface PipelineSpec<R extends RowSchema, C extends z.ZodObject, T extends Task> {
+  /** kebab-case, unique; the name runs are started by. */
+  name: string;
+  description: string;
+  /** Bump when the pipeline's code changes what it produces; part of every model's lineage. */
+  version: string;
+  config: C;
+  source: (config: z.output<C>) => DataSource;
+  contract: R;
+  features: (config: z.output<C>) => FeatureDef[];
+  target: { column: Columns<R>; task: T };
+  split: (config: z.output<C>) => Split;
+  trainer: (config: z.output<C>) => Trainer;
+  evaluation: { metrics: MetricName<T>[]; gate: (config: z.output<C>) => Partial<Record<MetricName<T>, Threshold>> };
+}
+
+export type Pipeline = PipelineSpec<RowSchema, z.ZodObject, Task>;
+
+const NAME = /^[a-z][a-z0-9-]*$/;
+
+/** Thrown when a pipeline definition is wrong in a way the type checker cannot see. */
+export class PipelineDefinitionError extends Error {
+  override readonly name = 'PipelineDefinitionError';
+}
+
+/**
+ * Declares a pipeline. Type errors catch a target that is not a contract column, a metric the task cannot report
+ * or a gate on an unknown metric; the rest is checked here, when the pipeline index loads.
+ */
+export function definePipeline<const R extends RowSchema, const C extends z.ZodObject, const T extends Task>(
+  spec: PipelineSpec<R, C, T>
+): PipelineSpec<R, C, T> {
+  const problems: string[] = [];
+  if (!NAME.test(spec.name)) problems.push(`name ${JSON.stringify(spec.name)} must be kebab-case`);
+  const defaults = spec.config.safeParse({});
+  if (!defaults.success)
+    problems.push(`config: every key needs a default (${defaults.error.issues[0]?.path.join('.')})`);
+  const columns = Object.keys(spec.contract.shape);
+  if (!columns.includes(spec.target.column)) problems.push(`target ${spec.target.column} is not a contract column`);
+  if (defaults.success) {
+    const config = defaults.data;
+    for (const feature of spec.features(config)) {
+      for (const input of feature.inputs) {
+        if (!columns.includes(input))
+          problems.push(`feature ${feature.name} reads ${input}, which is not a contract column`);
+      }
+    }
+    const split = spec.split(config);
+    if (split.kind === 'time' && !columns.includes(split.column))
+      problems.push(`split column ${split.column} is not a contract column`);
+    if (!(split.testFraction > 0 && split.testFraction < 1))
+      problems.push('split.testFraction must be between 0 and 1');
+    const trainer = spec.trainer(config);
+    if (spec.target.task !== 'regression' && trainer.kind === 'linear')
+      problems.push('a linear trainer cannot classify');
+    if (spec.target.task === 'regression' && trainer.kind === 'logistic')
+      problems.push('a logistic trainer cannot regress');
+  }
+  if (problems.length) throw new PipelineDefinitionError(`pipeline ${spec.name}: ${problems.join('; ')}`);
+  return spec;
+}
