@@ -1,5 +1,6 @@
 import type { ArtifactStore } from '../lib/artifacts/index.js';
 import type { Pool } from '../lib/db/pool.js';
+import type { CodeVersion } from '../lib/lineage/code-version.js';
 import type { Logger } from '../lib/logging/logger.js';
 
 /** What activities need from the outside world; workers pass real services, unit tests may pass others. */
@@ -7,4 +8,6 @@ export interface ActivityDeps {
   db: Pool;
   store: ArtifactStore;
   logger: Logger;
+  /** The code version of this worker, recorded in every run's lineage. */
+  code: CodeVersion;
 }

@@ -4,6 +4,7 @@ import { createActivities } from '../activities/index.js';
 import { createArtifactStore } from '../lib/artifacts/index.js';
 import { ConfigError, loadConfig } from '../lib/config/index.js';
 import { createPool } from '../lib/db/pool.js';
+import { readCodeVersion } from '../lib/lineage/code-version.js';
 import { preflight } from '../lib/health/probes.js';
 import { createLogger } from '../lib/logging/logger.js';
 import { installTemporalRuntime } from '../lib/logging/temporal-runtime.js';
@@ -42,8 +43,11 @@ export async function runWorker(role: WorkerRole): Promise<void> {
       namespace: config.temporal.namespace,
       taskQueue,
       // The `cairn` queue runs workflows and light activities; `cairn-train` only CPU-heavy activities.
-      ...(role === 'cairn' ? { workflowsPath: WORKFLOWS_PATH } : { maxConcurrentActivityTaskExecutions: 1 }),
-      activities: createActivities({ db, store, logger }),
+      // Training heartbeats reach the server every second: live progress, and a fresh checkpoint after a crash.
+      ...(role === 'cairn'
+        ? { workflowsPath: WORKFLOWS_PATH }
+        : { maxConcurrentActivityTaskExecutions: 1, maxHeartbeatThrottleInterval: '1s' }),
+      activities: createActivities({ db, store, logger, code: readCodeVersion() }),
       shutdownGraceTime: config.worker.shutdownGraceTime,
     });
     logger.info({ taskQueue, metrics: `http://127.0.0.1:${metricsPort}/metrics` }, 'worker running');

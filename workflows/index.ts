@@ -1,2 +1,3 @@
 // Every workflow type the `cairn` worker serves; names are public API (start them by name from the UI or CLI).
 export { hello } from './hello.js';
+export { trainingPipeline } from './training-pipeline.js';

@@ -8,6 +8,7 @@ import type { CairnConfig } from './schema.js';
 /** A configuration mistake, described in one line that names the key and where it came from. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+  readonly userFacing = true;
   constructor(
     message: string,
     readonly key?: string

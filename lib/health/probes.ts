@@ -95,6 +95,7 @@ export async function probeObjectStore(config: Pick<CairnConfig, 'store'>): Prom
 /** Error for an endpoint that cannot be reached at start: one line naming the component, address and setting. */
 export class EndpointUnreachableError extends Error {
   override readonly name = 'EndpointUnreachableError';
+  readonly userFacing = true;
   constructor(readonly probe: ProbeResult) {
     super(`cannot reach ${probe.component} at ${probe.address} (${probe.setting}): ${probe.detail}`);
   }

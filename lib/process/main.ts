@@ -1,9 +1,9 @@
-import { ConfigError } from '../config/index.js';
-import { EndpointUnreachableError } from '../health/probes.js';
-
-/** Errors a user fixes by changing settings or starting a service: printed as one line, no stack. */
+/**
+ * Errors a user fixes by changing a setting, a request or starting a service (they carry `userFacing: true`):
+ * printed as one line, no stack.
+ */
 export function isUserFacing(err: unknown): err is Error {
-  return err instanceof ConfigError || err instanceof EndpointUnreachableError;
+  return err instanceof Error && (err as { userFacing?: boolean }).userFacing === true;
 }
 
 /**

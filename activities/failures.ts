@@ -1,0 +1,32 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { DataReadError } from '../lib/data/table.js';
+import { InvalidConfigError } from '../lib/pipelines/run-config.js';
+import { UnknownPipelineError } from '../pipelines/index.js';
+
+/**
+ * Turns errors a retry cannot fix (bad request, bad data) into non-retryable failures with a type and details;
+ * anything else (network, database, store) is rethrown and retried.
+ */
+export function asFailure(err: unknown): unknown {
+  if (err instanceof UnknownPipelineError)
+    return ApplicationFailure.nonRetryable(err.message, 'UnknownPipeline', { pipeline: err.pipeline });
+  if (err instanceof InvalidConfigError)
+    return ApplicationFailure.nonRetryable(err.message, 'InvalidConfig', { problems: err.problems });
+  if (err instanceof DataReadError) {
+    return ApplicationFailure.nonRetryable(err.message, 'DataReadError', {
+      file: err.file,
+      reason: err.reason,
+      ...err.details,
+    });
+  }
+  return err;
+}
+
+/** Runs an activity body, mapping non-retryable errors to failures. */
+export async function failFast<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw asFailure(err);
+  }
+}

@@ -1,0 +1,78 @@
+import { Context } from '@temporalio/activity';
+import { decodeMatrix } from '../lib/features/matrix-codec.js';
+import { canonicalJson } from '../lib/ml/canonical-json.js';
+import type { Model } from '../lib/ml/index.js';
+import { trainInThread } from '../lib/training/run.js';
+import { resolvePipeline } from '../pipelines/index.js';
+import type { ActivityDeps } from './deps.js';
+import type { RunPlan, TrainHeartbeat, TrainResult, TransformResult } from './stage-types.js';
+
+/** How often (in rounds) the model so far is stored as a checkpoint. */
+const CHECKPOINT_EVERY = 10;
+
+export function createTrainActivities({ store, logger }: ActivityDeps) {
+  return {
+    /**
+     * Trains the pipeline's model on the training matrix in a worker thread. Heartbeats every round with the
+     * progress and the last checkpoint (stored in the artifact store); a retry after a crash resumes from that
+     * checkpoint instead of round 0, and gives the same bytes as an uninterrupted run.
+     */
+    async train(plan: RunPlan, data: TransformResult): Promise<TrainResult> {
+      const ctx = Context.current();
+      const pipeline = resolvePipeline(plan.pipeline);
+      const trainer = pipeline.trainer(plan.config as never);
+      const { matrix, y } = decodeMatrix(await store.getBytes(data.train.digest));
+
+      const last = ctx.info.heartbeatDetails as TrainHeartbeat | undefined;
+      let resumeFrom: Model | undefined;
+      if (last?.checkpoint) {
+        resumeFrom = JSON.parse((await store.getBytes(last.checkpoint)).toString('utf8')) as Model;
+        ctx.log.info('resuming training from checkpoint', { round: last.checkpointRound, checkpoint: last.checkpoint });
+      }
+      let beat: TrainHeartbeat = {
+        round: last?.checkpointRound ?? 0,
+        total: trainer.kind === 'gbdt' ? trainer.rounds : 1,
+        ...last,
+      };
+      ctx.heartbeat(beat);
+
+      // Checkpoints are written in order; the heartbeat names one only after it is stored.
+      let writes = Promise.resolve();
+      const model = await trainInThread(
+        {
+          trainer,
+          task: plan.task,
+          ...(data.classes ? { numClasses: data.classes.length } : {}),
+          names: matrix.names,
+          columns: matrix.columns,
+          y,
+          ...(resumeFrom ? { resumeFrom } : {}),
+          checkpointEvery: CHECKPOINT_EVERY,
+        },
+        ({ round, total, checkpoint }) => {
+          beat = { ...beat, round, total };
+          ctx.heartbeat(beat);
+          if (checkpoint) {
+            writes = writes.then(async () => {
+              const ref = await store.putBytes(canonicalJson(checkpoint), { mediaType: 'application/json' });
+              beat = { ...beat, checkpoint: ref.digest, checkpointRound: round };
+              ctx.heartbeat(beat);
+            });
+          }
+        },
+        ctx.cancellationSignal
+      );
+      await writes;
+      const ref = await store.putBytes(canonicalJson(model), { mediaType: 'application/json' });
+      logger.info(
+        { pipeline: plan.pipeline, model: ref.digest, resumedFromRound: last?.checkpointRound ?? 0 },
+        'model trained'
+      );
+      return {
+        model: ref,
+        ...(trainer.kind === 'gbdt' ? { rounds: trainer.rounds } : {}),
+        resumedFromRound: resumeFrom ? (last?.checkpointRound ?? 0) : 0,
+      };
+    },
+  };
+}

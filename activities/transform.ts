@@ -1,0 +1,73 @@
+import { Context } from '@temporalio/activity';
+import { buildMatrix, encodeTarget, fitFeatures } from '../lib/features/matrix.js';
+import { encodeMatrix } from '../lib/features/matrix-codec.js';
+import { splitRows } from '../lib/features/split.js';
+import { canonicalJson } from '../lib/ml/canonical-json.js';
+import { compileContract } from '../lib/validate/contract.js';
+import { resolvePipeline } from '../pipelines/index.js';
+import type { Pipeline } from '../pipelines/define.js';
+import { loadDataset } from './dataset.js';
+import type { ActivityDeps } from './deps.js';
+import type { DatasetRef, RunPlan, TransformResult } from './stage-types.js';
+
+/** Class names of a classification target: the contract's allowed values, else the sorted observed ones. */
+function classesOf(pipeline: Pipeline, observed: string[]): string[] {
+  const rule = compileContract(pipeline.contract).find((r) => r.column === pipeline.target.column);
+  return rule?.allowed ?? [...new Set(observed)].sort();
+}
+
+/** Keeps the rows whose target is known. */
+function withTarget(rows: Int32Array, y: Float64Array): { rows: Int32Array; y: Float64Array } {
+  let n = 0;
+  for (let i = 0; i < y.length; i++) if (!Number.isNaN(y[i]!)) n++;
+  if (n === y.length) return { rows, y };
+  const keptRows = new Int32Array(n);
+  const keptY = new Float64Array(n);
+  for (let i = 0, j = 0; i < y.length; i++) {
+    if (Number.isNaN(y[i]!)) continue;
+    keptRows[j] = rows[i]!;
+    keptY[j++] = y[i]!;
+  }
+  return { rows: keptRows, y: keptY };
+}
+
+export function createTransformActivities({ store }: ActivityDeps) {
+  return {
+    /**
+     * Splits the snapshot, fits the pipeline's features on the training rows only and writes the training and
+     * held-out feature matrices and the fitted feature state to the store.
+     */
+    async transform(plan: RunPlan, dataset: DatasetRef): Promise<TransformResult> {
+      const pipeline = resolvePipeline(plan.pipeline);
+      const config = plan.config as never;
+      const table = await loadDataset(store, dataset.digest, dataset.data.digest);
+      const split = splitRows(table, pipeline.split(config));
+      const target = table.columns[pipeline.target.column];
+      const classes =
+        plan.task === 'regression'
+          ? undefined
+          : classesOf(pipeline, target?.type === 'string' ? target.dictionary : []);
+      const train = withTarget(split.train, encodeTarget(table, pipeline.target.column, split.train, classes));
+      const test = withTarget(split.test, encodeTarget(table, pipeline.target.column, split.test, classes));
+      Context.current().heartbeat({ stage: 'fit' });
+
+      const defs = pipeline.features(config);
+      const specs = fitFeatures(defs, table, train.rows);
+      const trainRef = await store.putBytes(
+        encodeMatrix({ matrix: buildMatrix(defs, specs, table, train.rows), y: train.y })
+      );
+      const testRef = await store.putBytes(
+        encodeMatrix({ matrix: buildMatrix(defs, specs, table, test.rows), y: test.y })
+      );
+      const featuresRef = await store.putBytes(canonicalJson(specs), { mediaType: 'application/json' });
+      const dropped = split.train.length + split.test.length - train.rows.length - test.rows.length;
+      return {
+        train: trainRef,
+        test: testRef,
+        features: featuresRef,
+        rows: { train: train.rows.length, test: test.rows.length, dropped },
+        ...(classes ? { classes } : {}),
+      };
+    },
+  };
+}

@@ -1,0 +1,21 @@
+import type { Trainer, Task } from '../../pipelines/define.js';
+import type { Model } from '../ml/index.js';
+
+/** What the activity sends the training thread. Typed arrays are transferred, not copied. */
+export interface TrainRequest {
+  trainer: Trainer;
+  task: Task;
+  numClasses?: number;
+  names: string[];
+  columns: Float64Array[];
+  y: Float64Array;
+  /** A partial model to continue from (a checkpoint). */
+  resumeFrom?: Model;
+  /** Send the model so far every this many rounds, for checkpoints. */
+  checkpointEvery: number;
+}
+
+export type TrainMessage =
+  | { type: 'round'; round: number; total: number; checkpoint?: Model }
+  | { type: 'done'; model: Model }
+  | { type: 'error'; message: string; stack?: string };

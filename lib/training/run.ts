@@ -1,0 +1,48 @@
+import { Worker } from 'node:worker_threads';
+import type { Model } from '../ml/index.js';
+import type { TrainMessage, TrainRequest } from './protocol.js';
+
+// The thread runs TypeScript too: its entry registers tsx, whatever started this process (tsx, vitest, node).
+const THREAD = new URL('./thread-entry.mjs', import.meta.url);
+
+export interface TrainProgress {
+  round: number;
+  total: number;
+  /** The model so far, when this round is a checkpoint. */
+  checkpoint?: Model;
+}
+
+/**
+ * Trains in a worker thread. `onProgress` runs on this thread (so it can heartbeat and store checkpoints);
+ * `signal` aborts training by terminating the thread.
+ */
+export function trainInThread(
+  request: TrainRequest,
+  onProgress: (p: TrainProgress) => void,
+  signal?: AbortSignal
+): Promise<Model> {
+  return new Promise<Model>((resolve, reject) => {
+    const transfer = [...request.columns, request.y].map((a) => a.buffer as ArrayBuffer);
+    const worker = new Worker(THREAD, {
+      workerData: request,
+      transferList: [...new Set(transfer)],
+      resourceLimits: { maxOldGenerationSizeMb: 4096 },
+    });
+    let settled = false;
+    const finish = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', abort);
+      fn();
+    };
+    const abort = () => finish(() => void worker.terminate().then(() => reject(signal!.reason)));
+    signal?.addEventListener('abort', abort, { once: true });
+    worker.on('message', (message: TrainMessage) => {
+      if (message.type === 'round') onProgress(message);
+      else if (message.type === 'done') finish(() => resolve(message.model));
+      else finish(() => reject(Object.assign(new Error(message.message), { stack: message.stack })));
+    });
+    worker.on('error', (err) => finish(() => reject(err)));
+    worker.on('exit', (code) => finish(() => reject(new Error(`training thread exited with code ${code}`))));
+  });
+}

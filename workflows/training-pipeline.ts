@@ -1,0 +1,125 @@
+import { proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { z } from 'zod';
+import type { Activities } from '../activities/index.js';
+import type { EvaluationResult, GateResult } from '../activities/stage-types.js';
+import { parseInput } from './input.js';
+import { statusQuery } from './messages.js';
+import type { WorkflowStatus } from './messages.js';
+import { CairnDatasetDigest, CairnPipeline, CairnStage, CairnTrigger } from './search-attributes.js';
+
+export const trainingPipelineInput = z.strictObject({
+  /** Pipeline name from the pipeline index, e.g. `penguins`. */
+  pipeline: z.string().min(1),
+  /** Config overrides, merged over the pipeline's defaults and config.yaml. */
+  config: z.record(z.string(), z.unknown()).optional(),
+  /** What started the run: `manual`, `schedule`, `drift`, `reproduce`… */
+  trigger: z.string().min(1).default('manual'),
+  requestedBy: z.string().optional(),
+  /** Queue of the CPU-heavy stages. @default '<this workflow's task queue>-train' (`cairn-train`) */
+  trainTaskQueue: z.string().min(1).optional(),
+});
+export type TrainingPipelineInput = z.input<typeof trainingPipelineInput>;
+
+export interface TrainingPipelineResult {
+  runId: string;
+  pipeline: string;
+  dataset: string;
+  /** `version` is assigned when the model registry registers the package; null until then. */
+  model: { name: string; version: number | null; digest: string };
+  metrics: EvaluationResult['metrics'];
+  gate: GateResult;
+}
+
+export const STAGES = ['prepare', 'ingest', 'validate', 'transform', 'train', 'evaluate', 'package'] as const;
+export type Stage = (typeof STAGES)[number];
+
+const NON_RETRYABLE = [
+  'UnknownPipeline',
+  'InvalidConfig',
+  'DataReadError',
+  'DataContractViolation',
+  'InvalidWorkflowInput',
+];
+const retry = { initialInterval: '1s', maximumInterval: '1m', nonRetryableErrorTypes: NON_RETRYABLE };
+
+/**
+ * One run of a pipeline: prepare → ingest → validate → transform → train → evaluate → package, one activity per
+ * stage. Light stages run on this workflow's queue; data and training stages on the train queue. Bad input, config
+ * or data fails the run at once; a crashed worker costs only the stage it was running, and training resumes from
+ * its last checkpoint.
+ */
+export async function trainingPipeline(input: TrainingPipelineInput): Promise<TrainingPipelineResult> {
+  const status: WorkflowStatus = { stage: 'prepare', results: {} };
+  setHandler(statusQuery, () => status);
+  const args = parseInput('trainingPipeline', trainingPipelineInput, input);
+  const info = workflowInfo();
+  const heavyQueue = args.trainTaskQueue ?? `${info.taskQueue}-train`;
+
+  const light = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry });
+  const data = proxyActivities<Activities>({
+    taskQueue: heavyQueue,
+    startToCloseTimeout: '30 minutes',
+    heartbeatTimeout: '2 minutes',
+    retry,
+  });
+  const training = proxyActivities<Activities>({
+    taskQueue: heavyQueue,
+    startToCloseTimeout: '4 hours',
+    heartbeatTimeout: '10 seconds',
+    retry,
+  });
+
+  const enter = (stage: Stage | 'done') => {
+    status.stage = stage;
+    upsertSearchAttributes([{ key: CairnStage, value: stage }]);
+  };
+  upsertSearchAttributes([
+    { key: CairnPipeline, value: args.pipeline },
+    { key: CairnTrigger, value: args.trigger },
+    { key: CairnStage, value: 'prepare' },
+  ]);
+
+  try {
+    const plan = await light.prepareRun({ pipeline: args.pipeline, ...(args.config ? { config: args.config } : {}) });
+    status.results.prepare = { configDigest: plan.configDigest, code: plan.code };
+
+    enter('ingest');
+    const dataset = await data.ingest(plan);
+    status.results.ingest = dataset;
+    upsertSearchAttributes([{ key: CairnDatasetDigest, value: dataset.digest }]);
+
+    enter('validate');
+    status.results.validate = await data.validate(plan, dataset);
+
+    enter('transform');
+    const transformed = await data.transform(plan, dataset);
+    status.results.transform = transformed;
+
+    enter('train');
+    const trained = await training.train(plan, transformed);
+    status.results.train = trained;
+
+    enter('evaluate');
+    const evaluation = await data.evaluate(plan, transformed, trained);
+    status.results.evaluate = evaluation;
+
+    enter('package');
+    const packaged = await light.packageModel(plan, dataset, transformed, trained, evaluation);
+    status.results.package = packaged;
+
+    enter('done');
+    return {
+      runId: info.workflowId,
+      pipeline: plan.pipeline,
+      dataset: dataset.digest,
+      model: { name: plan.pipeline, version: null, digest: packaged.package.digest },
+      metrics: evaluation.metrics,
+      gate: evaluation.gate,
+    };
+  } catch (err) {
+    status.results.failedAt = status.stage;
+    status.stage = 'failed';
+    upsertSearchAttributes([{ key: CairnStage, value: 'failed' }]);
+    throw err;
+  }
+}
