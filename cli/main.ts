@@ -7,6 +7,11 @@ import { preflight, probeObjectStore, probePostgres, probeTemporal } from '../li
 import { runMain } from '../lib/process/main.js';
 import { connectClient } from '../lib/temporal/connection.js';
 import type { hello } from '../workflows/hello.js';
+import { statusQuery } from '../workflows/messages.js';
+import type { trainingPipeline } from '../workflows/training-pipeline.js';
+import { describeFailure, EXIT, printResult, startRun, uiLink, watchRun } from './training.js';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
 
 const print = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -36,6 +41,58 @@ program
       print(`started hello ${workflowId} on task queue ${config.temporal.taskQueue}`);
       if (!options.wait) return;
       print(JSON.stringify(await handle.result(), null, 2));
+    } finally {
+      await client.connection.close();
+    }
+  });
+
+program
+  .command('run')
+  .description('start a training run of a pipeline (penguins, flight-delays, …)')
+  .argument('<pipeline>', 'pipeline name')
+  .option('-s, --set <key=value>', 'override a config key (repeatable; dotted keys for nested ones)', collect, [])
+  .option('-w, --watch', 'follow the run: stage by stage, a progress bar while training, then the result table')
+  .action(async (name: string, options: { set: string[]; watch?: boolean }) => {
+    const config = loadConfig();
+    await preflight(config, ['temporal']);
+    const client = await connectClient(config);
+    try {
+      const handle = await startRun(client, config, name, options.set);
+      print(`started ${handle.workflowId}: ${uiLink(config, handle.workflowId)}`);
+      if (!options.watch) return;
+      try {
+        const result = await watchRun(handle);
+        printResult(result);
+        process.exitCode = result.gate.passed ? EXIT.ok : EXIT.gateFailed;
+      } catch (err) {
+        process.stderr.write(`cairn: ${describeFailure(err)}\n`);
+        process.exitCode = EXIT.failed;
+      }
+    } finally {
+      await client.connection.close();
+    }
+  });
+
+program
+  .command('status')
+  .description('show the stage and results of a run')
+  .argument('<workflowId>', 'the run (workflow id) to show')
+  .action(async (workflowId: string) => {
+    const config = loadConfig();
+    const client = await connectClient(config);
+    try {
+      const handle = client.workflow.getHandle<typeof trainingPipeline>(workflowId);
+      const description = await handle.describe();
+      print(`${workflowId}  ${description.type}  ${description.status.name}  ${uiLink(config, workflowId)}`);
+      if (description.status.name === 'COMPLETED') printResult(await handle.result());
+      else if (description.status.name === 'FAILED') {
+        const failure = await handle.result().catch((err: unknown) => err);
+        print(describeFailure(failure));
+        process.exitCode = EXIT.failed;
+      } else {
+        const status = await handle.query(statusQuery);
+        print(`stage ${status.stage}; finished: ${Object.keys(status.results).join(', ') || 'none'}`);
+      }
     } finally {
       await client.connection.close();
     }

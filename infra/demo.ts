@@ -1,37 +1,34 @@
-// The quick-start demo: bring the stack up, start the workers, run a workflow end to end, say where to look.
-import { randomUUID } from 'node:crypto';
+// The quick-start demo: bring the stack up, start the workers, train flight-delays end to end, say where to look.
+// Extra arguments are config overrides: `npm run demo -- rows=200000 rounds=50`.
 import { loadConfig } from '../lib/config/index.js';
 import { runMain } from '../lib/process/main.js';
 import { connectClient } from '../lib/temporal/connection.js';
-import type { hello } from '../workflows/hello.js';
-import { ensureBinaries } from './stack/binaries.js';
+import { describeFailure, printResult, startRun, uiLink, watchRun } from '../cli/training.js';
 import { stackUp, workersUp } from './stack.js';
 
 runMain('demo', async () => {
   const config = loadConfig();
+  const sets = process.argv.slice(2);
   await stackUp(config);
   await workersUp(config);
-  const { temporal } = ensureBinaries(config.home, ['temporal']);
   const client = await connectClient(config);
   try {
-    const workflowId = `hello-demo-${randomUUID().slice(0, 8)}`;
-    const result = await client.workflow.execute<typeof hello>('hello', {
-      taskQueue: config.temporal.taskQueue,
-      workflowId,
-      args: [{ name: 'Cairn' }],
+    const handle = await startRun(client, config, 'flight-delays', sets);
+    process.stdout.write(
+      `\ntraining flight-delays${sets.length ? ` (${sets.join(' ')})` : ''}: ${handle.workflowId}\n`
+    );
+    const result = await watchRun(handle).catch((err: unknown) => {
+      throw new Error(describeFailure(err));
     });
-    const ui = `http://127.0.0.1:${config.temporal.uiPort}/namespaces/${config.temporal.namespace}/workflows/${workflowId}`;
+    process.stdout.write('\n');
+    printResult(result);
     process.stdout.write(
       [
         '',
-        `hello ${workflowId} completed: ${result.greeting}`,
-        `  artifact  ${result.artifact.digest} (${result.artifact.bytes} bytes) at ${result.artifact.uri}`,
-        `  row       ${result.row.table} id ${result.row.id}`,
-        `  see it    ${ui}`,
-        '',
-        'The workers keep running: start more with `npm run cairn -- hello <name>` or',
-        `  ${temporal} workflow start --type hello --task-queue ${config.temporal.taskQueue} -i '{"name":"x"}'`,
-        'Stop everything with `npm run stack:down`.',
+        `See the run in the Temporal UI: ${uiLink(config, handle.workflowId)}`,
+        `  or find every run of the pipeline there with the query: CairnPipeline = "flight-delays"`,
+        'The workers keep running: `npm run cairn -- run penguins --watch` trains another pipeline;',
+        '`npm run stack:down` stops everything.',
         '',
       ].join('\n')
     );
