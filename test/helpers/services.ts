@@ -4,6 +4,8 @@ import { loadConfig } from '../../lib/config/index.js';
 import type { CairnConfig } from '../../lib/config/index.js';
 import { createPool } from '../../lib/db/pool.js';
 import type { Pool } from '../../lib/db/pool.js';
+import { readCodeVersion } from '../../lib/lineage/code-version.js';
+import type { CodeVersion } from '../../lib/lineage/code-version.js';
 import { createLogger } from '../../lib/logging/logger.js';
 import type { Logger } from '../../lib/logging/logger.js';
 
@@ -45,6 +47,7 @@ export function testConfig(): CairnConfig {
 }
 
 export interface TestDeps {
+  code: CodeVersion;
   db: Pool;
   store: S3ArtifactStore;
   logger: Logger;
@@ -56,5 +59,5 @@ export function testDeps(options: { partSize?: number } = {}): TestDeps {
   const config = testConfig();
   const db = createPool(config);
   const store = new S3ArtifactStore({ ...services().s3, partSize: options.partSize, spoolDir: `${config.home}/tmp` });
-  return { db, store, logger: createLogger(config), close: () => db.end() };
+  return { code: readCodeVersion(), db, store, logger: createLogger(config), close: () => db.end() };
 }

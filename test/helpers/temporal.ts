@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.js';
 import type { ActivityDeps } from '../../activities/index.js';
@@ -13,23 +14,64 @@ export async function testClient(): Promise<Client> {
 }
 
 /**
- * Runs a real worker (the pre-built workflow bundle, real activities over `deps`) on a fresh task queue
- * while `fn` runs, then shuts it down.
+ * Runs real workers (the pre-built workflow bundle, real activities over `deps`) on a fresh task queue and on its
+ * `-train` queue while `fn` runs, then shuts them down. `trainWorker: false` leaves the train queue to the test.
  */
-export async function withWorker<T>(deps: ActivityDeps, fn: (taskQueue: string) => Promise<T>): Promise<T> {
+export async function withWorker<T>(
+  deps: ActivityDeps,
+  fn: (taskQueue: string) => Promise<T>,
+  options: { trainWorker?: boolean } = {}
+): Promise<T> {
   const s = services();
   const connection = await NativeConnection.connect({ address: s.temporalAddress });
   try {
     const taskQueue = `test-${randomUUID()}`;
+    const activities = createActivities(deps);
     const worker = await Worker.create({
       connection,
       namespace: s.namespace,
       taskQueue,
       workflowBundle: { codePath: s.workflowBundlePath },
-      activities: createActivities(deps),
+      activities,
     });
-    return await worker.runUntil(fn(taskQueue));
+    if (options.trainWorker === false) return await worker.runUntil(fn(taskQueue));
+    const trainWorker = await Worker.create({
+      connection,
+      namespace: s.namespace,
+      taskQueue: `${taskQueue}-train`,
+      activities,
+    });
+    return await trainWorker.runUntil(() => worker.runUntil(fn(taskQueue)));
   } finally {
     await connection.close();
   }
+}
+
+export interface ActivityEvents {
+  /** Scheduled activities by type, in order. */
+  scheduled: string[];
+  /** The attempt numbers each activity type was started with. */
+  attempts: Record<string, number[]>;
+}
+
+/** What a workflow's history says its activities did. */
+export async function activityEvents(handle: WorkflowHandle): Promise<ActivityEvents> {
+  const history = await handle.fetchHistory();
+  const typeOf = new Map<string, string>();
+  const scheduled: string[] = [];
+  const attempts: Record<string, number[]> = {};
+  for (const event of history.events ?? []) {
+    const s = event.activityTaskScheduledEventAttributes;
+    if (s) {
+      const type = s.activityType?.name ?? '?';
+      typeOf.set(String(event.eventId), type);
+      scheduled.push(type);
+    }
+    const started = event.activityTaskStartedEventAttributes;
+    if (started) {
+      const type = typeOf.get(String(started.scheduledEventId)) ?? '?';
+      (attempts[type] ??= []).push(started.attempt ?? 1);
+    }
+  }
+  return { scheduled, attempts };
 }

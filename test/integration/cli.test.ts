@@ -40,6 +40,12 @@ const deps = testDeps();
 afterAll(() => deps.close());
 
 describe('cairn CLI', () => {
+  const oneLine = (stderr: string) => {
+    const lines = stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    return lines[0]!;
+  };
+
   it('lists its commands', async () => {
     const { code, stdout } = await runEntry('cli/main.ts', ['--help']);
     expect(code).toBe(0);
@@ -56,17 +62,46 @@ describe('cairn CLI', () => {
     expect((await deps.store.stat(result.artifact.digest))?.bytes).toBe(result.artifact.bytes);
   });
 
+  it.each([
+    [['run', 'pengiuns'], /^cairn: unknown pipeline "pengiuns" \(known: flight-delays, penguins\)$/],
+    [['run', 'penguins', '--set', 'roundz=3'], /^cairn: pipeline penguins: invalid config: unknown config key roundz$/],
+    [
+      ['run', 'penguins', '--set', 'rounds=many'],
+      /^cairn: pipeline penguins: invalid config: config key rounds: .*expected number/,
+    ],
+  ])('cairn %j fails at start with one line and exit 2, starting no workflow', async (args, expected) => {
+    const { code, stdout, stderr } = await runEntry('cli/main.ts', args);
+    expect(code).toBe(2);
+    expect(stdout).not.toContain('started');
+    expect(oneLine(stderr)).toMatch(expected);
+  });
+
+  it('cairn run --watch trains penguins and prints the result table', async () => {
+    const out = await withWorker(deps, (taskQueue) =>
+      runEntry('cli/main.ts', ['run', 'penguins', '--set', 'rounds=30', '--watch'], {
+        CAIRN_TASK_QUEUE: taskQueue,
+        CAIRN_TRAIN_TASK_QUEUE: `${taskQueue}-train`,
+      })
+    );
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/^started train-penguins-/);
+    for (const stage of ['prepare', 'ingest', 'validate', 'transform', 'train', 'evaluate', 'package']) {
+      expect(out.stdout).toContain(`  ${stage}\n`);
+    }
+    expect(out.stdout).toMatch(/^accuracy\s+(0\.9[5-9]\d*|1)$/m);
+    expect(out.stdout).toMatch(/^gate\s+passed$/m);
+    const runId = /^run\s+(\S+)$/m.exec(out.stdout)![1]!;
+    const status = await runEntry('cli/main.ts', ['status', runId]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain('COMPLETED');
+    expect(status.stdout).toMatch(/^model package\s+sha256:[0-9a-f]{64}$/m);
+  });
+
   it('passes check when every service answers', async () => {
     const { code, stdout } = await runEntry('cli/main.ts', ['check']);
     expect(code).toBe(0);
     expect(stdout.match(/^ok /gm)).toHaveLength(3);
   });
-
-  const oneLine = (stderr: string) => {
-    const lines = stderr.trim().split('\n');
-    expect(lines).toHaveLength(1);
-    return lines[0]!;
-  };
 
   it.each([
     [

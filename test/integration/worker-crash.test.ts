@@ -1,0 +1,114 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TrainHeartbeat, TrainResult } from '../../activities/stage-types.js';
+import { statusQuery } from '../../workflows/messages.js';
+import { trainingPipeline } from '../../workflows/training-pipeline.js';
+import { services, testDeps } from '../helpers/services.js';
+import { activityEvents, testClient, withWorker } from '../helpers/temporal.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const deps = testDeps();
+let client: Client;
+const children: ChildProcess[] = [];
+beforeAll(async () => {
+  client = await testClient();
+});
+afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  await client.connection.close();
+  await deps.close();
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** The real `cairn-train` worker entry point, as a separate process on the given queue. */
+async function startTrainWorker(queue: string): Promise<ChildProcess> {
+  const s = services();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/cairn-train.ts'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      PATH: process.env.PATH,
+      CAIRN_HOME: s.home,
+      CAIRN_LOG_LEVEL: 'warn',
+      CAIRN_TRAIN_TASK_QUEUE: queue,
+      CAIRN_METRICS_PORT: String(await freePort()),
+      TEMPORAL_ADDRESS: s.temporalAddress,
+      DATABASE_URL: s.databaseUrl,
+      S3_ENDPOINT: s.s3.endpoint,
+      S3_BUCKET: s.s3.bucket,
+      S3_SECRET_KEY: s.s3.secretKey,
+    },
+  });
+  children.push(child);
+  return child;
+}
+
+async function trainHeartbeat(handle: WorkflowHandle): Promise<TrainHeartbeat | undefined> {
+  const { raw } = await handle.describe();
+  const pending = raw.pendingActivities?.find((a) => a.activityType?.name === 'train');
+  const payload = pending?.heartbeatDetails?.payloads?.[0];
+  return payload ? defaultPayloadConverter.fromPayload<TrainHeartbeat>(payload) : undefined;
+}
+
+describe('kill -9 of the cairn-train worker during training', () => {
+  it('loses nothing: once a worker is back, training resumes from its checkpoint and finished stages do not run again', async () => {
+    await withWorker(
+      deps,
+      async (taskQueue) => {
+        const queue = `${taskQueue}-train`;
+        const first = await startTrainWorker(queue);
+        const handle = await client.workflow.start(trainingPipeline, {
+          taskQueue,
+          workflowId: `crash-${randomUUID()}`,
+          args: [{ pipeline: 'flight-delays', config: { rows: 300_000, rounds: 300 } }],
+        });
+
+        // Wait until the server has seen a stored checkpoint, then kill the worker without warning.
+        let beat: TrainHeartbeat | undefined;
+        const deadline = Date.now() + 120_000;
+        while (!(beat?.checkpointRound && beat.checkpointRound < beat.total - 10) && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 250));
+          beat = await trainHeartbeat(handle);
+        }
+        expect(beat?.checkpointRound, 'no checkpoint was reported in time').toBeGreaterThanOrEqual(10);
+        first.kill('SIGKILL');
+        await new Promise((r) => first.once('exit', r));
+
+        await startTrainWorker(queue);
+        const result = await handle.result();
+        expect(result.gate.passed).toBe(true);
+
+        const { scheduled, attempts } = await activityEvents(handle);
+        expect(scheduled).toEqual([
+          'prepareRun',
+          'ingest',
+          'validate',
+          'transform',
+          'train',
+          'evaluate',
+          'packageModel',
+        ]);
+        expect(attempts.train).toEqual([2]);
+        for (const stage of ['ingest', 'validate', 'transform', 'evaluate']) expect(attempts[stage]).toEqual([1]);
+
+        const trained = (await handle.query(statusQuery)).results.train as TrainResult;
+        expect(trained.resumedFromRound).toBeGreaterThanOrEqual(beat!.checkpointRound!);
+        expect(trained.resumedFromRound).toBeLessThan(300);
+      },
+      { trainWorker: false }
+    );
+  }, 240_000);
+});
