@@ -6,6 +6,7 @@ import { parseInput } from './input.js';
 import { statusQuery } from './messages.js';
 import type { WorkflowStatus } from './messages.js';
 import { CairnDatasetDigest, CairnPipeline, CairnStage, CairnTrigger } from './search-attributes.js';
+import { StageTracker } from './stages.js';
 
 export const trainingPipelineInput = z.strictObject({
   /** Pipeline name from the pipeline index, e.g. `penguins`. */
@@ -69,10 +70,7 @@ export async function trainingPipeline(input: TrainingPipelineInput): Promise<Tr
     retry,
   });
 
-  const enter = (stage: Stage | 'done') => {
-    status.stage = stage;
-    upsertSearchAttributes([{ key: CairnStage, value: stage }]);
-  };
+  const stages = new StageTracker(status);
   upsertSearchAttributes([
     { key: CairnPipeline, value: args.pipeline },
     { key: CairnTrigger, value: args.trigger },
@@ -80,34 +78,19 @@ export async function trainingPipeline(input: TrainingPipelineInput): Promise<Tr
   ]);
 
   try {
+    // The first upsert above already set the stage to prepare.
     const plan = await light.prepareRun({ pipeline: args.pipeline, ...(args.config ? { config: args.config } : {}) });
     status.results.prepare = { configDigest: plan.configDigest, code: plan.code };
-
-    enter('ingest');
-    const dataset = await data.ingest(plan);
-    status.results.ingest = dataset;
+    const dataset = await stages.run('ingest', () => data.ingest(plan));
     upsertSearchAttributes([{ key: CairnDatasetDigest, value: dataset.digest }]);
-
-    enter('validate');
-    status.results.validate = await data.validate(plan, dataset);
-
-    enter('transform');
-    const transformed = await data.transform(plan, dataset);
-    status.results.transform = transformed;
-
-    enter('train');
-    const trained = await training.train(plan, transformed);
-    status.results.train = trained;
-
-    enter('evaluate');
-    const evaluation = await data.evaluate(plan, transformed, trained);
-    status.results.evaluate = evaluation;
-
-    enter('package');
-    const packaged = await light.packageModel(plan, dataset, transformed, trained, evaluation);
-    status.results.package = packaged;
-
-    enter('done');
+    await stages.run('validate', () => data.validate(plan, dataset));
+    const transformed = await stages.run('transform', () => data.transform(plan, dataset));
+    const trained = await stages.run('train', () => training.train(plan, transformed));
+    const evaluation = await stages.run('evaluate', () => data.evaluate(plan, transformed, trained));
+    const packaged = await stages.run('package', () =>
+      light.packageModel(plan, dataset, transformed, trained, evaluation)
+    );
+    stages.enter('done');
     return {
       runId: info.workflowId,
       pipeline: plan.pipeline,
@@ -117,9 +100,7 @@ export async function trainingPipeline(input: TrainingPipelineInput): Promise<Tr
       gate: evaluation.gate,
     };
   } catch (err) {
-    status.results.failedAt = status.stage;
-    status.stage = 'failed';
-    upsertSearchAttributes([{ key: CairnStage, value: 'failed' }]);
+    stages.fail();
     throw err;
   }
 }
