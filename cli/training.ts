@@ -102,9 +102,17 @@ export async function watchRun(handle: WorkflowHandle<typeof trainingPipeline>):
     await Promise.race([done.catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
   }
   endBar();
-  const result = await done;
-  while (shown < STAGES.length - 1) print(`  ${STAGES[++shown]}`);
-  return result;
+  try {
+    const result = await done;
+    while (shown < STAGES.length - 1) print(`  ${STAGES[++shown]}`);
+    return result;
+  } catch (err) {
+    const status = await handle.query(statusQuery).catch(() => undefined);
+    const failedAt = (STAGES as readonly string[]).indexOf(String(status?.results.failedAt));
+    while (shown < failedAt) print(`  ${STAGES[++shown]}`);
+    if (failedAt >= 0) print(`  ${STAGES[failedAt]} failed`);
+    throw err;
+  }
 }
 
 export function printResult(result: TrainingPipelineResult): void {
