@@ -59,6 +59,12 @@ export const configSchema = z.strictObject({
       partSizeMiB: z.coerce.number().int().min(5).max(512).default(16),
     })
     .prefault({}),
+  tracking: z
+    .strictObject({
+      /** Price of one CPU-second, for run costs (CPU-seconds × price). @default 0.0000139 (about 0.05 per CPU-hour) */
+      cpuSecondPrice: z.coerce.number().nonnegative().default(0.0000139),
+    })
+    .prefault({}),
   worker: z
     .strictObject({
       /** Prometheus endpoint of the `cairn` worker; the `cairn-train` worker uses the next port. @default 9464 */
@@ -93,6 +99,7 @@ export const ENV_KEYS = {
   S3_SECRET_KEY: 'store.secretKey',
   CAIRN_STORE_DIR: 'store.localDir',
   CAIRN_PART_SIZE_MIB: 'store.partSizeMiB',
+  CAIRN_CPU_SECOND_PRICE: 'tracking.cpuSecondPrice',
   CAIRN_METRICS_PORT: 'worker.metricsPort',
   CAIRN_SHUTDOWN_GRACE: 'worker.shutdownGraceTime',
 } as const satisfies Record<string, string>;

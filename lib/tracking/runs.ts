@@ -1,0 +1,146 @@
+import type { Pool } from '../db/pool.js';
+import type { CodeVersion } from '../lineage/code-version.js';
+
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface NewRun {
+  id: string;
+  pipeline: string;
+  pipelineVersion: string;
+  trigger: string;
+  requestedBy?: string;
+  parentRunId?: string;
+  config: Record<string, unknown>;
+  configDigest: string;
+  code: CodeVersion;
+}
+
+/** `a.b.c` → value pairs of a config, for the params table. */
+export function flattenParams(config: Record<string, unknown>, prefix = ''): [string, string][] {
+  return Object.entries(config).flatMap(([key, value]) =>
+    typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? flattenParams(value as Record<string, unknown>, `${prefix}${key}.`)
+      : [[`${prefix}${key}`, typeof value === 'string' ? value : JSON.stringify(value)] as [string, string]]
+  );
+}
+
+/** Records a run as running, with its params (idempotent: a retried start changes nothing). */
+export async function startRun(db: Pool, run: NewRun): Promise<void> {
+  await db.query(
+    `INSERT INTO cairn.runs (id, pipeline, pipeline_version, trigger, requested_by, parent_run_id, status, config, config_digest,
+       code_commit, code_dirty) VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`,
+    [
+      run.id,
+      run.pipeline,
+      run.pipelineVersion,
+      run.trigger,
+      run.requestedBy ?? null,
+      run.parentRunId ?? null,
+      run.config,
+      run.configDigest,
+      run.code.commit,
+      run.code.dirty,
+    ]
+  );
+  const params = flattenParams(run.config);
+  await db.query(
+    `INSERT INTO cairn.run_params (run_id, key, value) SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS p(k, v)
+     ON CONFLICT DO NOTHING`,
+    [run.id, params.map((p) => p[0]), params.map((p) => p[1])]
+  );
+}
+
+export async function stageStarted(db: Pool, runId: string, stage: string, attempt: number): Promise<void> {
+  await db.query(
+    `INSERT INTO cairn.run_stages (run_id, stage, status, attempt) VALUES ($1, $2, 'running', $3)
+     ON CONFLICT (run_id, stage) DO UPDATE SET status = 'running', attempt = EXCLUDED.attempt, error = NULL, started_at = now(), ended_at = NULL`,
+    [runId, stage, attempt]
+  );
+}
+
+export interface StageOutcome {
+  status: 'succeeded' | 'failed';
+  wallMs: number;
+  cpuMs: number;
+  cacheHit?: boolean;
+  error?: string;
+}
+
+/** Ends a stage; its CPU time adds to the run's CPU seconds and cost (CPU seconds × `cpuSecondPrice`). */
+export async function stageFinished(
+  db: Pool,
+  runId: string,
+  stage: string,
+  outcome: StageOutcome,
+  cpuSecondPrice: number
+): Promise<void> {
+  await db.query(
+    `UPDATE cairn.run_stages SET status = $3, wall_ms = $4, cpu_ms = $5, cache_hit = $6, error = $7, ended_at = now()
+     WHERE run_id = $1 AND stage = $2`,
+    [runId, stage, outcome.status, outcome.wallMs, outcome.cpuMs, outcome.cacheHit ?? false, outcome.error ?? null]
+  );
+  await db.query(
+    `UPDATE cairn.runs SET cpu_seconds = cpu_seconds + $2, cost = (cpu_seconds + $2) * $3,
+       cache_hits = CASE WHEN $4 AND NOT ($5 = ANY (cache_hits)) THEN array_append(cache_hits, $5) ELSE cache_hits END
+     WHERE id = $1`,
+    [runId, outcome.cpuMs / 1000, cpuSecondPrice, outcome.cacheHit ?? false, stage]
+  );
+}
+
+export async function recordArtifacts(
+  db: Pool,
+  runId: string,
+  stage: string,
+  artifacts: Record<string, { digest: string; bytes: number }>
+) {
+  const entries = Object.entries(artifacts);
+  if (!entries.length) return;
+  await db.query(
+    `INSERT INTO cairn.run_artifacts (run_id, stage, role, digest, bytes)
+     SELECT $1, $2, r, d, b FROM unnest($3::text[], $4::text[], $5::bigint[]) AS a(r, d, b)
+     ON CONFLICT (run_id, stage, role) DO UPDATE SET digest = EXCLUDED.digest, bytes = EXCLUDED.bytes`,
+    [runId, stage, entries.map((e) => e[0]), entries.map((e) => e[1].digest), entries.map((e) => e[1].bytes)]
+  );
+}
+
+export async function recordMetrics(db: Pool, runId: string, metrics: Record<string, number>, step = 0): Promise<void> {
+  const entries = Object.entries(metrics).filter(([, v]) => Number.isFinite(v));
+  await db.query(
+    `INSERT INTO cairn.run_metrics (run_id, name, step, value) SELECT $1, n, $2, v FROM unnest($3::text[], $4::float8[]) AS m(n, v)
+     ON CONFLICT (run_id, name, step) DO UPDATE SET value = EXCLUDED.value`,
+    [runId, step, entries.map((e) => e[0]), entries.map((e) => e[1])]
+  );
+}
+
+export async function setRunDataset(db: Pool, runId: string, datasetDigest: string): Promise<void> {
+  await db.query('UPDATE cairn.runs SET dataset_digest = $2 WHERE id = $1', [runId, datasetDigest]);
+}
+
+export interface RunEnd {
+  status: Exclude<RunStatus, 'running'>;
+  error?: string;
+  packageDigest?: string;
+  model?: { name: string; version: number };
+}
+
+/** Ends a run in a terminal status (once: a later call never overwrites a terminal status). */
+export async function finishRun(db: Pool, runId: string, end: RunEnd): Promise<void> {
+  await db.query(
+    `UPDATE cairn.runs SET status = $2, error = $3, package_digest = COALESCE($4, package_digest),
+       model_name = COALESCE($5, model_name), model_version = COALESCE($6, model_version), ended_at = now()
+     WHERE id = $1 AND status = 'running'`,
+    [
+      runId,
+      end.status,
+      end.error ?? null,
+      end.packageDigest ?? null,
+      end.model?.name ?? null,
+      end.model?.version ?? null,
+    ]
+  );
+  // A stage that was running when the run ended (its worker died) ends with the run.
+  await db.query(
+    `UPDATE cairn.run_stages SET status = 'failed', error = COALESCE(error, $2), ended_at = now() WHERE run_id = $1 AND status = 'running'`,
+    [runId, end.error ?? end.status]
+  );
+}
