@@ -10,4 +10,6 @@ export interface ActivityDeps {
   logger: Logger;
   /** The code version of this worker, recorded in every run's lineage. */
   code: CodeVersion;
+  /** Price of one CPU-second, for run costs. */
+  cpuSecondPrice: number;
 }

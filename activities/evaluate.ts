@@ -1,10 +1,28 @@
+import { buildMatrix } from '../lib/features/matrix.js';
+import type { FeatureSpec } from '../lib/features/feature.js';
 import { decodeMatrix } from '../lib/features/matrix-codec.js';
 import { evaluate, predict } from '../lib/ml/index.js';
-import type { Model } from '../lib/ml/index.js';
-import type { Threshold } from '../pipelines/define.js';
+import type { FeatureMatrix, Model } from '../lib/ml/index.js';
+import { findVersion } from '../lib/registry/models.js';
+import { recordMetrics } from '../lib/tracking/runs.js';
+import { LOWER_IS_BETTER } from '../pipelines/define.js';
+import type { Pipeline, Threshold } from '../pipelines/define.js';
 import { resolvePipeline } from '../pipelines/index.js';
+import { loadDataset } from './dataset.js';
 import type { ActivityDeps } from './deps.js';
-import type { EvaluationResult, GateResult, RunPlan, TrainResult, TransformResult } from './stage-types.js';
+import type { ModelPackage } from './package.js';
+import type {
+  ChampionComparison,
+  Cached,
+  DatasetRef,
+  EvaluationResult,
+  GateResult,
+  RunPlan,
+  TrainResult,
+  TransformResult,
+} from './stage-types.js';
+import { splitForRun } from './transform.js';
+import { trackedStage } from './tracked-stage.js';
 
 /** Checks metrics against the pipeline's absolute thresholds; every failing bound is a reason. */
 export function applyGate(metrics: Record<string, number>, gate: Record<string, Threshold | undefined>): GateResult {
@@ -21,24 +39,104 @@ export function applyGate(metrics: Record<string, number>, gate: Record<string, 
   return { passed: reasons.length === 0, reasons };
 }
 
-export function createEvaluateActivities({ store }: ActivityDeps) {
+/** Whether the candidate beats the champion, or is worse by no more than `maxRegression`. */
+export function compareWithChampion(
+  metric: string,
+  candidate: number,
+  champion: number,
+  maxRegression: number,
+  version: number
+) {
+  const worseBy = LOWER_IS_BETTER.has(metric) ? candidate - champion : champion - candidate;
+  const passed = worseBy <= maxRegression;
+  const comparison: ChampionComparison = { version, metric, candidate, champion, passed };
+  const reason = passed
+    ? undefined
+    : `${metric} ${candidate.toFixed(4)} is worse than champion v${version}'s ${champion.toFixed(4)} by ${worseBy.toFixed(4)} (allowed ${maxRegression})`;
+  return { comparison, reason };
+}
+
+function metricsOf(
+  pipeline: Pipeline,
+  plan: RunPlan,
+  y: Float64Array,
+  model: Model,
+  x: FeatureMatrix,
+  numClasses?: number
+) {
+  const all = evaluate(plan.task, y, predict(model, x), numClasses) as Record<string, number>;
+  return Object.fromEntries(pipeline.evaluation.metrics.filter((m) => all[m] !== undefined).map((m) => [m, all[m]!]));
+}
+
+export function createEvaluateActivities(deps: ActivityDeps) {
+  const { db, store } = deps;
+  const json = async <T>(digest: string) => JSON.parse((await store.getBytes(digest)).toString('utf8')) as T;
   return {
-    /** Scores the held-out rows and applies the pipeline's gate. */
-    async evaluate(plan: RunPlan, data: TransformResult, trained: TrainResult): Promise<EvaluationResult> {
+    /**
+     * Scores the held-out rows, applies the pipeline's absolute gate, and, when the model has a champion, scores
+     * the champion on the same held-out rows (with its own fitted features) and requires the candidate to beat it
+     * or regress by no more than the pipeline's threshold.
+     */
+    async evaluate(
+      plan: RunPlan,
+      data: TransformResult,
+      trained: TrainResult,
+      dataset: DatasetRef
+    ): Promise<EvaluationResult & Cached> {
       const pipeline = resolvePipeline(plan.pipeline);
-      const { matrix, y } = decodeMatrix(await store.getBytes(data.test.digest));
-      const model = JSON.parse((await store.getBytes(trained.model.digest)).toString('utf8')) as Model;
-      const all = evaluate(plan.task, y, predict(model, matrix), data.classes?.length);
-      const metrics = Object.fromEntries(
-        pipeline.evaluation.metrics.map((m) => [m, (all as Record<string, number>)[m]!])
-      );
-      if (plan.task === 'regression') {
-        // The baseline every regression model must beat: predict the training mean for every row.
-        const train = decodeMatrix(await store.getBytes(data.train.digest)).y;
-        const mean = train.reduce((s, v) => s + v, 0) / train.length;
-        metrics.baselineRmse = Math.sqrt(y.reduce((s, v) => s + (v - mean) ** 2, 0) / y.length);
-      }
-      return { metrics, gate: applyGate(metrics, pipeline.evaluation.gate(plan.config as never)) };
+      return trackedStage(deps, plan, 'evaluate', { artifacts: () => ({}) }, async () => {
+        const { matrix, y } = decodeMatrix(await store.getBytes(data.test.digest));
+        const model = await json<Model>(trained.model.digest);
+        const metrics = metricsOf(pipeline, plan, y, model, matrix, data.classes?.length);
+        if (plan.task === 'regression') {
+          // The baseline every regression model must beat: predict the training mean for every row.
+          const train = decodeMatrix(await store.getBytes(data.train.digest)).y;
+          const mean = train.reduce((s, v) => s + v, 0) / train.length;
+          metrics.baselineRmse = Math.sqrt(y.reduce((s, v) => s + (v - mean) ** 2, 0) / y.length);
+        }
+        const thresholds = applyGate(metrics, pipeline.evaluation.gate(plan.config as never));
+        const gate: GateResult = { passed: thresholds.passed, reasons: [...thresholds.reasons] };
+
+        const champion = await findVersion(db, { model: plan.model, alias: 'champion' });
+        if (champion) {
+          const rule = pipeline.evaluation.champion ?? { metric: pipeline.evaluation.metrics[0]!, maxRegression: 0 };
+          const pkg = await json<ModelPackage>(champion.packageDigest);
+          const table = await loadDataset(store, dataset.digest, dataset.data.digest);
+          const { test } = splitForRun(pipeline, plan, table);
+          let championMetrics: Record<string, number> | undefined;
+          try {
+            const x = buildMatrix(
+              pipeline.features(plan.config as never),
+              pkg.features as FeatureSpec[],
+              table,
+              test.rows
+            );
+            championMetrics = metricsOf(pipeline, plan, test.y, pkg.model as Model, x, pkg.classes?.length);
+          } catch (err) {
+            gate.reasons.push(
+              `champion v${champion.version} could not be scored on these rows: ${(err as Error).message}`
+            );
+            gate.passed = false;
+          }
+          const value = championMetrics?.[rule.metric];
+          if (value !== undefined) {
+            const { comparison, reason } = compareWithChampion(
+              rule.metric,
+              metrics[rule.metric]!,
+              value,
+              rule.maxRegression,
+              champion.version
+            );
+            gate.champion = comparison;
+            if (reason) {
+              gate.reasons.push(reason);
+              gate.passed = false;
+            }
+          }
+        }
+        await recordMetrics(db, plan.runId, metrics);
+        return { metrics, gate, thresholds };
+      });
     },
   };
 }

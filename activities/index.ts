@@ -4,6 +4,7 @@ import { createHelloActivities } from './hello.js';
 import { createIngestActivities } from './ingest.js';
 import { createPackageActivities } from './package.js';
 import { createPrepareActivities } from './prepare.js';
+import { createRegisterActivities } from './register.js';
 import { createTrainActivities } from './train.js';
 import { createTransformActivities } from './transform.js';
 import { createValidateActivities } from './validate.js';
@@ -21,6 +22,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createTrainActivities(deps),
     ...createEvaluateActivities(deps),
     ...createPackageActivities(deps),
+    ...createRegisterActivities(deps),
   };
 }
 

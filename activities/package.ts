@@ -1,25 +1,55 @@
 import { canonicalJson } from '../lib/ml/canonical-json.js';
+import type { ColumnRule } from '../lib/validate/contract.js';
 import { compileContract } from '../lib/validate/contract.js';
+import type { Task } from '../pipelines/define.js';
 import { resolvePipeline } from '../pipelines/index.js';
 import type { ActivityDeps } from './deps.js';
 import type {
+  Cached,
   DatasetRef,
   EvaluationResult,
+  GateResult,
   PackageResult,
   RunPlan,
   TrainResult,
   TransformResult,
 } from './stage-types.js';
+import { trackedStage } from './tracked-stage.js';
 
 export const PACKAGE_FORMAT = 'cairn.model-package/v1';
 
-export function createPackageActivities({ store }: ActivityDeps) {
+/** What a model package holds: everything needed to serve the model and to trace and rebuild it. */
+export interface ModelPackage {
+  format: typeof PACKAGE_FORMAT;
+  pipeline: { name: string; version: string };
+  task: Task;
+  target: string;
+  classes?: string[];
+  model: unknown;
+  features: unknown;
+  contract: ColumnRule[];
+  referenceStatistics: unknown;
+  metrics: Record<string, number>;
+  gate: GateResult;
+  lineage: {
+    dataset: string;
+    manifest: string;
+    schema: string;
+    config: Record<string, unknown>;
+    configDigest: string;
+    code: RunPlan['code'];
+    pipelineVersion: string;
+    rows: TransformResult['rows'];
+  };
+}
+
+export function createPackageActivities(deps: ActivityDeps) {
+  const { store } = deps;
   const json = async (digest: string) => JSON.parse((await store.getBytes(digest)).toString('utf8')) as unknown;
   return {
     /**
-     * Writes the model package: model, fitted features, feature spec, data contract, reference statistics, metrics
-     * and lineage, as canonical JSON. Nothing in it depends on when or where the run happened, so the same
-     * pipeline, config, data and code give the same package digest.
+     * Writes the model package as canonical JSON. Nothing in it depends on when or where the run happened (no
+     * run id, no time), so the same pipeline, config, data and code give the same package digest.
      */
     async packageModel(
       plan: RunPlan,
@@ -27,35 +57,45 @@ export function createPackageActivities({ store }: ActivityDeps) {
       data: TransformResult,
       trained: TrainResult,
       evaluation: EvaluationResult
-    ): Promise<PackageResult> {
+    ): Promise<PackageResult & Cached> {
       const pipeline = resolvePipeline(plan.pipeline);
-      const manifest = (await json(dataset.manifest.digest)) as { statistics: unknown };
-      const pkg = {
-        format: PACKAGE_FORMAT,
-        pipeline: { name: plan.pipeline, version: plan.pipelineVersion },
-        task: plan.task,
-        target: pipeline.target.column,
-        ...(data.classes ? { classes: data.classes } : {}),
-        model: await json(trained.model.digest),
-        features: await json(data.features.digest),
-        contract: compileContract(pipeline.contract),
-        referenceStatistics: manifest.statistics,
-        metrics: evaluation.metrics,
-        gate: evaluation.gate,
-        lineage: {
-          dataset: dataset.digest,
-          manifest: dataset.manifest.digest,
-          schema: dataset.schemaDigest,
-          config: plan.config,
-          configDigest: plan.configDigest,
-          code: plan.code,
-          pipelineVersion: plan.pipelineVersion,
-          rows: data.rows,
-        },
-      };
-      return {
-        package: await store.putBytes(canonicalJson(pkg), { mediaType: 'application/vnd.cairn.model-package+json' }),
-      };
+      return trackedStage(
+        deps,
+        plan,
+        'package',
+        { artifacts: (r: PackageResult) => ({ package: r.package }) },
+        async () => {
+          const manifest = (await json(dataset.manifest.digest)) as { statistics: unknown };
+          const pkg: ModelPackage = {
+            format: PACKAGE_FORMAT,
+            pipeline: { name: plan.pipeline, version: plan.pipelineVersion },
+            task: plan.task,
+            target: pipeline.target.column,
+            ...(data.classes ? { classes: data.classes } : {}),
+            model: await json(trained.model.digest),
+            features: await json(data.features.digest),
+            contract: compileContract(pipeline.contract),
+            referenceStatistics: manifest.statistics,
+            metrics: evaluation.metrics,
+            gate: evaluation.thresholds,
+            lineage: {
+              dataset: dataset.digest,
+              manifest: dataset.manifest.digest,
+              schema: dataset.schemaDigest,
+              config: plan.config,
+              configDigest: plan.configDigest,
+              code: plan.code,
+              pipelineVersion: plan.pipelineVersion,
+              rows: data.rows,
+            },
+          };
+          return {
+            package: await store.putBytes(canonicalJson(pkg), {
+              mediaType: 'application/vnd.cairn.model-package+json',
+            }),
+          };
+        }
+      );
     },
   };
 }

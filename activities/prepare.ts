@@ -1,4 +1,6 @@
+import { Context } from '@temporalio/activity';
 import { resolveRunConfig } from '../lib/pipelines/run-config.js';
+import { startRun } from '../lib/tracking/runs.js';
 import { resolvePipeline } from '../pipelines/index.js';
 import type { ActivityDeps } from './deps.js';
 import { failFast } from './failures.js';
@@ -7,19 +9,51 @@ import type { RunPlan } from './stage-types.js';
 export interface PrepareInput {
   pipeline: string;
   config?: Record<string, unknown>;
+  trigger?: string;
+  requestedBy?: string;
+  /** The run this one reproduces or follows from. */
+  parentRunId?: string;
+  noCache?: boolean;
+  /** Register under this model name instead of the pipeline's. */
+  model?: string;
 }
 
-/** Resolves the pipeline by name and its full config; unknown names and bad config fail without retrying. */
-export function planRun({ pipeline: name, config }: PrepareInput, code: ActivityDeps['code']): RunPlan {
-  const pipeline = resolvePipeline(name);
-  const resolved = resolveRunConfig(pipeline, config ?? {});
-  return { pipeline: pipeline.name, pipelineVersion: pipeline.version, task: pipeline.target.task, ...resolved, code };
-}
-
-export function createPrepareActivities({ code }: ActivityDeps) {
+/** Resolves the pipeline by name and its full config; unknown names and bad config throw user-facing errors. */
+export function planRun(runId: string, input: PrepareInput, code: ActivityDeps['code']): RunPlan {
+  const pipeline = resolvePipeline(input.pipeline);
+  const resolved = resolveRunConfig(pipeline, input.config ?? {});
   return {
+    runId,
+    pipeline: pipeline.name,
+    model: input.model ?? pipeline.name,
+    pipelineVersion: pipeline.version,
+    task: pipeline.target.task,
+    ...resolved,
+    code,
+    noCache: input.noCache ?? false,
+  };
+}
+
+export function createPrepareActivities({ db, code }: ActivityDeps) {
+  return {
+    /** Plans the run and records it (status running, config, params, code version); a bad request fails here. */
     async prepareRun(input: PrepareInput): Promise<RunPlan> {
-      return failFast(async () => planRun(input, code));
+      return failFast(async () => {
+        const runId = Context.current().info.workflowExecution?.workflowId ?? 'unknown';
+        const plan = planRun(runId, input, code);
+        await startRun(db, {
+          id: runId,
+          pipeline: plan.pipeline,
+          pipelineVersion: plan.pipelineVersion,
+          trigger: input.trigger ?? 'manual',
+          ...(input.requestedBy ? { requestedBy: input.requestedBy } : {}),
+          ...(input.parentRunId ? { parentRunId: input.parentRunId } : {}),
+          config: plan.config,
+          configDigest: plan.configDigest,
+          code,
+        });
+        return plan;
+      });
     },
   };
 }

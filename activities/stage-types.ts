@@ -4,12 +4,18 @@ import type { CodeVersion } from '../lib/lineage/code-version.js';
 
 /** Everything a run is: the resolved pipeline, full config and the code that runs it. JSON, small. */
 export interface RunPlan {
+  /** The run (workflow) id. */
+  runId: string;
   pipeline: string;
+  /** The registry model this run's package becomes a version of. @default the pipeline name */
+  model: string;
   pipelineVersion: string;
   task: Task;
   config: Record<string, unknown>;
   configDigest: string;
   code: CodeVersion;
+  /** Recompute every stage, ignoring the step cache. */
+  noCache: boolean;
 }
 
 export interface DatasetRef {
@@ -19,6 +25,11 @@ export interface DatasetRef {
   schemaDigest: string;
   data: ArtifactRef;
   manifest: ArtifactRef;
+}
+
+/** Set on every tracked stage's result: whether it came from the step cache. */
+export interface Cached {
+  cacheHit?: boolean;
 }
 
 export interface ValidationResult {
@@ -44,18 +55,38 @@ export interface TrainResult {
   resumedFromRound: number;
 }
 
+export interface ChampionComparison {
+  version: number;
+  metric: string;
+  candidate: number;
+  champion: number;
+  passed: boolean;
+}
+
 export interface GateResult {
   passed: boolean;
   reasons: string[];
+  /** The comparison with the registered champion, evaluated on the same held-out rows, when there is one. */
+  champion?: ChampionComparison;
 }
 
 export interface EvaluationResult {
   metrics: Record<string, number>;
+  /** The whole gate: the pipeline's absolute bounds and the champion comparison. */
   gate: GateResult;
+  /** The absolute bounds alone: what the package records, since it must not depend on the registry's state. */
+  thresholds: GateResult;
 }
 
 export interface PackageResult {
   package: ArtifactRef;
+}
+
+export interface RegisterResult {
+  model: string;
+  version: number;
+  /** Whether this registration made the version the champion. */
+  champion: boolean;
 }
 
 /** Heartbeat details of the train activity: progress, and the checkpoint to resume from. */

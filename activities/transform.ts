@@ -2,13 +2,15 @@ import { Context } from '@temporalio/activity';
 import { buildMatrix, encodeTarget, fitFeatures } from '../lib/features/matrix.js';
 import { encodeMatrix } from '../lib/features/matrix-codec.js';
 import { splitRows } from '../lib/features/split.js';
+import type { Table } from '../lib/data/table.js';
 import { canonicalJson } from '../lib/ml/canonical-json.js';
 import { compileContract } from '../lib/validate/contract.js';
 import { resolvePipeline } from '../pipelines/index.js';
 import type { Pipeline } from '../pipelines/define.js';
 import { loadDataset } from './dataset.js';
 import type { ActivityDeps } from './deps.js';
-import type { DatasetRef, RunPlan, TransformResult } from './stage-types.js';
+import type { Cached, DatasetRef, RunPlan, TransformResult } from './stage-types.js';
+import { trackedStage } from './tracked-stage.js';
 
 /** Class names of a classification target: the contract's allowed values, else the sorted observed ones. */
 function classesOf(pipeline: Pipeline, observed: string[]): string[] {
@@ -31,43 +33,64 @@ function withTarget(rows: Int32Array, y: Float64Array): { rows: Int32Array; y: F
   return { rows: keptRows, y: keptY };
 }
 
-export function createTransformActivities({ store }: ActivityDeps) {
+/** The run's split of the snapshot: training and held-out rows with their targets (rows without one dropped). */
+export function splitForRun(pipeline: Pipeline, plan: RunPlan, table: Table) {
+  const split = splitRows(table, pipeline.split(plan.config as never));
+  const target = table.columns[pipeline.target.column];
+  const classes =
+    plan.task === 'regression' ? undefined : classesOf(pipeline, target?.type === 'string' ? target.dictionary : []);
+  const train = withTarget(split.train, encodeTarget(table, pipeline.target.column, split.train, classes));
+  const test = withTarget(split.test, encodeTarget(table, pipeline.target.column, split.test, classes));
+  return {
+    train,
+    test,
+    classes,
+    dropped: split.train.length + split.test.length - train.rows.length - test.rows.length,
+  };
+}
+
+export function createTransformActivities(deps: ActivityDeps) {
+  const { store } = deps;
   return {
     /**
      * Splits the snapshot, fits the pipeline's features on the training rows only and writes the training and
      * held-out feature matrices and the fitted feature state to the store.
      */
-    async transform(plan: RunPlan, dataset: DatasetRef): Promise<TransformResult> {
+    async transform(plan: RunPlan, dataset: DatasetRef): Promise<TransformResult & Cached> {
       const pipeline = resolvePipeline(plan.pipeline);
       const config = plan.config as never;
-      const table = await loadDataset(store, dataset.digest, dataset.data.digest);
-      const split = splitRows(table, pipeline.split(config));
-      const target = table.columns[pipeline.target.column];
-      const classes =
-        plan.task === 'regression'
-          ? undefined
-          : classesOf(pipeline, target?.type === 'string' ? target.dictionary : []);
-      const train = withTarget(split.train, encodeTarget(table, pipeline.target.column, split.train, classes));
-      const test = withTarget(split.test, encodeTarget(table, pipeline.target.column, split.test, classes));
-      Context.current().heartbeat({ stage: 'fit' });
-
       const defs = pipeline.features(config);
-      const specs = fitFeatures(defs, table, train.rows);
-      const trainRef = await store.putBytes(
-        encodeMatrix({ matrix: buildMatrix(defs, specs, table, train.rows), y: train.y })
-      );
-      const testRef = await store.putBytes(
-        encodeMatrix({ matrix: buildMatrix(defs, specs, table, test.rows), y: test.y })
-      );
-      const featuresRef = await store.putBytes(canonicalJson(specs), { mediaType: 'application/json' });
-      const dropped = split.train.length + split.test.length - train.rows.length - test.rows.length;
-      return {
-        train: trainRef,
-        test: testRef,
-        features: featuresRef,
-        rows: { train: train.rows.length, test: test.rows.length, dropped },
-        ...(classes ? { classes } : {}),
+      const inputs = {
+        dataset: dataset.digest,
+        pipelineVersion: plan.pipelineVersion,
+        features: defs.map(({ name, kind, params, inputs }) => ({ name, kind, params: params ?? null, inputs })),
+        split: pipeline.split(config),
+        target: pipeline.target,
       };
+      return trackedStage(
+        deps,
+        plan,
+        'transform',
+        {
+          cache: { implementation: 'transform/1', inputs },
+          artifacts: (r: TransformResult) => ({ train: r.train, test: r.test, features: r.features }),
+        },
+        async () => {
+          const table = await loadDataset(store, dataset.digest, dataset.data.digest);
+          const { train, test, classes, dropped } = splitForRun(pipeline, plan, table);
+          Context.current().heartbeat({ stage: 'fit' });
+          const specs = fitFeatures(defs, table, train.rows);
+          const matrix = (part: { rows: Int32Array; y: Float64Array }) =>
+            store.putBytes(encodeMatrix({ matrix: buildMatrix(defs, specs, table, part.rows), y: part.y }));
+          return {
+            train: await matrix(train),
+            test: await matrix(test),
+            features: await store.putBytes(canonicalJson(specs), { mediaType: 'application/json' }),
+            rows: { train: train.rows.length, test: test.rows.length, dropped },
+            ...(classes ? { classes } : {}),
+          };
+        }
+      );
     },
   };
 }

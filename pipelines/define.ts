@@ -68,8 +68,20 @@ export interface PipelineSpec<R extends RowSchema, C extends z.ZodObject, T exte
   target: { column: Columns<R>; task: T };
   split: (config: z.output<C>) => Split;
   trainer: (config: z.output<C>) => Trainer;
-  evaluation: { metrics: MetricName<T>[]; gate: (config: z.output<C>) => Partial<Record<MetricName<T>, Threshold>> };
+  evaluation: {
+    metrics: MetricName<T>[];
+    /** Absolute bounds the candidate must meet. */
+    gate: (config: z.output<C>) => Partial<Record<MetricName<T>, Threshold>>;
+    /**
+     * The comparison with the registered champion on the same held-out rows: the candidate must beat it on `metric`,
+     * or be worse by at most `maxRegression` (in the metric's units). @default the first metric, 0
+     */
+    champion?: { metric: MetricName<T>; maxRegression: number };
+  };
 }
+
+/** Metrics where smaller is better; the rest are better larger. */
+export const LOWER_IS_BETTER: ReadonlySet<string> = new Set(['rmse', 'mae', 'logLoss']);
 
 export type Pipeline = PipelineSpec<RowSchema, z.ZodObject, Task>;
 

@@ -1,11 +1,26 @@
-import { proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  isCancellation,
+  patched,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Activities } from '../activities/index.js';
 import type { EvaluationResult, GateResult } from '../activities/stage-types.js';
 import { parseInput } from './input.js';
 import { statusQuery } from './messages.js';
 import type { WorkflowStatus } from './messages.js';
-import { CairnDatasetDigest, CairnPipeline, CairnStage, CairnTrigger } from './search-attributes.js';
+import {
+  CairnDatasetDigest,
+  CairnModel,
+  CairnModelVersion,
+  CairnPipeline,
+  CairnStage,
+  CairnTrigger,
+} from './search-attributes.js';
 import { StageTracker } from './stages.js';
 
 export const trainingPipelineInput = z.strictObject({
@@ -18,6 +33,27 @@ export const trainingPipelineInput = z.strictObject({
   requestedBy: z.string().optional(),
   /** Queue of the CPU-heavy stages. @default '<this workflow's task queue>-train' (`cairn-train`) */
   trainTaskQueue: z.string().min(1).optional(),
+  /** Recompute every stage instead of reusing cached results. */
+  noCache: z.boolean().default(false),
+  /** Register the package as a new model version (and champion if it passes). Reproductions pass false. */
+  register: z.boolean().default(true),
+  /** Train on this recorded snapshot instead of reading the source (reproduction). */
+  dataset: z
+    .strictObject({
+      digest: z.string(),
+      rowCount: z.number(),
+      schemaDigest: z.string(),
+      data: z.strictObject({ digest: z.string(), bytes: z.number(), uri: z.string() }),
+      manifest: z.strictObject({ digest: z.string(), bytes: z.number(), uri: z.string() }),
+    })
+    .optional(),
+  /** The run this one reproduces or follows from, for lineage. */
+  parentRunId: z.string().optional(),
+  /** The registry model to register under. @default the pipeline name */
+  model: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]*$/, 'expected a kebab-case model name')
+    .optional(),
 });
 export type TrainingPipelineInput = z.input<typeof trainingPipelineInput>;
 
@@ -31,7 +67,16 @@ export interface TrainingPipelineResult {
   gate: GateResult;
 }
 
-export const STAGES = ['prepare', 'ingest', 'validate', 'transform', 'train', 'evaluate', 'package'] as const;
+export const STAGES = [
+  'prepare',
+  'ingest',
+  'validate',
+  'transform',
+  'train',
+  'evaluate',
+  'package',
+  'register',
+] as const;
 export type Stage = (typeof STAGES)[number];
 
 const NON_RETRYABLE = [
@@ -71,6 +116,8 @@ export async function trainingPipeline(input: TrainingPipelineInput): Promise<Tr
   });
 
   const stages = new StageTracker(status);
+  // Runs started before run tracking and the registry existed replay without them.
+  const tracked = patched('run-tracking-and-registry');
   upsertSearchAttributes([
     { key: CairnPipeline, value: args.pipeline },
     { key: CairnTrigger, value: args.trigger },
@@ -79,28 +126,66 @@ export async function trainingPipeline(input: TrainingPipelineInput): Promise<Tr
 
   try {
     // The first upsert above already set the stage to prepare.
-    const plan = await light.prepareRun({ pipeline: args.pipeline, ...(args.config ? { config: args.config } : {}) });
+    const plan = await light.prepareRun({
+      pipeline: args.pipeline,
+      ...(args.config ? { config: args.config } : {}),
+      trigger: args.trigger,
+      ...(args.requestedBy ? { requestedBy: args.requestedBy } : {}),
+      ...(args.parentRunId ? { parentRunId: args.parentRunId } : {}),
+      noCache: args.noCache,
+      ...(args.model ? { model: args.model } : {}),
+    });
     status.results.prepare = { configDigest: plan.configDigest, code: plan.code };
-    const dataset = await stages.run('ingest', () => data.ingest(plan));
+    const dataset = await stages.run('ingest', () => data.ingest(plan, args.dataset));
     upsertSearchAttributes([{ key: CairnDatasetDigest, value: dataset.digest }]);
     await stages.run('validate', () => data.validate(plan, dataset));
     const transformed = await stages.run('transform', () => data.transform(plan, dataset));
     const trained = await stages.run('train', () => training.train(plan, transformed));
-    const evaluation = await stages.run('evaluate', () => data.evaluate(plan, transformed, trained));
+    const evaluation = await stages.run('evaluate', () => data.evaluate(plan, transformed, trained, dataset));
     const packaged = await stages.run('package', () =>
       light.packageModel(plan, dataset, transformed, trained, evaluation)
     );
+    let version: number | null = null;
+    if (tracked && args.register) {
+      const registered = await stages.run('register', () =>
+        light.register({
+          plan,
+          dataset,
+          packaged,
+          evaluation,
+          ...(args.requestedBy ? { requestedBy: args.requestedBy } : {}),
+        })
+      );
+      version = registered.version;
+      upsertSearchAttributes([
+        { key: CairnModel, value: registered.model },
+        { key: CairnModelVersion, value: String(registered.version) },
+      ]);
+    }
+    if (tracked) {
+      await light.finishRun(info.workflowId, {
+        status: 'succeeded',
+        packageDigest: packaged.package.digest,
+        ...(version !== null ? { model: { name: plan.model, version } } : {}),
+      });
+    }
     stages.enter('done');
     return {
       runId: info.workflowId,
       pipeline: plan.pipeline,
       dataset: dataset.digest,
-      model: { name: plan.pipeline, version: null, digest: packaged.package.digest },
+      model: { name: plan.model, version, digest: packaged.package.digest },
       metrics: evaluation.metrics,
       gate: evaluation.gate,
     };
   } catch (err) {
     stages.fail();
+    if (tracked) {
+      // Whatever ended the run (bad data, a failed stage, cancellation), its record ends too, never left running.
+      const status = isCancellation(err) ? 'cancelled' : 'failed';
+      const error = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+      await CancellationScope.nonCancellable(() => light.finishRun(info.workflowId, { status, error }));
+    }
     throw err;
   }
 }

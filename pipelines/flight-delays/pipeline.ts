@@ -45,5 +45,9 @@ export const flightDelays = definePipeline({
     bins: c.bins,
     seed: c.seed,
   }),
-  evaluation: { metrics: ['rmse', 'mae', 'r2'], gate: (c) => ({ rmse: { max: c.gate.maxRmse } }) },
+  evaluation: {
+    metrics: ['rmse', 'mae', 'r2'],
+    gate: (c) => ({ rmse: { max: c.gate.maxRmse } }),
+    champion: { metric: 'rmse', maxRegression: 0.1 },
+  },
 });

@@ -53,5 +53,6 @@ export const penguins = definePipeline({
   evaluation: {
     metrics: ['accuracy', 'macroF1', 'logLoss', 'rocAuc'],
     gate: (c) => ({ accuracy: { min: c.gate.minAccuracy } }),
+    champion: { metric: 'accuracy', maxRegression: 0.01 },
   },
 });

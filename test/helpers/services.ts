@@ -48,6 +48,7 @@ export function testConfig(): CairnConfig {
 
 export interface TestDeps {
   code: CodeVersion;
+  cpuSecondPrice: number;
   db: Pool;
   store: S3ArtifactStore;
   logger: Logger;
@@ -59,5 +60,12 @@ export function testDeps(options: { partSize?: number } = {}): TestDeps {
   const config = testConfig();
   const db = createPool(config);
   const store = new S3ArtifactStore({ ...services().s3, partSize: options.partSize, spoolDir: `${config.home}/tmp` });
-  return { code: readCodeVersion(), db, store, logger: createLogger(config), close: () => db.end() };
+  return {
+    code: readCodeVersion(),
+    cpuSecondPrice: config.tracking.cpuSecondPrice,
+    db,
+    store,
+    logger: createLogger(config),
+    close: () => db.end(),
+  };
 }

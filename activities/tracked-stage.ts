@@ -1,0 +1,70 @@
+import { Context } from '@temporalio/activity';
+import type { ArtifactRef } from '../lib/artifacts/index.js';
+import { recordArtifacts, stageFinished, stageStarted } from '../lib/tracking/runs.js';
+import { lookupStep, saveStep, stepKey } from '../lib/tracking/step-cache.js';
+import type { ActivityDeps } from './deps.js';
+import { asFailure } from './failures.js';
+import type { RunPlan } from './stage-types.js';
+
+export interface StageOptions<T> {
+  /** Makes the stage cacheable: its implementation version and everything it reads (digests and config). */
+  cache?: { implementation: string; inputs: unknown };
+  /** The artifacts a result names, by role: recorded with the run, and verified before a cache hit counts. */
+  artifacts: (result: T) => Record<string, ArtifactRef>;
+}
+
+/**
+ * Runs one stage of a run with its bookkeeping: the stage's status, attempt, wall and CPU time and artifacts in
+ * the run record, and the step cache (skipped when the run asked for `noCache`). Errors that a retry cannot fix
+ * become non-retryable failures.
+ */
+export async function trackedStage<T extends object>(
+  { db, store, cpuSecondPrice }: Pick<ActivityDeps, 'db' | 'store' | 'cpuSecondPrice'>,
+  plan: Pick<RunPlan, 'noCache'>,
+  stage: string,
+  options: StageOptions<T>,
+  compute: () => Promise<T>
+): Promise<T & { cacheHit: boolean }> {
+  const { info } = Context.current();
+  const runId = info.workflowExecution?.workflowId ?? info.activityId;
+  const wall = performance.now();
+  const cpu = process.cpuUsage();
+  const elapsed = () => {
+    const used = process.cpuUsage(cpu);
+    return { wallMs: performance.now() - wall, cpuMs: (used.user + used.system) / 1000 };
+  };
+  await stageStarted(db, runId, stage, info.attempt);
+  try {
+    const key = options.cache && stepKey(stage, options.cache.implementation, options.cache.inputs);
+    const cached = key && !plan.noCache ? await lookupStep<T>(db, store, key) : undefined;
+    const result = cached ?? (await compute());
+    const artifacts = options.artifacts(result);
+    if (key && !cached)
+      await saveStep(
+        db,
+        key,
+        stage,
+        result,
+        Object.values(artifacts).map((a) => a.digest),
+        runId
+      );
+    await recordArtifacts(db, runId, stage, artifacts);
+    await stageFinished(
+      db,
+      runId,
+      stage,
+      { status: 'succeeded', cacheHit: cached !== undefined, ...elapsed() },
+      cpuSecondPrice
+    );
+    return { ...result, cacheHit: cached !== undefined };
+  } catch (err) {
+    await stageFinished(
+      db,
+      runId,
+      stage,
+      { status: 'failed', error: (err as Error).message, ...elapsed() },
+      cpuSecondPrice
+    ).catch(() => undefined);
+    throw asFailure(err);
+  }
+}
