@@ -9,6 +9,16 @@ import { connectClient } from '../lib/temporal/connection.js';
 import type { hello } from '../workflows/hello.js';
 import { statusQuery } from '../workflows/messages.js';
 import type { trainingPipeline } from '../workflows/training-pipeline.js';
+import { createArtifactStore } from '../lib/artifacts/index.js';
+import type { ArtifactStore } from '../lib/artifacts/index.js';
+import type { CairnConfig } from '../lib/config/index.js';
+import { createPool } from '../lib/db/pool.js';
+import type { Pool } from '../lib/db/pool.js';
+import { ModelRefError, parseModelRef } from '../lib/registry/model-ref.js';
+import { aliasHistory, listModels, listVersions, resolveVersion } from '../lib/registry/models.js';
+import { getDataset, listDatasets, listRuns } from '../lib/tracking/queries.js';
+import { formatLineage, lineageOf, reproduce, requireRun } from './registry.js';
+import { formatTable, short } from './table.js';
 import { describeFailure, EXIT, printResult, startRun, uiLink, watchRun } from './training.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -96,6 +106,261 @@ program
     } finally {
       await client.connection.close();
     }
+  });
+
+/** Opens PostgreSQL (and the store) for a command and closes them after. */
+async function withDb<T>(fn: (db: Pool, store: ArtifactStore, config: CairnConfig) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  await preflight(config, ['postgres']);
+  const db = createPool(config);
+  try {
+    return await fn(db, createArtifactStore(config), config);
+  } finally {
+    await db.end();
+  }
+}
+
+const json = (value: unknown) => print(JSON.stringify(value, null, 2));
+const when = (d: Date | null) => (d ? d.toISOString().replace(/\.\d+Z$/, 'Z') : '-');
+const num = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(4));
+
+const runs = program.command('runs').description('tracked runs: params, metrics, stages, cost');
+runs
+  .command('list')
+  .option('-p, --pipeline <name>', 'only runs of this pipeline')
+  .option('-n, --limit <n>', 'how many, newest first', '20')
+  .option('--json', 'print JSON')
+  .action(async (options: { pipeline?: string; limit: string; json?: boolean }) => {
+    await withDb(async (db) => {
+      const rows = await listRuns(db, {
+        ...(options.pipeline ? { pipeline: options.pipeline } : {}),
+        limit: Number(options.limit),
+      });
+      if (options.json) return json(rows);
+      print(
+        formatTable([
+          ['run', 'pipeline', 'status', 'trigger', 'model', 'dataset', 'cache hits', 'cpu s', 'started'],
+          ...rows.map((r) => [
+            r.id,
+            r.pipeline,
+            r.status,
+            r.trigger,
+            r.modelName ? `${r.modelName}@${r.modelVersion}` : '-',
+            short(r.datasetDigest),
+            r.cacheHits.join(',') || '-',
+            r.cpuSeconds.toFixed(1),
+            when(r.startedAt),
+          ]),
+        ])
+      );
+    });
+  });
+runs
+  .command('show')
+  .argument('<run>', 'run (workflow) id')
+  .option('--json', 'print JSON')
+  .action(async (id: string, options: { json?: boolean }) => {
+    await withDb(async (db) => {
+      const r = await requireRun(db, id);
+      if (options.json) return json(r);
+      print(`${r.id}  ${r.pipeline} v${r.pipelineVersion}  ${r.status}${r.error ? `: ${r.error.split('\n')[0]}` : ''}`);
+      print(
+        `trigger ${r.trigger}${r.requestedBy ? ` by ${r.requestedBy}` : ''}${r.parentRunId ? `, parent ${r.parentRunId}` : ''}`
+      );
+      print(
+        `config ${r.configDigest}, code ${r.codeCommit}${r.codeDirty ? ' (dirty)' : ''}, dataset ${r.datasetDigest ?? '-'}`
+      );
+      print(`model ${r.modelName ? `${r.modelName}@${r.modelVersion}` : '-'}, package ${r.packageDigest ?? '-'}`);
+      print(`cpu ${r.cpuSeconds.toFixed(2)} s, cost ${r.cost.toFixed(6)}, ${when(r.startedAt)} → ${when(r.endedAt)}\n`);
+      print(
+        formatTable([
+          ['stage', 'status', 'attempt', 'cache', 'wall ms', 'cpu ms'],
+          ...r.stages.map((s) => [
+            s.stage,
+            s.status,
+            String(s.attempt),
+            s.cacheHit ? 'hit' : '-',
+            (s.wallMs ?? 0).toFixed(0),
+            (s.cpuMs ?? 0).toFixed(0),
+          ]),
+        ])
+      );
+      if (r.metrics.length)
+        print(`\n${formatTable([['metric', 'value'], ...r.metrics.map((m) => [m.name, num(m.value)])])}`);
+    });
+  });
+
+const models = program.command('models').description('the model registry: versions and aliases');
+models
+  .command('list')
+  .option('--json', 'print JSON')
+  .action(async (options: { json?: boolean }) => {
+    await withDb(async (db) => {
+      const rows = await listModels(db);
+      if (options.json) return json(rows);
+      print(
+        formatTable([
+          ['model', 'pipeline', 'versions', 'aliases'],
+          ...rows.map((m) => [
+            m.name,
+            m.pipeline,
+            String(m.versions),
+            Object.entries(m.aliases)
+              .map(([a, v]) => `${a}=${v}`)
+              .join(' ') || '-',
+          ]),
+        ])
+      );
+    });
+  });
+models
+  .command('show')
+  .argument('<model>', 'model name, or <model>@<version|alias> for one version')
+  .option('--json', 'print JSON')
+  .action(async (name: string, options: { json?: boolean }) => {
+    await withDb(async (db) => {
+      if (name.includes('@')) {
+        const v = await resolveVersion(db, parseModelRef(name));
+        return options.json ? json(v) : print(JSON.stringify(v, null, 2));
+      }
+      await resolveVersion(db, { model: name, version: 1 });
+      const [versions, history] = await Promise.all([listVersions(db, name), aliasHistory(db, name)]);
+      if (options.json) return json({ model: name, versions, aliasHistory: history });
+      print(
+        formatTable([
+          ['version', 'run', 'package', 'dataset', 'gate', 'metrics'],
+          ...versions.map((v) => [
+            String(v.version),
+            v.runId,
+            short(v.packageDigest),
+            short(v.datasetDigest),
+            (v.gate as { passed: boolean }).passed ? 'passed' : 'failed',
+            Object.entries(v.metrics)
+              .map(([k, x]) => `${k}=${num(x)}`)
+              .join(' '),
+          ]),
+        ])
+      );
+      print('\nalias history:');
+      for (const h of history)
+        print(
+          `  ${when(h.setAt)}  ${h.alias} → v${h.version}${h.previousVersion ? ` (was v${h.previousVersion})` : ''} by ${h.setBy}: ${h.reason}`
+        );
+    });
+  });
+
+const datasets = program.command('datasets').description('accepted dataset versions');
+datasets
+  .command('list')
+  .option('-p, --pipeline <name>', 'only this pipeline')
+  .option('--json', 'print JSON')
+  .action(async (options: { pipeline?: string; json?: boolean }) => {
+    await withDb(async (db) => {
+      const rows = await listDatasets(db, options.pipeline);
+      if (options.json) return json(rows);
+      print(
+        formatTable([
+          ['pipeline', 'dataset', 'rows', 'schema', 'manifest', 'accepted'],
+          ...rows.map((d) => [
+            d.pipeline,
+            d.digest,
+            String(d.rowCount),
+            short(d.schemaDigest),
+            short(d.manifestDigest),
+            when(d.acceptedAt),
+          ]),
+        ])
+      );
+    });
+  });
+datasets
+  .command('show')
+  .argument('<digest>', 'dataset digest or a unique prefix of it')
+  .option('--json', 'print JSON')
+  .action(async (digest: string, options: { json?: boolean }) => {
+    await withDb(async (db, store) => {
+      const found = await getDataset(db, digest);
+      if (!found.length) throw new ModelRefError(`unknown dataset ${digest} (see: cairn datasets list)`);
+      const manifest = JSON.parse((await store.getBytes(found[0]!.manifestDigest)).toString('utf8')) as unknown;
+      if (options.json) return json({ versions: found, manifest });
+      for (const d of found)
+        print(`${d.digest}  pipeline ${d.pipeline}, ${d.rowCount} rows, accepted ${when(d.acceptedAt)}`);
+      print(JSON.stringify(manifest, null, 2));
+    });
+  });
+
+program
+  .command('compare')
+  .description('two runs of one pipeline side by side: params and metrics')
+  .argument('<runA>')
+  .argument('<runB>')
+  .option('--json', 'print JSON')
+  .action(async (a: string, b: string, options: { json?: boolean }) => {
+    await withDb(async (db) => {
+      const [ra, rb] = [await requireRun(db, a), await requireRun(db, b)];
+      if (ra.pipeline !== rb.pipeline)
+        throw new ModelRefError(
+          `cannot compare runs of different pipelines: ${a} is ${ra.pipeline}, ${b} is ${rb.pipeline}`
+        );
+      const metric = (r: typeof ra, name: string) => r.metrics.find((m) => m.name === name && m.step === 0)?.value;
+      const params = [...new Set([...Object.keys(ra.params), ...Object.keys(rb.params)])].sort();
+      const metrics = [...new Set([...ra.metrics, ...rb.metrics].map((m) => m.name))].sort();
+      const rows = [
+        ...params.map((p) => ({ kind: 'param', name: p, a: ra.params[p] ?? null, b: rb.params[p] ?? null })),
+        ...metrics.map((m) => ({ kind: 'metric', name: m, a: metric(ra, m) ?? null, b: metric(rb, m) ?? null })),
+      ];
+      if (options.json) return json({ runs: [a, b], pipeline: ra.pipeline, rows });
+      print(
+        formatTable([
+          ['', 'name', a, b],
+          ...rows.map((r) => [
+            r.kind,
+            r.name,
+            typeof r.a === 'number' ? num(r.a) : String(r.a ?? '-'),
+            (typeof r.b === 'number' ? num(r.b) : String(r.b ?? '-')) + (r.a !== r.b ? '  *' : ''),
+          ]),
+        ])
+      );
+    });
+  });
+
+program
+  .command('lineage')
+  .description('what made a model version: dataset, config, code, run')
+  .argument('<ref>', '<model>@<version|alias>')
+  .option('--json', 'print JSON')
+  .action(async (ref: string, options: { json?: boolean }) => {
+    await withDb(async (db, store) => {
+      const l = await lineageOf(db, store, ref);
+      print(options.json ? JSON.stringify(l, null, 2) : formatLineage(l));
+    });
+  });
+
+program
+  .command('reproduce')
+  .description('re-run what made a model version (recorded config and dataset snapshot, no cache) and compare digests')
+  .argument('<ref>', '<model>@<version|alias>')
+  .option('--json', 'print JSON')
+  .action(async (ref: string, options: { json?: boolean }) => {
+    await withDb(async (db, store, config) => {
+      await preflight(config, ['temporal', 'object-store']);
+      const client = await connectClient(config);
+      try {
+        const r = await reproduce(client, db, store, config, ref);
+        if (options.json) json(r);
+        else {
+          print(`${r.model}@${r.version} (run ${r.run}) reproduced by ${r.reproducedBy}`);
+          print(`  registered package  ${r.registeredPackage}`);
+          print(`  reproduced package  ${r.reproducedPackage}  ${r.identical ? 'IDENTICAL' : 'DIFFERENT'}`);
+          print(
+            `  code  recorded ${r.recordedCommit}, now ${r.currentCommit}: ${r.commitMatches ? 'same' : 'DIFFERENT'}`
+          );
+        }
+        process.exitCode = r.identical ? EXIT.ok : EXIT.gateFailed;
+      } finally {
+        await client.connection.close();
+      }
+    });
   });
 
 program
