@@ -6,6 +6,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveSourcePath } from '../../lib/pipelines/run-config.js';
+import { getRun } from '../../lib/tracking/queries.js';
 import type { Violation } from '../../lib/validate/report.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
 import type { TrainingPipelineInput } from '../../workflows/training-pipeline.js';
@@ -40,6 +41,7 @@ function toCsv(rows: Penguin[]): string {
 }
 
 interface Failure {
+  runId: string;
   type: string;
   message: string;
   nonRetryable: boolean;
@@ -64,6 +66,7 @@ async function failOn(input: TrainingPipelineInput): Promise<Failure> {
       details: unknown[];
     };
     return {
+      runId: handle.workflowId,
       type: cause.type,
       message: cause.message,
       nonRetryable: cause.nonRetryable,
@@ -73,12 +76,19 @@ async function failOn(input: TrainingPipelineInput): Promise<Failure> {
   });
 }
 
-/** Failed once, in `stage`, was not retried, and nothing after it ran: no model was packaged. */
-function expectFailedOnceIn(failure: Failure, stage: string): void {
+/**
+ * Failed once, in `stage`, was not retried, and nothing after it ran but closing the run record: no model was
+ * packaged, and the run ended `failed` with its error.
+ */
+async function expectFailedOnceIn(failure: Failure, stage: string): Promise<void> {
   expect(failure.nonRetryable).toBe(true);
   expect(failure.events.attempts[stage]).toEqual([1]);
-  expect(failure.events.scheduled.at(-1)).toBe(stage);
+  expect(failure.events.scheduled.slice(-2)).toEqual([stage, 'finishRun']);
   expect(failure.events.scheduled).not.toContain('packageModel');
+  const run = await getRun(deps.db, failure.runId);
+  expect(run?.status).toBe('failed');
+  expect(run?.error).toBe(failure.message);
+  expect(run?.stages.find((s) => s.stage === stage)).toMatchObject({ status: 'failed', attempt: 1 });
 }
 
 function violation(failure: Failure, column: string, rule: Violation['rule']): Violation {
@@ -95,7 +105,7 @@ describe('bad data fails the run once, non-retryably, with a report, and package
     rows[5]!['Body Mass (g)'] = 'heavy';
     rows[9]!['Body Mass (g)'] = 'n/a';
     const failure = await failOn({ pipeline: 'penguins', config: { source: file('type.json', JSON.stringify(rows)) } });
-    expectFailedOnceIn(failure, 'validate');
+    await expectFailedOnceIn(failure, 'validate');
     const v = violation(failure, 'Body Mass (g)', 'type');
     expect(v.count).toBe(2);
     expect(v.examples).toEqual([
@@ -113,7 +123,7 @@ describe('bad data fails the run once, non-retryably, with a report, and package
       pipeline: 'penguins',
       config: { source: file('missing.json', JSON.stringify(rows)) },
     });
-    expectFailedOnceIn(failure, 'validate');
+    await expectFailedOnceIn(failure, 'validate');
     const v = violation(failure, 'Island', 'required-column');
     expect(v.count).toBe(344);
     expect(failure.message).toContain('column Island is missing');
@@ -124,7 +134,7 @@ describe('bad data fails the run once, non-retryably, with a report, and package
     rows[2]!['Beak Length (mm)'] = 'NaN';
     rows[7]!['Beak Length (mm)'] = 'Infinity';
     const failure = await failOn({ pipeline: 'penguins', config: { source: file('nan.csv', toCsv(rows)) } });
-    expectFailedOnceIn(failure, 'validate');
+    await expectFailedOnceIn(failure, 'validate');
     const v = violation(failure, 'Beak Length (mm)', 'finite');
     expect(v.count).toBe(2);
     expect(v.examples).toEqual([
@@ -140,7 +150,7 @@ describe('bad data fails the run once, non-retryably, with a report, and package
       pipeline: 'penguins',
       config: { source: file('category.json', JSON.stringify(rows)) },
     });
-    expectFailedOnceIn(failure, 'validate');
+    await expectFailedOnceIn(failure, 'validate');
     const v = violation(failure, 'Island', 'allowed-values');
     expect(v.count).toBe(1);
     expect(v.examples).toEqual([{ row: 11, value: 'Atlantis' }]);
@@ -149,7 +159,7 @@ describe('bad data fails the run once, non-retryably, with a report, and package
 
   it('an empty file', async () => {
     const failure = await failOn({ pipeline: 'penguins', config: { source: file('empty.json', '') } });
-    expectFailedOnceIn(failure, 'ingest');
+    await expectFailedOnceIn(failure, 'ingest');
     expect(failure.type).toBe('DataReadError');
     expect(failure.message).toContain('empty.json');
   });
@@ -158,7 +168,7 @@ describe('bad data fails the run once, non-retryably, with a report, and package
     const whole = readFileSync(resolveSourcePath('npm:vega-datasets/data/flights-3m.parquet'));
     const path = file('truncated.parquet', whole.subarray(0, Math.floor(whole.length / 2)));
     const failure = await failOn({ pipeline: 'flight-delays', config: { source: path, rows: 10_000 } });
-    expectFailedOnceIn(failure, 'ingest');
+    await expectFailedOnceIn(failure, 'ingest');
     expect(failure.type).toBe('DataReadError');
     expect(failure.message).toContain('truncated.parquet');
   });

@@ -4,7 +4,14 @@ import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_FORMAT } from '../../activities/package.js';
 import { statusQuery } from '../../workflows/messages.js';
-import { CairnDatasetDigest, CairnPipeline, CairnStage } from '../../workflows/search-attributes.js';
+import { getRun } from '../../lib/tracking/queries.js';
+import {
+  CairnDatasetDigest,
+  CairnModel,
+  CairnModelVersion,
+  CairnPipeline,
+  CairnStage,
+} from '../../workflows/search-attributes.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
 import type { TrainingPipelineInput } from '../../workflows/training-pipeline.js';
 import { testDeps } from '../helpers/services.js';
@@ -35,7 +42,8 @@ function run(input: TrainingPipelineInput) {
 
 describe('trainingPipeline on penguins through Temporal, PostgreSQL and S3', () => {
   it('runs every stage once and packages a model that classifies held-out penguins', async () => {
-    const { handle, result, status, attributes } = await run({ pipeline: 'penguins' });
+    const model = `penguins-${randomUUID().slice(0, 8)}`;
+    const { handle, result, status, attributes } = await run({ pipeline: 'penguins', model });
 
     expect(result.pipeline).toBe('penguins');
     expect(result.metrics.accuracy).toBeGreaterThanOrEqual(0.95);
@@ -45,9 +53,22 @@ describe('trainingPipeline on penguins through Temporal, PostgreSQL and S3', () 
     expect(attributes.get(CairnPipeline)).toBe('penguins');
     expect(attributes.get(CairnDatasetDigest)).toBe(result.dataset);
     expect(attributes.get(CairnStage)).toBe('done');
+    expect(attributes.get(CairnModel)).toBe(model);
+    expect(attributes.get(CairnModelVersion)).toBe('1');
+    expect(result.model).toMatchObject({ name: model, version: 1 });
 
     const { scheduled } = await activityEvents(handle);
-    expect(scheduled).toEqual(['prepareRun', 'ingest', 'validate', 'transform', 'train', 'evaluate', 'packageModel']);
+    expect(scheduled).toEqual([
+      'prepareRun',
+      'ingest',
+      'validate',
+      'transform',
+      'train',
+      'evaluate',
+      'packageModel',
+      'register',
+      'finishRun',
+    ]);
 
     const pkg = JSON.parse((await deps.store.getBytes(result.model.digest)).toString('utf8'));
     expect(pkg.format).toBe(PACKAGE_FORMAT);
@@ -71,15 +92,37 @@ describe('trainingPipeline on penguins through Temporal, PostgreSQL and S3', () 
       ['penguins', result.dataset]
     );
     expect(rows).toEqual([{ row_count: 344 }]);
+
+    const record = await getRun(deps.db, handle.workflowId);
+    expect(record).toMatchObject({
+      status: 'succeeded',
+      error: null,
+      modelName: model,
+      modelVersion: 1,
+      packageDigest: result.model.digest,
+    });
+    expect(record!.stages.map((s) => [s.stage, s.status])).toEqual(
+      ['ingest', 'validate', 'transform', 'train', 'evaluate', 'package', 'register'].map((s) => [s, 'succeeded'])
+    );
+    expect(record!.params).toMatchObject({ rounds: '60', 'gate.minAccuracy': '0.9' });
+    expect(record!.metrics.find((m) => m.name === 'accuracy')?.value).toBe(result.metrics.accuracy);
+    expect(record!.cpuSeconds).toBeGreaterThan(0);
+    expect(record!.cost).toBeCloseTo(record!.cpuSeconds * deps.cpuSecondPrice, 12);
+    expect(record!.artifacts.map((a) => `${a.stage}/${a.role}`)).toEqual(
+      expect.arrayContaining(['ingest/data', 'ingest/manifest', 'train/model', 'package/package'])
+    );
   });
 
   it('gives the same dataset digest and the same package digest for the same pipeline, config and data', async () => {
     const config = { rounds: 20, seed: 11 };
-    const first = await run({ pipeline: 'penguins', config });
-    const second = await run({ pipeline: 'penguins', config });
+    const model = `penguins-${randomUUID().slice(0, 8)}`;
+    const first = await run({ pipeline: 'penguins', config, model, noCache: true });
+    const second = await run({ pipeline: 'penguins', config, model, noCache: true });
+    expect(second.result.model.version).toBe(2);
+    expect(second.result.gate.champion).toMatchObject({ version: 1, metric: 'accuracy', passed: true });
     expect(second.result.dataset).toBe(first.result.dataset);
     expect(second.result.model.digest).toBe(first.result.model.digest);
-    const other = await run({ pipeline: 'penguins', config: { rounds: 21, seed: 11 } });
+    const other = await run({ pipeline: 'penguins', config: { rounds: 21, seed: 11 }, model });
     expect(other.result.dataset).toBe(first.result.dataset);
     expect(other.result.model.digest).not.toBe(first.result.model.digest);
   });

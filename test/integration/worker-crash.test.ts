@@ -100,6 +100,8 @@ describe('kill -9 of the cairn-train worker during training', () => {
           'train',
           'evaluate',
           'packageModel',
+          'register',
+          'finishRun',
         ]);
         expect(attempts.train).toEqual([2]);
         for (const stage of ['ingest', 'validate', 'transform', 'evaluate']) expect(attempts[stage]).toEqual([1]);
