@@ -1,4 +1,5 @@
 import {
+  ActivityCancellationType,
   CancellationScope,
   isCancellation,
   patched,
@@ -112,6 +113,8 @@ export async function trainingPipeline(input: TrainingPipelineInput): Promise<Tr
     taskQueue: heavyQueue,
     startToCloseTimeout: '4 hours',
     heartbeatTimeout: '10 seconds',
+    // A cancelled run ends at once, even when the worker that was training is gone.
+    cancellationType: ActivityCancellationType.TRY_CANCEL,
     retry,
   });
 
@@ -183,7 +186,8 @@ export async function trainingPipeline(input: TrainingPipelineInput): Promise<Tr
     if (tracked) {
       // Whatever ended the run (bad data, a failed stage, cancellation), its record ends too, never left running.
       const status = isCancellation(err) ? 'cancelled' : 'failed';
-      const error = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+      const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+      const error = message || (status === 'cancelled' ? 'the run was cancelled' : 'the run failed');
       await CancellationScope.nonCancellable(() => light.finishRun(info.workflowId, { status, error }));
     }
     throw err;

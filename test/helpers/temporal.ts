@@ -3,7 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.js';
-import type { ActivityDeps } from '../../activities/index.js';
+import type { Activities, ActivityDeps } from '../../activities/index.js';
 import { services } from './services.js';
 
 /** A client on the test Temporal server; close `client.connection` when done. */
@@ -15,18 +15,19 @@ export async function testClient(): Promise<Client> {
 
 /**
  * Runs real workers (the pre-built workflow bundle, real activities over `deps`) on a fresh task queue and on its
- * `-train` queue while `fn` runs, then shuts them down. `trainWorker: false` leaves the train queue to the test.
+ * `-train` queue while `fn` runs, then shuts them down. `trainWorker: false` leaves the train queue to the test;
+ * `wrap` replaces activities (to inject faults).
  */
 export async function withWorker<T>(
   deps: ActivityDeps,
   fn: (taskQueue: string) => Promise<T>,
-  options: { trainWorker?: boolean } = {}
+  options: { trainWorker?: boolean; wrap?: (activities: Activities) => Activities } = {}
 ): Promise<T> {
   const s = services();
   const connection = await NativeConnection.connect({ address: s.temporalAddress });
   try {
     const taskQueue = `test-${randomUUID()}`;
-    const activities = createActivities(deps);
+    const activities = (options.wrap ?? ((a) => a))(createActivities(deps));
     const worker = await Worker.create({
       connection,
       namespace: s.namespace,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startRun } from '../../lib/tracking/runs.js';
 import { services, testDeps } from '../helpers/services.js';
 import { withWorker } from '../helpers/temporal.js';
 
@@ -95,6 +96,65 @@ describe('cairn CLI', () => {
     expect(status.code).toBe(0);
     expect(status.stdout).toContain('COMPLETED');
     expect(status.stdout).toMatch(/^model package\s+sha256:[0-9a-f]{64}$/m);
+  });
+
+  it('lineage, models, runs and compare print what the registry holds (after the run above registered penguins)', async () => {
+    const lineage = await runEntry('cli/main.ts', ['lineage', 'penguins@champion']);
+    expect(lineage.code).toBe(0);
+    expect(lineage.stdout).toMatch(/^penguins@\d+ {2}package sha256:[0-9a-f]{64}$/m);
+    expect(lineage.stdout).toMatch(/config sha256:[0-9a-f]{64} {2}.*\brounds=30\b/);
+    expect(lineage.stdout).toMatch(/code [0-9a-f]{40}|code unknown/);
+    expect(lineage.stdout).toMatch(/manifest sha256:[0-9a-f]{64} {2}readable: Species, Island/);
+    const asJson = JSON.parse((await runEntry('cli/main.ts', ['lineage', 'penguins@champion', '--json'])).stdout);
+    expect(asJson.dataset.manifest.readable).toBe(true);
+    const models = await runEntry('cli/main.ts', ['models', 'list', '--json']);
+    expect(
+      JSON.parse(models.stdout).find((m: { name: string }) => m.name === 'penguins').aliases.champion
+    ).toBeGreaterThan(0);
+    const runs = JSON.parse(
+      (await runEntry('cli/main.ts', ['runs', 'list', '--pipeline', 'penguins', '--json'])).stdout
+    );
+    const [a, b] = runs.filter((r: { status: string }) => r.status === 'succeeded');
+    if (a && b) {
+      const compared = await runEntry('cli/main.ts', ['compare', a.id, b.id]);
+      expect(compared.code).toBe(0);
+      expect(compared.stdout).toMatch(/^metric\s+accuracy\s/m);
+    }
+  });
+
+  it.each([
+    [
+      ['lineage', 'penguins'],
+      /^cairn: malformed model reference "penguins": expected <model>@<version> or <model>@<staging\|production\|champion>$/,
+    ],
+    [['lineage', 'no-such-model@1'], /^cairn: unknown model no-such-model \(registered: .*\)$/],
+    [['reproduce', 'penguins@999'], /^cairn: penguins@999 does not exist$/],
+    [['lineage', 'penguins@newest'], /^cairn: unknown alias "newest" in penguins@newest/],
+    [['runs', 'show', 'no-such-run'], /^cairn: unknown run no-such-run/],
+  ])('cairn %j fails with one clear line and exit 2', async (args, expected) => {
+    const { code, stderr } = await runEntry('cli/main.ts', args);
+    expect(code).toBe(2);
+    expect(oneLine(stderr)).toMatch(expected);
+  });
+
+  it('refuses to compare runs of different pipelines', async () => {
+    const ids = [`cmp-a-${Date.now()}`, `cmp-b-${Date.now()}`];
+    for (const [i, id] of ids.entries()) {
+      await startRun(deps.db, {
+        id,
+        pipeline: i ? 'flight-delays' : 'penguins',
+        pipelineVersion: '1',
+        trigger: 'test',
+        config: {},
+        configDigest: 'sha256:x',
+        code: deps.code,
+      });
+    }
+    const { code, stderr } = await runEntry('cli/main.ts', ['compare', ...ids]);
+    expect(code).toBe(2);
+    expect(oneLine(stderr)).toBe(
+      `cairn: cannot compare runs of different pipelines: ${ids[0]} is penguins, ${ids[1]} is flight-delays`
+    );
   });
 
   it('passes check when every service answers', async () => {

@@ -3,10 +3,12 @@ import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { WorkflowFailedError } from '@temporalio/client';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
+import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TrainHeartbeat, TrainResult } from '../../activities/stage-types.js';
+import { getRun } from '../../lib/tracking/queries.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
 import { services, testDeps } from '../helpers/services.js';
@@ -109,6 +111,43 @@ describe('kill -9 of the cairn-train worker during training', () => {
         const trained = (await handle.query(statusQuery)).results.train as TrainResult;
         expect(trained.resumedFromRound).toBeGreaterThanOrEqual(beat!.checkpointRound!);
         expect(trained.resumedFromRound).toBeLessThan(300);
+      },
+      { trainWorker: false }
+    );
+  }, 240_000);
+
+  it('a run whose worker was killed and that is then cancelled ends cancelled, with its error, nothing left running', async () => {
+    await withWorker(
+      deps,
+      async (taskQueue) => {
+        const worker = await startTrainWorker(`${taskQueue}-train`);
+        const handle = await client.workflow.start(trainingPipeline, {
+          taskQueue,
+          workflowId: `cancel-${randomUUID()}`,
+          args: [
+            {
+              pipeline: 'flight-delays',
+              model: `crash-${randomUUID().slice(0, 8)}`,
+              config: { rows: 300_000, rounds: 400 },
+            },
+          ],
+        });
+        const deadline = Date.now() + 120_000;
+        while (!(await trainHeartbeat(handle)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+        worker.kill('SIGKILL');
+        await new Promise((r) => worker.once('exit', r));
+
+        await handle.cancel();
+        const err = await handle.result().catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(WorkflowFailedError);
+        expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+
+        const record = await getRun(deps.db, handle.workflowId);
+        expect(record?.status).toBe('cancelled');
+        expect(record?.error).toBeTruthy();
+        expect(record?.endedAt).toBeInstanceOf(Date);
+        expect(record?.stages.filter((s) => s.status === 'running')).toEqual([]);
+        expect(record?.stages.find((s) => s.stage === 'train')?.status).toBe('failed');
       },
       { trainWorker: false }
     );
