@@ -11,7 +11,12 @@ const FILES = readdirSync(DIR).filter((f) => f.endsWith('.json'));
 describe('replay of recorded histories', () => {
   it('has the recorded histories', () => {
     expect(FILES).toEqual(
-      expect.arrayContaining(['hello.json', 'training-pipeline-penguins.json', 'training-pipeline-bad-data.json'])
+      expect.arrayContaining([
+        'hello.json',
+        'training-pipeline-penguins.json',
+        'training-pipeline-bad-data.json',
+        'training-pipeline-registered.json',
+      ])
     );
   });
 
