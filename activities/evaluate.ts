@@ -70,7 +70,6 @@ function metricsOf(
 
 export function createEvaluateActivities(deps: ActivityDeps) {
   const { db, store } = deps;
-  const json = async <T>(digest: string) => JSON.parse((await store.getBytes(digest)).toString('utf8')) as T;
   return {
     /**
      * Scores the held-out rows, applies the pipeline's absolute gate, and, when the model has a champion, scores
@@ -86,7 +85,7 @@ export function createEvaluateActivities(deps: ActivityDeps) {
       const pipeline = resolvePipeline(plan.pipeline);
       return trackedStage(deps, plan, 'evaluate', { artifacts: () => ({}) }, async () => {
         const { matrix, y } = decodeMatrix(await store.getBytes(data.test.digest));
-        const model = await json<Model>(trained.model.digest);
+        const model = await store.getJson<Model>(trained.model.digest);
         const metrics = metricsOf(pipeline, plan, y, model, matrix, data.classes?.length);
         if (plan.task === 'regression') {
           // The baseline every regression model must beat: predict the training mean for every row.
@@ -100,7 +99,7 @@ export function createEvaluateActivities(deps: ActivityDeps) {
         const champion = await findVersion(db, { model: plan.model, alias: 'champion' });
         if (champion) {
           const rule = pipeline.evaluation.champion ?? { metric: pipeline.evaluation.metrics[0]!, maxRegression: 0 };
-          const pkg = await json<ModelPackage>(champion.packageDigest);
+          const pkg = await store.getJson<ModelPackage>(champion.packageDigest);
           const table = await loadDataset(store, dataset.digest, dataset.data.digest);
           const { test } = splitForRun(pipeline, plan, table);
           let championMetrics: Record<string, number> | undefined;

@@ -45,7 +45,6 @@ export interface ModelPackage {
 
 export function createPackageActivities(deps: ActivityDeps) {
   const { store } = deps;
-  const json = async (digest: string) => JSON.parse((await store.getBytes(digest)).toString('utf8')) as unknown;
   return {
     /**
      * Writes the model package as canonical JSON. Nothing in it depends on when or where the run happened (no
@@ -65,15 +64,15 @@ export function createPackageActivities(deps: ActivityDeps) {
         'package',
         { artifacts: (r: PackageResult) => ({ package: r.package }) },
         async () => {
-          const manifest = (await json(dataset.manifest.digest)) as { statistics: unknown };
+          const manifest = await store.getJson<{ statistics: unknown }>(dataset.manifest.digest);
           const pkg: ModelPackage = {
             format: PACKAGE_FORMAT,
             pipeline: { name: plan.pipeline, version: plan.pipelineVersion },
             task: plan.task,
             target: pipeline.target.column,
             ...(data.classes ? { classes: data.classes } : {}),
-            model: await json(trained.model.digest),
-            features: await json(data.features.digest),
+            model: await store.getJson(trained.model.digest),
+            features: await store.getJson(data.features.digest),
             contract: compileContract(pipeline.contract),
             referenceStatistics: manifest.statistics,
             metrics: evaluation.metrics,

@@ -47,7 +47,7 @@ export function createTrainActivities(deps: ActivityDeps) {
     const last = ctx.info.heartbeatDetails as TrainHeartbeat | undefined;
     let resumeFrom: Model | undefined;
     if (last?.checkpoint) {
-      resumeFrom = JSON.parse((await store.getBytes(last.checkpoint)).toString('utf8')) as Model;
+      resumeFrom = await store.getJson<Model>(last.checkpoint);
       ctx.log.info('resuming training from checkpoint', { round: last.checkpointRound, checkpoint: last.checkpoint });
     }
     let beat: TrainHeartbeat = {

@@ -281,7 +281,7 @@ datasets
     await withDb(async (db, store) => {
       const found = await getDataset(db, digest);
       if (!found.length) throw new ModelRefError(`unknown dataset ${digest} (see: cairn datasets list)`);
-      const manifest = JSON.parse((await store.getBytes(found[0]!.manifestDigest)).toString('utf8')) as unknown;
+      const manifest = await store.getJson(found[0]!.manifestDigest);
       if (options.json) return json({ versions: found, manifest });
       for (const d of found)
         print(`${d.digest}  pipeline ${d.pipeline}, ${d.rowCount} rows, accepted ${when(d.acceptedAt)}`);

@@ -120,7 +120,12 @@ export function printResult(result: TrainingPipelineResult): void {
     ['run', result.runId],
     ['pipeline', result.pipeline],
     ['dataset', result.dataset],
-    ['model', result.model.version === null ? `${result.model.name} (not registered)` : `${result.model.name}@${result.model.version}`],
+    [
+      'model',
+      result.model.version === null
+        ? `${result.model.name} (not registered)`
+        : `${result.model.name}@${result.model.version}`,
+    ],
     ['model package', result.model.digest],
     ...Object.entries(result.metrics).map(([k, v]): [string, string] => [
       k,

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { FeatureDef } from '../lib/features/feature.js';
+import type { GbdtParams } from '../lib/ml/gbdt.js';
 
 /** What a pipeline learns. */
 export type Task = 'regression' | 'binary' | 'multiclass';
@@ -33,16 +34,7 @@ export type Split =
   | { kind: 'random'; testFraction: number; seed: number };
 
 export type Trainer =
-  | {
-      kind: 'gbdt';
-      rounds: number;
-      learningRate: number;
-      maxDepth: number;
-      minDataInLeaf: number;
-      lambda: number;
-      bins: number;
-      seed: number;
-    }
+  | ({ kind: 'gbdt' } & Omit<GbdtParams, 'task' | 'numClasses'>)
   | { kind: 'linear'; l2: number }
   | { kind: 'logistic'; l2: number; maxIterations: number };
 

@@ -81,6 +81,10 @@ export abstract class BaseArtifactStore implements ArtifactStore {
     return Buffer.concat(chunks);
   }
 
+  async getJson<T = unknown>(digest: string): Promise<T> {
+    return JSON.parse((await this.getBytes(digest)).toString('utf8')) as T;
+  }
+
   async getFile(digest: string, path: string): Promise<void> {
     await mkdir(dirname(path), { recursive: true });
     const partial = `${path}.partial-${randomUUID()}`;

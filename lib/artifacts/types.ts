@@ -30,6 +30,8 @@ export interface ArtifactStore {
   /** A stream of the object's bytes that fails with ArtifactIntegrityError at the end if they do not match. */
   get(digest: string): Promise<Readable>;
   getBytes(digest: string): Promise<Buffer>;
+  /** The verified object parsed as JSON. */
+  getJson<T = unknown>(digest: string): Promise<T>;
   /** Writes the verified object to `path` atomically (nothing appears there unless it verifies). */
   getFile(digest: string, path: string): Promise<void>;
   /** The stored object's reference, or undefined when absent. */
