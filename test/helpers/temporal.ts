@@ -4,7 +4,9 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.js';
 import type { Activities, ActivityDeps } from '../../activities/index.js';
-import { services } from './services.js';
+import { afterAll, beforeAll } from 'vitest';
+import { services, testDeps } from './services.js';
+import type { TestDeps } from './services.js';
 
 /** A client on the test Temporal server; close `client.connection` when done. */
 export async function testClient(): Promise<Client> {
@@ -75,4 +77,20 @@ export async function activityEvents(handle: WorkflowHandle): Promise<ActivityEv
     }
   }
   return { scheduled, attempts };
+}
+
+/**
+ * Real dependencies and a Temporal client for one test file: the client connects before its tests, and both
+ * close after them. Read `.client` inside tests (it is set in beforeAll).
+ */
+export function useServices(options: { partSize?: number } = {}): { deps: TestDeps; client: Client } {
+  const used = { deps: testDeps(options), client: undefined as unknown as Client };
+  beforeAll(async () => {
+    used.client = await testClient();
+  });
+  afterAll(async () => {
+    await used.client?.connection.close();
+    await used.deps.close();
+  });
+  return used;
 }

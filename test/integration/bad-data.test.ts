@@ -3,25 +3,17 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { Client } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { resolveSourcePath } from '../../lib/pipelines/run-config.js';
 import { getRun } from '../../lib/tracking/queries.js';
 import type { Violation } from '../../lib/validate/report.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
 import type { TrainingPipelineInput } from '../../workflows/training-pipeline.js';
-import { testDeps } from '../helpers/services.js';
-import { activityEvents, testClient, withWorker } from '../helpers/temporal.js';
 
-const deps = testDeps();
-let client: Client;
-beforeAll(async () => {
-  client = await testClient();
-});
-afterAll(async () => {
-  await client.connection.close();
-  await deps.close();
-});
+import { activityEvents, useServices, withWorker } from '../helpers/temporal.js';
+
+const ctx = useServices();
+const { deps } = ctx;
 
 const dir = mkdtempSync(join(tmpdir(), 'cairn-bad-data-'));
 type Penguin = Record<string, unknown>;
@@ -52,7 +44,7 @@ interface Failure {
 /** Runs the pipeline on a bad file and returns how it failed and what the history says ran. */
 async function failOn(input: TrainingPipelineInput): Promise<Failure> {
   return withWorker(deps, async (taskQueue) => {
-    const handle = await client.workflow.start(trainingPipeline, {
+    const handle = await ctx.client.workflow.start(trainingPipeline, {
       taskQueue,
       workflowId: `bad-${randomUUID()}`,
       args: [input],

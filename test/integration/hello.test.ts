@@ -1,29 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { hello } from '../../workflows/hello.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { CairnStage } from '../../workflows/search-attributes.js';
-import { testDeps } from '../helpers/services.js';
-import { testClient, withWorker } from '../helpers/temporal.js';
 
-const deps = testDeps();
-let client: Client;
-beforeAll(async () => {
-  client = await testClient();
-});
-afterAll(async () => {
-  await client.connection.close();
-  await deps.close();
-});
+import { useServices, withWorker } from '../helpers/temporal.js';
+
+const ctx = useServices();
+const { deps } = ctx;
 
 describe('hello workflow through Temporal, PostgreSQL and S3', () => {
   it('writes an artifact and a row and returns references to both', async () => {
     const workflowId = `hello-${randomUUID()}`;
     const { result, status, stage } = await withWorker(deps, async (taskQueue) => {
-      const handle = await client.workflow.start(hello, { taskQueue, workflowId, args: [{ name: 'Ada' }] });
+      const handle = await ctx.client.workflow.start(hello, { taskQueue, workflowId, args: [{ name: 'Ada' }] });
       const result = await handle.result();
       const description = await handle.describe();
       return {
@@ -34,7 +26,7 @@ describe('hello workflow through Temporal, PostgreSQL and S3', () => {
     });
 
     expect(result.greeting).toBe('Hello, Ada!');
-    const document = JSON.parse((await deps.store.getBytes(result.artifact.digest)).toString('utf8'));
+    const document = await deps.store.getJson(result.artifact.digest);
     expect(document).toMatchObject({ kind: 'cairn.greeting/v1', name: 'Ada', greeting: 'Hello, Ada!', workflowId });
 
     const { rows } = await deps.db.query(
@@ -53,7 +45,7 @@ describe('hello workflow through Temporal, PostgreSQL and S3', () => {
 
   it('fails at once, without retrying, on an input that does not fit, naming the field', async () => {
     const err = await withWorker(deps, (taskQueue) =>
-      client.workflow.execute('hello', { taskQueue, workflowId: `hello-${randomUUID()}`, args: [{ nmae: 'x' }] })
+      ctx.client.workflow.execute('hello', { taskQueue, workflowId: `hello-${randomUUID()}`, args: [{ nmae: 'x' }] })
     ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WorkflowFailedError);
     const cause = (err as WorkflowFailedError).cause as ApplicationFailure;

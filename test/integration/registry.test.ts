@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import type { Client } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { keyOf } from '../../lib/artifacts/index.js';
 import { aliasHistory, listVersions, registerVersion, resolveVersion } from '../../lib/registry/models.js';
 import { getRun } from '../../lib/tracking/queries.js';
@@ -9,18 +8,11 @@ import { startRun } from '../../lib/tracking/runs.js';
 import { lineageOf, reproduce } from '../../cli/registry.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
 import type { TrainingPipelineInput } from '../../workflows/training-pipeline.js';
-import { testConfig, testDeps } from '../helpers/services.js';
-import { activityEvents, testClient, withWorker } from '../helpers/temporal.js';
+import { testConfig } from '../helpers/services.js';
+import { activityEvents, useServices, withWorker } from '../helpers/temporal.js';
 
-const deps = testDeps();
-let client: Client;
-beforeAll(async () => {
-  client = await testClient();
-});
-afterAll(async () => {
-  await client.connection.close();
-  await deps.close();
-});
+const ctx = useServices();
+const { deps } = ctx;
 
 const uniqueModel = () => `model-${randomUUID().slice(0, 8)}`;
 
@@ -28,7 +20,7 @@ async function run(input: TrainingPipelineInput, options: Parameters<typeof with
   return withWorker(
     deps,
     async (taskQueue) => {
-      const handle = await client.workflow.start(trainingPipeline, {
+      const handle = await ctx.client.workflow.start(trainingPipeline, {
         taskQueue,
         workflowId: `reg-${randomUUID()}`,
         args: [input],
@@ -150,7 +142,7 @@ describe('lineage, caching and reproduction', () => {
     const config = testConfig();
     const reproduction = await withWorker(deps, (taskQueue) =>
       reproduce(
-        client,
+        ctx.client,
         deps.db,
         deps.store,
         { ...config, temporal: { ...config.temporal, taskQueue, trainTaskQueue: `${taskQueue}-train` } },

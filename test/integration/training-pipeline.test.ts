@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { Client } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PACKAGE_FORMAT } from '../../activities/package.js';
+import type { ModelPackage } from '../../activities/package.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { getRun } from '../../lib/tracking/queries.js';
 import {
@@ -14,22 +14,15 @@ import {
 } from '../../workflows/search-attributes.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
 import type { TrainingPipelineInput } from '../../workflows/training-pipeline.js';
-import { testDeps } from '../helpers/services.js';
-import { activityEvents, testClient, withWorker } from '../helpers/temporal.js';
 
-const deps = testDeps();
-let client: Client;
-beforeAll(async () => {
-  client = await testClient();
-});
-afterAll(async () => {
-  await client.connection.close();
-  await deps.close();
-});
+import { activityEvents, useServices, withWorker } from '../helpers/temporal.js';
+
+const ctx = useServices();
+const { deps } = ctx;
 
 function run(input: TrainingPipelineInput) {
   return withWorker(deps, async (taskQueue) => {
-    const handle = await client.workflow.start(trainingPipeline, {
+    const handle = await ctx.client.workflow.start(trainingPipeline, {
       taskQueue,
       workflowId: `train-${randomUUID()}`,
       args: [input],
@@ -70,11 +63,11 @@ describe('trainingPipeline on penguins through Temporal, PostgreSQL and S3', () 
       'finishRun',
     ]);
 
-    const pkg = JSON.parse((await deps.store.getBytes(result.model.digest)).toString('utf8'));
+    const pkg = await deps.store.getJson<ModelPackage>(result.model.digest);
     expect(pkg.format).toBe(PACKAGE_FORMAT);
     expect(pkg.classes).toEqual(['Adelie', 'Chinstrap', 'Gentoo']);
-    expect(pkg.model.kind).toBe('gbdt');
-    expect(pkg.features.map((f: { name: string }) => f.name)).toEqual([
+    expect((pkg.model as { kind: string }).kind).toBe('gbdt');
+    expect((pkg.features as { name: string }[]).map((f) => f.name)).toEqual([
       'beak_length',
       'beak_depth',
       'flipper_length',
@@ -137,7 +130,7 @@ describe('trainingPipeline on penguins through Temporal, PostgreSQL and S3', () 
     [{ pipeline: 'penguins', config: { rounds: 'many' } }, 'InvalidConfig', /config key rounds: .*expected number/],
   ])('a bad request %j fails at once with %s', async (input, type, message) => {
     const err = await withWorker(deps, (taskQueue) =>
-      client.workflow.execute(trainingPipeline, {
+      ctx.client.workflow.execute(trainingPipeline, {
         taskQueue,
         workflowId: `train-${randomUUID()}`,
         args: [input as TrainingPipelineInput],

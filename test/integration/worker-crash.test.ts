@@ -4,27 +4,22 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { TrainHeartbeat, TrainResult } from '../../activities/stage-types.js';
 import { getRun } from '../../lib/tracking/queries.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
-import { services, testDeps } from '../helpers/services.js';
-import { activityEvents, testClient, withWorker } from '../helpers/temporal.js';
+import { services } from '../helpers/services.js';
+import { activityEvents, useServices, withWorker } from '../helpers/temporal.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const deps = testDeps();
-let client: Client;
+const ctx = useServices();
+const { deps } = ctx;
 const children: ChildProcess[] = [];
-beforeAll(async () => {
-  client = await testClient();
-});
-afterAll(async () => {
+afterAll(() => {
   for (const child of children) child.kill('SIGKILL');
-  await client.connection.close();
-  await deps.close();
 });
 
 async function freePort(): Promise<number> {
@@ -72,7 +67,7 @@ describe('kill -9 of the cairn-train worker during training', () => {
       async (taskQueue) => {
         const queue = `${taskQueue}-train`;
         const first = await startTrainWorker(queue);
-        const handle = await client.workflow.start(trainingPipeline, {
+        const handle = await ctx.client.workflow.start(trainingPipeline, {
           taskQueue,
           workflowId: `crash-${randomUUID()}`,
           args: [{ pipeline: 'flight-delays', config: { rows: 300_000, rounds: 300 } }],
@@ -121,7 +116,7 @@ describe('kill -9 of the cairn-train worker during training', () => {
       deps,
       async (taskQueue) => {
         const worker = await startTrainWorker(`${taskQueue}-train`);
-        const handle = await client.workflow.start(trainingPipeline, {
+        const handle = await ctx.client.workflow.start(trainingPipeline, {
           taskQueue,
           workflowId: `cancel-${randomUUID()}`,
           args: [
