@@ -2,6 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 export interface Sample {
   /** Wall time of one repetition in milliseconds. */
@@ -23,14 +25,31 @@ export function stats(values: number[]): Stats {
   return { median, min: sorted[0]!, max: sorted[sorted.length - 1]! };
 }
 
-/** Runs every case once to warm up, then `reps` rounds in which each case runs once (interleaved). */
+/** A full garbage collection in this process, so that one case's garbage is not collected on the next one's time. */
+export const collectGarbage = ((): (() => void) => {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+})();
+
+/**
+ * Runs every case once to warm up, then `reps` rounds in which each case runs once (interleaved). The heap is
+ * collected before every run, outside the timed part (each case times itself).
+ */
 export async function interleave(
   cases: Record<string, () => Promise<Sample>>,
   reps: number
 ): Promise<Record<string, Sample[]>> {
   const results: Record<string, Sample[]> = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
-  for (const run of Object.values(cases)) await run();
-  for (let i = 0; i < reps; i++) for (const [name, run] of Object.entries(cases)) results[name]!.push(await run());
+  for (const run of Object.values(cases)) {
+    collectGarbage();
+    await run();
+  }
+  for (let i = 0; i < reps; i++) {
+    for (const [name, run] of Object.entries(cases)) {
+      collectGarbage();
+      results[name]!.push(await run());
+    }
+  }
   return results;
 }
 

@@ -47,7 +47,13 @@ export async function runWorker(role: WorkerRole): Promise<void> {
       ...(role === 'cairn'
         ? { workflowsPath: WORKFLOWS_PATH }
         : { maxConcurrentActivityTaskExecutions: 1, maxHeartbeatThrottleInterval: '1s' }),
-      activities: createActivities({ db, store, logger, code: readCodeVersion(), cpuSecondPrice: config.tracking.cpuSecondPrice }),
+      activities: createActivities({
+        db,
+        store,
+        logger,
+        code: readCodeVersion(),
+        cpuSecondPrice: config.tracking.cpuSecondPrice,
+      }),
       shutdownGraceTime: config.worker.shutdownGraceTime,
     });
     logger.info({ taskQueue, metrics: `http://127.0.0.1:${metricsPort}/metrics` }, 'worker running');

@@ -186,7 +186,8 @@ export async function trainingPipeline(input: TrainingPipelineInput): Promise<Tr
     if (tracked) {
       // Whatever ended the run (bad data, a failed stage, cancellation), its record ends too, never left running.
       const status = isCancellation(err) ? 'cancelled' : 'failed';
-      const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+      const message =
+        err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
       const error = message || (status === 'cancelled' ? 'the run was cancelled' : 'the run failed');
       await CancellationScope.nonCancellable(() => light.finishRun(info.workflowId, { status, error }));
     }
