@@ -1,4 +1,5 @@
-import { buildMatrix } from '../lib/features/matrix.js';
+import { ArtifactIntegrityError, ArtifactNotFoundError } from '../lib/artifacts/index.js';
+import { buildMatrix, FeatureStateError } from '../lib/features/matrix.js';
 import type { FeatureSpec } from '../lib/features/feature.js';
 import { decodeMatrix } from '../lib/features/matrix-codec.js';
 import { evaluate, predict } from '../lib/ml/index.js';
@@ -70,6 +71,23 @@ function metricsOf(
 
 export function createEvaluateActivities(deps: ActivityDeps) {
   const { db, store } = deps;
+
+  /** The champion's metrics on this run's held-out rows, computed with its own fitted features; or why not. */
+  async function scoreChampion(pipeline: Pipeline, plan: RunPlan, dataset: DatasetRef, packageDigest: string) {
+    try {
+      const pkg = await store.getJson<ModelPackage>(packageDigest);
+      const table = await loadDataset(store, dataset.digest, dataset.data.digest);
+      const { test } = splitForRun(pipeline, plan, table);
+      const x = buildMatrix(pipeline.features(plan.config as never), pkg.features as FeatureSpec[], table, test.rows);
+      return metricsOf(pipeline, plan, test.y, pkg.model as Model, x, pkg.classes?.length);
+    } catch (err) {
+      if (err instanceof ArtifactNotFoundError || err instanceof ArtifactIntegrityError)
+        return `its package: ${err.message}`;
+      if (err instanceof FeatureStateError) return err.message;
+      throw err;
+    }
+  }
+
   return {
     /**
      * Scores the held-out rows, applies the pipeline's absolute gate, and, when the model has a champion, scores
@@ -99,30 +117,16 @@ export function createEvaluateActivities(deps: ActivityDeps) {
         const champion = await findVersion(db, { model: plan.model, alias: 'champion' });
         if (champion) {
           const rule = pipeline.evaluation.champion ?? { metric: pipeline.evaluation.metrics[0]!, maxRegression: 0 };
-          const pkg = await store.getJson<ModelPackage>(champion.packageDigest);
-          const table = await loadDataset(store, dataset.digest, dataset.data.digest);
-          const { test } = splitForRun(pipeline, plan, table);
-          let championMetrics: Record<string, number> | undefined;
-          try {
-            const x = buildMatrix(
-              pipeline.features(plan.config as never),
-              pkg.features as FeatureSpec[],
-              table,
-              test.rows
-            );
-            championMetrics = metricsOf(pipeline, plan, test.y, pkg.model as Model, x, pkg.classes?.length);
-          } catch (err) {
-            gate.reasons.push(
-              `champion v${champion.version} could not be scored on these rows: ${(err as Error).message}`
-            );
-            gate.passed = false;
-          }
-          const value = championMetrics?.[rule.metric];
-          if (value !== undefined) {
+          const scored = await scoreChampion(pipeline, plan, dataset, champion.packageDigest);
+          if (typeof scored === 'string') {
+            // A champion that cannot be scored (its package is gone, or the pipeline's features changed) cannot
+            // block a candidate; the note says why there was no comparison.
+            gate.notes = [`champion v${champion.version} not compared: ${scored}`];
+          } else if (scored[rule.metric] !== undefined) {
             const { comparison, reason } = compareWithChampion(
               rule.metric,
               metrics[rule.metric]!,
-              value,
+              scored[rule.metric]!,
               rule.maxRegression,
               champion.version
             );

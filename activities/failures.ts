@@ -1,10 +1,11 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import { ArtifactIntegrityError, ArtifactNotFoundError } from '../lib/artifacts/index.js';
 import { DataReadError } from '../lib/data/table.js';
 import { InvalidConfigError } from '../lib/pipelines/run-config.js';
 import { UnknownPipelineError } from '../pipelines/index.js';
 
 /**
- * Turns errors a retry cannot fix (bad request, bad data) into non-retryable failures with a type and details;
+ * Turns errors a retry cannot fix (bad request, bad data, a missing artifact) into non-retryable failures with a type and details;
  * anything else (network, database, store) is rethrown and retried.
  */
 export function asFailure(err: unknown): unknown {
@@ -12,6 +13,10 @@ export function asFailure(err: unknown): unknown {
     return ApplicationFailure.nonRetryable(err.message, 'UnknownPipeline', { pipeline: err.pipeline });
   if (err instanceof InvalidConfigError)
     return ApplicationFailure.nonRetryable(err.message, 'InvalidConfig', { problems: err.problems });
+  // Content-addressed objects do not come back: a missing or corrupt artifact will be missing or corrupt next time.
+  if (err instanceof ArtifactNotFoundError || err instanceof ArtifactIntegrityError) {
+    return ApplicationFailure.nonRetryable(err.message, err.name, { digest: err.digest });
+  }
   if (err instanceof DataReadError) {
     return ApplicationFailure.nonRetryable(err.message, 'DataReadError', {
       file: err.file,

@@ -68,6 +68,8 @@ export interface GateResult {
   reasons: string[];
   /** The comparison with the registered champion, evaluated on the same held-out rows, when there is one. */
   champion?: ChampionComparison;
+  /** Why a check could not be made (e.g. the champion's package is no longer in the store). */
+  notes?: string[];
 }
 
 export interface EvaluationResult {

@@ -44,12 +44,20 @@ export function createTrainActivities(deps: ActivityDeps) {
     const ctx = Context.current();
     const { matrix, y } = decodeMatrix(await store.getBytes(data.train.digest));
 
-    const last = ctx.info.heartbeatDetails as TrainHeartbeat | undefined;
+    const previous = ctx.info.heartbeatDetails as TrainHeartbeat | undefined;
     let resumeFrom: Model | undefined;
-    if (last?.checkpoint) {
-      resumeFrom = await store.getJson<Model>(last.checkpoint);
-      ctx.log.info('resuming training from checkpoint', { round: last.checkpointRound, checkpoint: last.checkpoint });
+    if (previous?.checkpoint) {
+      // A checkpoint that is gone only costs the rounds it saved: train from the start instead.
+      resumeFrom = await store.getJson<Model>(previous.checkpoint).catch((err: unknown) => {
+        ctx.log.warn('checkpoint unreadable; training from round 0', {
+          checkpoint: previous.checkpoint,
+          error: String(err),
+        });
+        return undefined;
+      });
+      if (resumeFrom) ctx.log.info('resuming training from checkpoint', { round: previous.checkpointRound });
     }
+    const last = resumeFrom ? previous : undefined;
     let beat: TrainHeartbeat = {
       round: last?.checkpointRound ?? 0,
       total: trainer.kind === 'gbdt' ? trainer.rounds : 1,

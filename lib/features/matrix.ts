@@ -2,6 +2,11 @@ import type { Table } from '../data/table.js';
 import type { FeatureMatrix } from '../ml/types.js';
 import type { FeatureDef, FeatureSpec } from './feature.js';
 
+/** The fitted state does not match the feature definitions (a package made by another version of the pipeline). */
+export class FeatureStateError extends Error {
+  override readonly name = 'FeatureStateError';
+}
+
 function inputsOf(def: FeatureDef, table: Table) {
   return def.inputs.map((name) => {
     const column = table.columns[name];
@@ -25,7 +30,11 @@ export function fitFeatures(defs: FeatureDef[], table: Table, rows: Int32Array):
 export function buildMatrix(defs: FeatureDef[], specs: FeatureSpec[], table: Table, rows: Int32Array): FeatureMatrix {
   const columns = defs.map((def, i) => {
     const spec = specs[i];
-    if (!spec || spec.name !== def.name) throw new Error(`feature ${def.name} has no fitted state (got ${spec?.name})`);
+    if (!spec || spec.name !== def.name || spec.kind !== def.kind) {
+      throw new FeatureStateError(
+        `feature ${def.name} has no fitted state (found ${spec ? `${spec.kind} ${spec.name}` : 'nothing'})`
+      );
+    }
     const out = new Float64Array(rows.length);
     def.apply(inputsOf(def, table), spec.state, rows, out);
     return out;

@@ -124,6 +124,20 @@ describe('model registry', () => {
   });
 });
 
+describe('a champion whose package is gone', () => {
+  it('does not block the next candidate; the gate notes why there was no comparison', async () => {
+    const model = uniqueModel();
+    const first = await run({ pipeline: 'penguins', model, config: { rounds: 15 } });
+    await ctx.deps.store.client.removeObject(ctx.deps.store.bucket, keyOf(first.result.model.digest));
+    const second = await run({ pipeline: 'penguins', model, config: { rounds: 16 } });
+    expect(second.result.gate.passed).toBe(true);
+    expect(second.result.gate.notes).toEqual([
+      expect.stringMatching(/^champion v1 not compared: its package: artifact sha256:[0-9a-f]{64} not found/),
+    ]);
+    expect((await resolveVersion(deps.db, { model, alias: 'champion' })).version).toBe(2);
+  });
+});
+
 describe('lineage, caching and reproduction', () => {
   it('traces a version to its dataset, manifest, config and commit, and reproduces it bit for bit', async () => {
     const model = uniqueModel();
