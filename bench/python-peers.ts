@@ -1,0 +1,74 @@
+// The Python trainers the training and memory benchmarks compare against, in a benchmark-only virtualenv
+// (`<home>/bench-venv`, from PyPI through pip; nothing else is downloaded), and how to run them.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { GbdtParams } from '../lib/ml/index.js';
+import { encodeMatrix } from '../lib/features/matrix-codec.js';
+import type { FlightMatrices } from './flight-features.js';
+import { writeMatrixNpy, writeVectorNpy } from './flight-features.js';
+import type { Sample } from './harness.js';
+
+const PEERS_SCRIPT = fileURLToPath(new URL('./training-peers.py', import.meta.url));
+const PACKAGES = ['lightgbm', 'scikit-learn', 'numpy'];
+
+export type PythonPeer = 'lightgbm' | 'sklearn';
+
+export interface TrainSample extends Sample {
+  rmse: number;
+  version?: string;
+}
+
+/** The virtualenv's python with lightgbm, scikit-learn and numpy importable; creates and fills it when needed. */
+export function ensureBenchVenv(home: string, log: (line: string) => void): string {
+  const venv = join(home, 'bench-venv');
+  const python = join(venv, 'bin', 'python');
+  const importable = () => {
+    try {
+      execFileSync(python, ['-c', 'import lightgbm, sklearn, numpy'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (existsSync(python) && importable()) return python;
+  log(`installing ${PACKAGES.join(', ')} from PyPI into ${venv}`);
+  if (!existsSync(python)) execFileSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' });
+  execFileSync(join(venv, 'bin', 'pip'), ['install', '--quiet', ...PACKAGES], { stdio: 'inherit' });
+  if (!importable()) throw new Error(`${venv}: lightgbm, scikit-learn or numpy still cannot be imported`);
+  return python;
+}
+
+/**
+ * Writes the matrices twice over, with the same numbers: .npy files for the Python peers and Cairn's matrix codec
+ * (what the train activity reads from the store) for ours.
+ */
+export function exportMatrices(dir: string, m: FlightMatrices): void {
+  mkdirSync(dir, { recursive: true });
+  writeMatrixNpy(join(dir, 'x_train.npy'), m.train.x);
+  writeVectorNpy(join(dir, 'y_train.npy'), m.train.y);
+  writeMatrixNpy(join(dir, 'x_test.npy'), m.test.x);
+  writeVectorNpy(join(dir, 'y_test.npy'), m.test.y);
+  writeFileSync(join(dir, 'train.matrix'), encodeMatrix({ matrix: m.train.x, y: m.train.y }));
+  writeFileSync(join(dir, 'test.matrix'), encodeMatrix({ matrix: m.test.x, y: m.test.y }));
+}
+
+/** One fit of a peer in a fresh process; `threads` 1, or `default` (the library's own choice: every core). */
+export function runPeer(
+  python: string,
+  peer: PythonPeer,
+  dir: string,
+  params: GbdtParams,
+  threads: 1 | 'default'
+): TrainSample {
+  const env = { ...process.env };
+  // OpenMP (LightGBM, scikit-learn) and BLAS take their thread count from here.
+  if (threads === 1) for (const key of ['OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS']) env[key] = '1';
+  else for (const key of ['OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS']) delete env[key];
+  const out = execFileSync(python, [PEERS_SCRIPT, peer, dir, JSON.stringify(params), String(threads)], {
+    encoding: 'utf8',
+    env,
+  });
+  return JSON.parse(out.trim().split('\n').pop()!) as TrainSample;
+}
