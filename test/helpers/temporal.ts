@@ -50,6 +50,19 @@ export async function withWorker<T>(
   }
 }
 
+/** The activities a successful, registered trainingPipeline run schedules, in order, each once. */
+export const RUN_ACTIVITIES = [
+  'prepareRun',
+  'ingest',
+  'validate',
+  'transform',
+  'train',
+  'evaluate',
+  'packageModel',
+  'register',
+  'finishRun',
+];
+
 export interface ActivityEvents {
   /** Scheduled activities by type, in order. */
   scheduled: string[];

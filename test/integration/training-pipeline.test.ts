@@ -15,7 +15,7 @@ import {
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
 import type { TrainingPipelineInput } from '../../workflows/training-pipeline.js';
 
-import { activityEvents, useServices, withWorker } from '../helpers/temporal.js';
+import { RUN_ACTIVITIES, activityEvents, useServices, withWorker } from '../helpers/temporal.js';
 
 const ctx = useServices();
 const { deps } = ctx;
@@ -51,17 +51,7 @@ describe('trainingPipeline on penguins through Temporal, PostgreSQL and S3', () 
     expect(result.model).toMatchObject({ name: model, version: 1 });
 
     const { scheduled } = await activityEvents(handle);
-    expect(scheduled).toEqual([
-      'prepareRun',
-      'ingest',
-      'validate',
-      'transform',
-      'train',
-      'evaluate',
-      'packageModel',
-      'register',
-      'finishRun',
-    ]);
+    expect(scheduled).toEqual(RUN_ACTIVITIES);
 
     const pkg = await deps.store.getJson<ModelPackage>(result.model.digest);
     expect(pkg.format).toBe(PACKAGE_FORMAT);

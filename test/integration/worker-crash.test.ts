@@ -12,7 +12,7 @@ import { getRun } from '../../lib/tracking/queries.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
 import { services } from '../helpers/services.js';
-import { activityEvents, useServices, withWorker } from '../helpers/temporal.js';
+import { RUN_ACTIVITIES, activityEvents, useServices, withWorker } from '../helpers/temporal.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ctx = useServices();
@@ -89,17 +89,7 @@ describe('kill -9 of the cairn-train worker during training', () => {
         expect(result.gate.passed).toBe(true);
 
         const { scheduled, attempts } = await activityEvents(handle);
-        expect(scheduled).toEqual([
-          'prepareRun',
-          'ingest',
-          'validate',
-          'transform',
-          'train',
-          'evaluate',
-          'packageModel',
-          'register',
-          'finishRun',
-        ]);
+        expect(scheduled).toEqual(RUN_ACTIVITIES);
         expect(attempts.train).toEqual([2]);
         for (const stage of ['ingest', 'validate', 'transform', 'evaluate']) expect(attempts[stage]).toEqual([1]);
 
