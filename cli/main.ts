@@ -17,6 +17,7 @@ import type { Pool } from '../lib/db/pool.js';
 import { ModelRefError, parseModelRef } from '../lib/registry/model-ref.js';
 import { aliasHistory, listModels, listVersions, resolveVersion } from '../lib/registry/models.js';
 import { getDataset, listDatasets, listRuns } from '../lib/tracking/queries.js';
+import { reconcileRuns } from '../lib/tracking/reconcile.js';
 import { formatLineage, lineageOf, reproduce, requireRun } from './registry.js';
 import { formatTable, short } from './table.js';
 import { describeFailure, EXIT, printResult, startRun, uiLink, watchRun } from './training.js';
@@ -187,6 +188,25 @@ runs
       );
       if (r.metrics.length)
         print(`\n${formatTable([['metric', 'value'], ...r.metrics.map((m) => [m.name, num(m.value)])])}`);
+    });
+  });
+
+runs
+  .command('reconcile')
+  .description('close run records whose workflow ended without closing them (terminated, timed out, gone)')
+  .option('--json', 'print JSON')
+  .action(async (options: { json?: boolean }) => {
+    await withDb(async (db, _store, config) => {
+      await preflight(config, ['temporal']);
+      const client = await connectClient(config);
+      try {
+        const closed = await reconcileRuns(client, db);
+        if (options.json) return json(closed);
+        for (const c of closed) print(`${c.id}: ${c.end.status} (${c.end.error})`);
+        print(`${closed.length} run record(s) closed`);
+      } finally {
+        await client.connection.close();
+      }
     });
   });
 

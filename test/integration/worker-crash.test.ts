@@ -9,6 +9,7 @@ import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { TrainHeartbeat, TrainResult } from '../../activities/stage-types.js';
 import { getRun } from '../../lib/tracking/queries.js';
+import { reconcileRuns } from '../../lib/tracking/reconcile.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
 import { services } from '../helpers/services.js';
@@ -136,5 +137,34 @@ describe('kill -9 of the cairn-train worker during training', () => {
       },
       { trainWorker: false }
     );
+  }, 240_000);
+
+  it('a terminated run (its workflow code never runs again) is closed by reconcileRuns', async () => {
+    await withWorker(deps, async (taskQueue) => {
+      const handle = await ctx.client.workflow.start(trainingPipeline, {
+        taskQueue,
+        workflowId: `terminate-${randomUUID()}`,
+        args: [
+          {
+            pipeline: 'flight-delays',
+            model: `term-${randomUUID().slice(0, 8)}`,
+            config: { rows: 300_000, rounds: 400 },
+          },
+        ],
+      });
+      const deadline = Date.now() + 120_000;
+      while (!(await trainHeartbeat(handle)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+      await handle.terminate('operator stopped it');
+      expect((await getRun(deps.db, handle.workflowId))?.status).toBe('running');
+
+      const closed = await reconcileRuns(ctx.client, deps.db);
+      expect(closed).toContainEqual({
+        id: handle.workflowId,
+        end: { status: 'failed', error: 'the workflow was terminated' },
+      });
+      const record = await getRun(deps.db, handle.workflowId);
+      expect(record).toMatchObject({ status: 'failed', error: 'the workflow was terminated' });
+      expect(record?.stages.filter((s) => s.status === 'running')).toEqual([]);
+    });
   }, 240_000);
 });
