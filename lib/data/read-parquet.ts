@@ -55,6 +55,8 @@ export async function readParquet(path: string, options: ReadParquetOptions = {}
     );
     const rowCount = Math.min(Number(metadata.num_rows), limit);
     const sinks = new Map<string, ColumnSink>();
+    const strings = new StringIds();
+    const readParsers: Partial<ParquetParsers> = { ...parsers, stringFromBytes: (bytes) => strings.id(bytes) };
     for (const name of names) {
       const node = schema.find((child) => child.element.name === name)!;
       const type = node.children.length === 0 ? columnTypeOf(node.element) : undefined;
@@ -65,7 +67,7 @@ export async function readParquet(path: string, options: ReadParquetOptions = {}
           { column: name }
         );
       }
-      sinks.set(name, new ColumnSink(type, rowCount, node.element));
+      sinks.set(name, new ColumnSink(type, rowCount, node.element, strings));
     }
 
     let groupStart = 0;
@@ -74,6 +76,7 @@ export async function readParquet(path: string, options: ReadParquetOptions = {}
       const groupEnd = groupStart + Number(rowGroup.num_rows);
       const rowStart = groupStart;
       const rowEnd = Math.min(groupEnd, rowCount);
+      for (const sink of sinks.values()) sink.startGroup();
       try {
         await parquetRead({
           file,
@@ -82,7 +85,7 @@ export async function readParquet(path: string, options: ReadParquetOptions = {}
           rowStart,
           rowEnd,
           compressors,
-          parsers,
+          parsers: readParsers,
           onChunk(chunk: ColumnData) {
             sinks.get(chunk.columnName)?.write(chunk, rowStart, rowEnd);
           },
@@ -93,9 +96,7 @@ export async function readParquet(path: string, options: ReadParquetOptions = {}
       for (const chunk of rowGroup.columns) {
         const name = chunk.meta_data?.path_in_schema[0];
         const problem =
-          name === undefined
-            ? undefined
-            : sinks.get(name)?.check(chunk.meta_data?.statistics, rowStart, rowEnd, rowEnd === groupEnd);
+          name === undefined ? undefined : sinks.get(name)?.check(chunk.meta_data?.statistics, rowEnd === groupEnd);
         if (problem) {
           throw new DataReadError(
             path,
@@ -201,17 +202,51 @@ function describe(element: SchemaElement): string {
   return parts.filter(Boolean).join(' ');
 }
 
+/**
+ * Strings decoded by one read, interned: hyparquet decodes each dictionary page once and copies its entries to the
+ * rows, so with `stringFromBytes` returning an id the rows arrive as small integers and a column maps ids to its
+ * codes through an array instead of looking every row's string up in a map.
+ */
+class StringIds {
+  readonly strings: string[] = [];
+  private readonly ids = new Map<string, number>();
+  private readonly decoder = new TextDecoder();
+
+  id(bytes: Uint8Array | undefined): number | undefined {
+    if (bytes === undefined) return undefined;
+    const value = this.decoder.decode(bytes);
+    let id = this.ids.get(value);
+    if (id === undefined) {
+      id = this.strings.length;
+      this.ids.set(value, id);
+      this.strings.push(value);
+    }
+    return id;
+  }
+}
+
 /** Copies decoded chunks into one column's typed arrays. */
 class ColumnSink {
   readonly column: Column;
   filled = 0;
   private readonly dictionary = new StringDictionary();
+  /** String columns: the column's code for each id of `strings`, -1 = not seen yet. */
+  private codeOfId = new Int32Array(0);
   /** DATE annotated only with the logical type arrives as days (hyparquet converts the converted type only). */
   private readonly scale: number;
   /** Plain signed numbers and timestamps, whose footer min/max compare directly with what was read. */
   private readonly checkRange: boolean;
+  /** What `write` saw since the last `check`: missing values, and the range of the others (if `checkRange`). */
+  private missingSeen = 0;
+  private minSeen = Infinity;
+  private maxSeen = -Infinity;
 
-  constructor(type: ColumnType, rowCount: number, element: SchemaElement) {
+  constructor(
+    type: ColumnType,
+    rowCount: number,
+    element: SchemaElement,
+    private readonly strings: StringIds
+  ) {
     this.scale = element.logical_type?.type === 'DATE' && element.converted_type !== 'DATE' ? 86_400_000 : 1;
     const physical = element.type === 'INT32' || element.type === 'INT64' || element.type === 'DOUBLE';
     const plain =
@@ -236,39 +271,30 @@ class ColumnSink {
     }
   }
 
+  /** Starts the counts that `check` compares with a row group's footer statistics. */
+  startGroup(): void {
+    this.missingSeen = 0;
+    this.minSeen = Infinity;
+    this.maxSeen = -Infinity;
+  }
+
   /**
-   * Compares what was read for rows [rowStart, rowEnd) with the footer statistics of the column chunk. Pages without
-   * checksums (most writers omit them) can decompress to wrong values without an error; this catches most of those.
-   * Returns what is wrong, if anything.
+   * Compares what was written since `startGroup` (rows [rowStart, rowEnd) of one row group) with the footer statistics of the column
+   * chunk. Pages without checksums (most writers omit them) can decompress to wrong values without an error; this
+   * catches most of those. Returns what is wrong, if anything.
    */
-  check(statistics: Statistics | undefined, rowStart: number, rowEnd: number, wholeGroup: boolean): string | undefined {
+  check(statistics: Statistics | undefined, wholeGroup: boolean): string | undefined {
     if (!statistics) return undefined;
-    const column = this.column;
-    let missing = 0;
-    let min = Infinity;
-    let max = -Infinity;
-    if (column.type === 'string') {
-      for (let i = rowStart; i < rowEnd; i++) if (column.codes[i]! < 0) missing++;
-    } else if (column.type === 'boolean' || !this.checkRange) {
-      for (let i = rowStart; i < rowEnd; i++) missing += column.missing[i]!;
-    } else {
-      const { values, missing: isMissing } = column;
-      for (let i = rowStart; i < rowEnd; i++) {
-        if (isMissing[i] === 1) missing++;
-        else {
-          const v = values[i]!;
-          if (v < min) min = v;
-          if (v > max) max = v;
-        }
-      }
-    }
+    const missing = this.missingSeen;
+    const min = this.minSeen;
+    const max = this.maxSeen;
     const nulls = statistics.null_count === undefined ? undefined : Number(statistics.null_count);
     if (nulls !== undefined && (wholeGroup ? missing !== nulls : missing > nulls)) {
       return `${missing} nulls read, the footer says ${nulls}`;
     }
     if (!this.checkRange || min > max) return undefined;
     // Footer timestamps arrive as Dates truncated to whole milliseconds: allow that much.
-    const slack = column.type === 'timestamp' ? 1 : 0;
+    const slack = this.column.type === 'timestamp' ? 1 : 0;
     const low = statValue(statistics.min_value);
     const high = statValue(statistics.max_value);
     if ((low !== undefined && min < low - slack) || (high !== undefined && max > high + slack)) {
@@ -285,44 +311,137 @@ class ColumnSink {
     const data = chunk.columnData;
     const from = first - chunk.rowStart;
     const to = last - chunk.rowStart;
-    const at = first;
     const column = this.column;
-    if (column.type === 'string') {
-      const { codes } = column;
-      const dictionary = this.dictionary;
-      let previous: unknown = undefined;
-      let previousCode = -1;
-      for (let i = from; i < to; i++) {
-        const value: unknown = data[i];
+    if (column.type === 'string') this.writeStrings(column.codes, data, from, to, first);
+    else if (column.type === 'boolean') this.writeBooleans(column.values, column.missing, data, from, to, first);
+    else if (data instanceof BigInt64Array) this.writeBigInts(column.values, data, from, to, first);
+    else if (data instanceof Float64Array || data instanceof Float32Array || data instanceof Int32Array) {
+      this.writeTyped(column.values, data, from, to, first);
+    } else this.writeValues(column.values, column.missing, data as unknown[], from, to, first);
+    this.filled += last - first;
+  }
+
+  private writeStrings(codes: Int32Array, data: ArrayLike<unknown>, from: number, to: number, at: number): void {
+    const dictionary = this.dictionary;
+    const strings = this.strings.strings;
+    let codeOfId = this.codeOfId;
+    let missing = 0;
+    let previous: unknown = undefined;
+    let previousCode = -1;
+    for (let i = from; i < to; i++) {
+      const value: unknown = data[i];
+      if (typeof value === 'number') {
+        // An id from `StringIds`.
+        let code = codeOfId[value];
+        if (code === undefined) {
+          const grown = new Int32Array(Math.max(strings.length, value + 1)).fill(-1);
+          grown.set(codeOfId);
+          this.codeOfId = codeOfId = grown;
+          code = -1;
+        }
+        if (code < 0) codeOfId[value] = code = dictionary.code(strings[value]!);
+        codes[at + i - from] = code;
+      } else {
         // Dictionary-encoded pages repeat the same string objects: skip the map lookup for runs.
         if (value !== previous || i === from) {
           previous = value;
           previousCode = value === null || value === undefined ? -1 : dictionary.code(String(value));
         }
         codes[at + i - from] = previousCode;
-      }
-    } else if (column.type === 'boolean') {
-      const { values, missing } = column;
-      for (let i = from; i < to; i++) {
-        const value: unknown = data[i];
-        if (value === null || value === undefined) missing[at + i - from] = 1;
-        else values[at + i - from] = value ? 1 : 0;
-      }
-    } else if (data instanceof Float64Array || data instanceof Float32Array || data instanceof Int32Array) {
-      column.values.set(data.subarray(from, to), at);
-      if (this.scale !== 1) for (let i = at; i < at + to - from; i++) column.values[i]! *= this.scale;
-    } else {
-      const { values, missing } = column;
-      const scale = this.scale;
-      for (let i = from; i < to; i++) {
-        const value: unknown = data[i];
-        if (value === null || value === undefined) missing[at + i - from] = 1;
-        else if (typeof value === 'number') values[at + i - from] = value * scale;
-        else if (typeof value === 'bigint') values[at + i - from] = Number(value) * scale;
-        else if (value instanceof Date) values[at + i - from] = value.getTime();
-        else values[at + i - from] = Number(value);
+        if (previousCode < 0) missing++;
       }
     }
-    this.filled += last - first;
+    this.missingSeen += missing;
+  }
+
+  private writeBooleans(
+    values: Uint8Array,
+    isMissing: Uint8Array,
+    data: ArrayLike<unknown>,
+    from: number,
+    to: number,
+    at: number
+  ): void {
+    let missing = 0;
+    for (let i = from; i < to; i++) {
+      const value: unknown = data[i];
+      if (value === null || value === undefined) {
+        isMissing[at + i - from] = 1;
+        missing++;
+      } else values[at + i - from] = value ? 1 : 0;
+    }
+    this.missingSeen += missing;
+  }
+
+  private writeBigInts(values: Float64Array, data: BigInt64Array, from: number, to: number, at: number): void {
+    const scale = this.scale;
+    let min = this.minSeen;
+    let max = this.maxSeen;
+    for (let i = from; i < to; i++) {
+      const v = Number(data[i]!) * scale;
+      values[at + i - from] = v;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    if (this.checkRange) {
+      this.minSeen = min;
+      this.maxSeen = max;
+    }
+  }
+
+  private writeTyped(
+    values: Float64Array,
+    data: Float64Array | Float32Array | Int32Array,
+    from: number,
+    to: number,
+    at: number
+  ): void {
+    values.set(data.subarray(from, to), at);
+    const end = at + to - from;
+    if (this.scale !== 1) for (let i = at; i < end; i++) values[i]! *= this.scale;
+    if (!this.checkRange) return;
+    let min = this.minSeen;
+    let max = this.maxSeen;
+    for (let i = at; i < end; i++) {
+      const v = values[i]!;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    this.minSeen = min;
+    this.maxSeen = max;
+  }
+
+  private writeValues(
+    values: Float64Array,
+    isMissing: Uint8Array,
+    data: ArrayLike<unknown>,
+    from: number,
+    to: number,
+    at: number
+  ): void {
+    const scale = this.scale;
+    let missing = 0;
+    let min = this.minSeen;
+    let max = this.maxSeen;
+    for (let i = from; i < to; i++) {
+      const value: unknown = data[i];
+      let v: number;
+      if (typeof value === 'bigint') v = Number(value) * scale;
+      else if (typeof value === 'number') v = value * scale;
+      else if (value === null || value === undefined) {
+        isMissing[at + i - from] = 1;
+        missing++;
+        continue;
+      } else if (value instanceof Date) v = value.getTime();
+      else v = Number(value);
+      values[at + i - from] = v;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    this.missingSeen += missing;
+    if (this.checkRange) {
+      this.minSeen = min;
+      this.maxSeen = max;
+    }
   }
 }

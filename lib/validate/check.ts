@@ -1,5 +1,5 @@
 import type { Column, Table } from '../data/table.js';
-import { isMissing, valueAt } from '../data/table.js';
+import { valueAt } from '../data/table.js';
 import type { ColumnRule } from './contract.js';
 import type { Violation } from './report.js';
 
@@ -36,9 +36,11 @@ function violation(
   };
 }
 
+/** Numeric rules, and the not-null rule when `notNull` is given, in one pass over the column. */
 function checkNumeric(
   column: Column & { values: Float64Array; missing: Uint8Array },
   rule: ColumnRule,
+  notNull: Tally | undefined,
   out: Violation[]
 ): void {
   const nonFinite = new Tally();
@@ -48,16 +50,23 @@ function checkNumeric(
   const { values, missing } = column;
   const min = rule.min ?? -Infinity;
   const max = rule.max ?? Infinity;
+  const integer = rule.integer === true;
   for (let i = 0; i < values.length; i++) {
-    if (missing[i] === 1) continue;
+    if (missing[i] === 1) {
+      if (notNull) notNull.add(i);
+      continue;
+    }
     const v = values[i]!;
+    // The common case, every rule met, in one test (isInteger and isFinite are false for NaN and ±Infinity).
+    if (v >= min && v <= max && (integer ? Number.isInteger(v) : Number.isFinite(v))) continue;
     if (!Number.isFinite(v)) nonFinite.add(i);
     else {
       if (v < min) below.add(i);
       if (v > max) above.add(i);
-      if (rule.integer && !Number.isInteger(v)) fractional.add(i);
+      if (integer && !Number.isInteger(v)) fractional.add(i);
     }
   }
+  if (notNull?.count) out.push(violation(column, rule, 'not-null', notNull, 'missing values in a required column'));
   if (nonFinite.count) out.push(violation(column, rule, 'finite', nonFinite, 'NaN or Infinity in a numeric column'));
   if (below.count) out.push(violation(column, rule, 'min', below, `below the minimum ${rule.min}`));
   if (above.count) out.push(violation(column, rule, 'max', above, `above the maximum ${rule.max}`));
@@ -110,6 +119,19 @@ function checkUnique(column: Column, rule: ColumnRule, out: Violation[]): void {
   if (tally.count) out.push(violation(column, rule, 'unique', tally, 'duplicate values in a unique column'));
 }
 
+function checkNotNull(table: Table, column: Column, rule: ColumnRule, out: Violation[]): void {
+  const tally = new Tally();
+  const rows = table.rowCount;
+  if (column.type === 'string') {
+    const { codes } = column;
+    for (let i = 0; i < rows; i++) if (codes[i]! < 0) tally.add(i);
+  } else {
+    const { missing } = column;
+    for (let i = 0; i < rows; i++) if (missing[i] === 1) tally.add(i);
+  }
+  if (tally.count) out.push(violation(column, rule, 'not-null', tally, 'missing values in a required column'));
+}
+
 const looksNumeric = (s: string) => s.trim() !== '' && Number.isFinite(Number(s));
 
 /**
@@ -150,12 +172,10 @@ export function checkContract(table: Table, rules: ColumnRule[]): Violation[] {
       out.push(violation(column, rule, 'type', tally, `expected ${rule.type}, found ${column.type}`));
       continue;
     }
-    if (!rule.nullable) {
-      const tally = new Tally();
-      for (let i = 0; i < table.rowCount; i++) if (isMissing(column, i)) tally.add(i);
-      if (tally.count) out.push(violation(column, rule, 'not-null', tally, 'missing values in a required column'));
-    }
-    if (column.type === 'number') checkNumeric(column, rule, out);
+    // A number column checks not-null in the same pass as its values (the rule counts rows up to `rowCount`).
+    const fused = column.type === 'number' && !rule.nullable && column.values.length === table.rowCount;
+    if (!rule.nullable && !fused) checkNotNull(table, column, rule, out);
+    if (column.type === 'number') checkNumeric(column, rule, fused ? new Tally() : undefined, out);
     if (column.type === 'string') checkStrings(column, rule, out);
     if (rule.unique) checkUnique(column, rule, out);
   }
