@@ -216,12 +216,13 @@ interface TrainingTree extends Tree {
 }
 
 /*
- * Histogram kernels: hist holds (g, h, count) per slot; offsets are a feature's first slot times 3. Rows are
- * visited in `rows` order with gradients g[i] (and hessians h[i]) already aligned to position i. Without hessians
- * only g and the count are summed (the caller fills h from the count).
+ * Histogram kernels. A histogram holds (g, count) pairs, slot s at 2 * s, then one hessian sum per slot at hOff + s
+ * (unused for squared error, whose hessian sum is the count). Offsets are a feature's first slot times 2. Rows are
+ * visited in `rows` order with gradients g[i] (and hessians h[i]) already aligned to position i.
  */
 function accumulate4(
   hist: Float64Array,
+  hOff: number,
   rows: Uint32Array,
   g: Float64Array,
   h: Float64Array | null,
@@ -237,45 +238,46 @@ function accumulate4(
       const r = rows[i]!;
       const gi = g[i]!;
       const hi = h[i]!;
-      const s0 = o0 + b0[r]! * 3;
-      const s1 = o1 + b1[r]! * 3;
-      const s2 = o2 + b2[r]! * 3;
-      const s3 = o3 + b3[r]! * 3;
+      const s0 = o0 + b0[r]! * 2;
+      const s1 = o1 + b1[r]! * 2;
+      const s2 = o2 + b2[r]! * 2;
+      const s3 = o3 + b3[r]! * 2;
       hist[s0]! += gi;
-      hist[s0 + 1]! += hi;
-      hist[s0 + 2]!++;
+      hist[hOff + (s0 >> 1)]! += hi;
+      hist[s0 + 1]!++;
       hist[s1]! += gi;
-      hist[s1 + 1]! += hi;
-      hist[s1 + 2]!++;
+      hist[hOff + (s1 >> 1)]! += hi;
+      hist[s1 + 1]!++;
       hist[s2]! += gi;
-      hist[s2 + 1]! += hi;
-      hist[s2 + 2]!++;
+      hist[hOff + (s2 >> 1)]! += hi;
+      hist[s2 + 1]!++;
       hist[s3]! += gi;
-      hist[s3 + 1]! += hi;
-      hist[s3 + 2]!++;
+      hist[hOff + (s3 >> 1)]! += hi;
+      hist[s3 + 1]!++;
     }
   } else {
     for (let i = 0; i < m; i++) {
       const r = rows[i]!;
       const gi = g[i]!;
-      const s0 = o0 + b0[r]! * 3;
-      const s1 = o1 + b1[r]! * 3;
-      const s2 = o2 + b2[r]! * 3;
-      const s3 = o3 + b3[r]! * 3;
+      const s0 = o0 + b0[r]! * 2;
+      const s1 = o1 + b1[r]! * 2;
+      const s2 = o2 + b2[r]! * 2;
+      const s3 = o3 + b3[r]! * 2;
       hist[s0]! += gi;
-      hist[s0 + 2]!++;
+      hist[s0 + 1]!++;
       hist[s1]! += gi;
-      hist[s1 + 2]!++;
+      hist[s1 + 1]!++;
       hist[s2]! += gi;
-      hist[s2 + 2]!++;
+      hist[s2 + 1]!++;
       hist[s3]! += gi;
-      hist[s3 + 2]!++;
+      hist[s3 + 1]!++;
     }
   }
 }
 
 function accumulate3(
   hist: Float64Array,
+  hOff: number,
   rows: Uint32Array,
   g: Float64Array,
   h: Float64Array | null,
@@ -290,38 +292,39 @@ function accumulate3(
       const r = rows[i]!;
       const gi = g[i]!;
       const hi = h[i]!;
-      const s0 = o0 + b0[r]! * 3;
-      const s1 = o1 + b1[r]! * 3;
-      const s2 = o2 + b2[r]! * 3;
+      const s0 = o0 + b0[r]! * 2;
+      const s1 = o1 + b1[r]! * 2;
+      const s2 = o2 + b2[r]! * 2;
       hist[s0]! += gi;
-      hist[s0 + 1]! += hi;
-      hist[s0 + 2]!++;
+      hist[hOff + (s0 >> 1)]! += hi;
+      hist[s0 + 1]!++;
       hist[s1]! += gi;
-      hist[s1 + 1]! += hi;
-      hist[s1 + 2]!++;
+      hist[hOff + (s1 >> 1)]! += hi;
+      hist[s1 + 1]!++;
       hist[s2]! += gi;
-      hist[s2 + 1]! += hi;
-      hist[s2 + 2]!++;
+      hist[hOff + (s2 >> 1)]! += hi;
+      hist[s2 + 1]!++;
     }
   } else {
     for (let i = 0; i < m; i++) {
       const r = rows[i]!;
       const gi = g[i]!;
-      const s0 = o0 + b0[r]! * 3;
-      const s1 = o1 + b1[r]! * 3;
-      const s2 = o2 + b2[r]! * 3;
+      const s0 = o0 + b0[r]! * 2;
+      const s1 = o1 + b1[r]! * 2;
+      const s2 = o2 + b2[r]! * 2;
       hist[s0]! += gi;
-      hist[s0 + 2]!++;
+      hist[s0 + 1]!++;
       hist[s1]! += gi;
-      hist[s1 + 2]!++;
+      hist[s1 + 1]!++;
       hist[s2]! += gi;
-      hist[s2 + 2]!++;
+      hist[s2 + 1]!++;
     }
   }
 }
 
 function accumulate2(
   hist: Float64Array,
+  hOff: number,
   rows: Uint32Array,
   g: Float64Array,
   h: Float64Array | null,
@@ -336,31 +339,32 @@ function accumulate2(
       const r = rows[i]!;
       const gi = g[i]!;
       const hi = h[i]!;
-      const s0 = o0 + b0[r]! * 3;
-      const s1 = o1 + b1[r]! * 3;
+      const s0 = o0 + b0[r]! * 2;
+      const s1 = o1 + b1[r]! * 2;
       hist[s0]! += gi;
-      hist[s0 + 1]! += hi;
-      hist[s0 + 2]!++;
+      hist[hOff + (s0 >> 1)]! += hi;
+      hist[s0 + 1]!++;
       hist[s1]! += gi;
-      hist[s1 + 1]! += hi;
-      hist[s1 + 2]!++;
+      hist[hOff + (s1 >> 1)]! += hi;
+      hist[s1 + 1]!++;
     }
   } else {
     for (let i = 0; i < m; i++) {
       const r = rows[i]!;
       const gi = g[i]!;
-      const s0 = o0 + b0[r]! * 3;
-      const s1 = o1 + b1[r]! * 3;
+      const s0 = o0 + b0[r]! * 2;
+      const s1 = o1 + b1[r]! * 2;
       hist[s0]! += gi;
-      hist[s0 + 2]!++;
+      hist[s0 + 1]!++;
       hist[s1]! += gi;
-      hist[s1 + 2]!++;
+      hist[s1 + 1]!++;
     }
   }
 }
 
 function accumulate1(
   hist: Float64Array,
+  hOff: number,
   rows: Uint32Array,
   g: Float64Array,
   h: Float64Array | null,
@@ -370,16 +374,16 @@ function accumulate1(
   const m = rows.length;
   if (h) {
     for (let i = 0; i < m; i++) {
-      const s0 = o0 + b0[rows[i]!]! * 3;
+      const s0 = o0 + b0[rows[i]!]! * 2;
       hist[s0]! += g[i]!;
-      hist[s0 + 1]! += h[i]!;
-      hist[s0 + 2]!++;
+      hist[hOff + (s0 >> 1)]! += h[i]!;
+      hist[s0 + 1]!++;
     }
   } else {
     for (let i = 0; i < m; i++) {
-      const s0 = o0 + b0[rows[i]!]! * 3;
+      const s0 = o0 + b0[rows[i]!]! * 2;
       hist[s0]! += g[i]!;
-      hist[s0 + 2]!++;
+      hist[s0 + 1]!++;
     }
   }
 }
@@ -469,11 +473,15 @@ class TreeGrower {
       tree.splitBin.push(0);
       return tree.feature.length - 1;
     };
-    const makeLeaf = (node: GrowNode): void => {
-      if (node.hist) this.release(node.hist);
+    const leafValue = (node: GrowNode): number => {
       const denominator = node.sumH + lambda;
       const value = denominator > 0 && node.count > 0 ? (-node.sumG / denominator) * learningRate + 0 : 0;
       tree.value[node.id] = value;
+      return value;
+    };
+    const makeLeaf = (node: GrowNode): void => {
+      if (node.hist) this.release(node.hist);
+      const value = leafValue(node);
       if (everyRow && value !== 0) addToRows(raw, idx.subarray(node.start, node.end), value);
     };
 
@@ -486,7 +494,7 @@ class TreeGrower {
     for (let depth = 0; depth < maxDepth && level.length > 0; depth++) {
       const next: GrowNode[] = [];
       for (const node of level) {
-        const split = node.hist ? this.findSplit(node, node.hist, features) : undefined;
+        const split = node.hist ? this.findSplit(node, node.hist, features, h !== null) : undefined;
         if (!split) {
           makeLeaf(node);
           continue;
@@ -494,8 +502,12 @@ class TreeGrower {
         const nanBin = this.numBins[split.feature]!;
         const defaultLeft =
           split.missingLeft ||
-          (node.hist![(this.offsets[split.feature]! + nanBin) * 3 + 2] === 0 && split.cl >= node.count - split.cl);
-        const mid = this.partition(node.start, node.end, split.feature, split.bin, defaultLeft);
+          (node.hist![(this.offsets[split.feature]! + nanBin) * 2 + 1] === 0 && split.cl >= node.count - split.cl);
+        const deeper = depth + 1 < maxDepth;
+        const cr = node.count - split.cl;
+        // Children too small or too deep to split are leaves: their rows need not be partitioned.
+        const splitChildren = deeper && (split.cl >= 2 * minData || cr >= 2 * minData);
+        const mid = splitChildren ? this.partition(node.start, node.end, split.feature, split.bin, defaultLeft) : 0;
         const leftId = addNode();
         const rightId = addNode();
         const edges = this.edges[split.feature]!;
@@ -520,10 +532,17 @@ class TreeGrower {
           end: node.end,
           sumG: node.sumG - split.gl,
           sumH: node.sumH - split.hl,
-          count: node.count - split.cl,
+          count: cr,
           hist: null,
         };
-        this.childHistograms(node.hist!, left, right, depth + 1 < maxDepth, features, g, h);
+        if (!splitChildren) {
+          this.release(node.hist!);
+          const vl = leafValue(left);
+          const vr = leafValue(right);
+          if (everyRow) this.addSplitValues(raw, node.start, node.end, split.feature, split.bin, defaultLeft, vl, vr);
+          continue;
+        }
+        this.childHistograms(node.hist!, left, right, deeper, features, g, h);
         next.push(left, right);
       }
       level = next;
@@ -572,12 +591,14 @@ class TreeGrower {
       this.release(parent);
       return;
     }
-    for (let s = 0; s < parent.length; s += 3) {
-      const count = parent[s + 2]! - smallHist[s + 2]!;
+    const { slots } = this;
+    const hOff = 2 * slots;
+    for (let s = 0; s < slots; s++) {
+      const count = parent[2 * s + 1]! - smallHist[2 * s + 1]!;
       // An empty bin gets exact zeros, not rounding residue, so equal splits tie exactly and the lowest bin wins.
-      parent[s] = count === 0 ? 0 : parent[s]! - smallHist[s]!;
-      parent[s + 1] = count === 0 ? 0 : parent[s + 1]! - smallHist[s + 1]!;
-      parent[s + 2] = count;
+      parent[2 * s] = count === 0 ? 0 : parent[2 * s]! - smallHist[2 * s]!;
+      parent[2 * s + 1] = count;
+      if (h) parent[hOff + s] = count === 0 ? 0 : parent[hOff + s]! - smallHist[hOff + s]!;
     }
     large.hist = parent;
     if (needSmall) small.hist = smallHist;
@@ -585,13 +606,14 @@ class TreeGrower {
   }
 
   /**
-   * Sums (g, h, 1) per bin of each allowed feature over the node's rows: the hot loop of training. Gradients are
+   * Sums (g, 1) and h per bin of each allowed feature over the node's rows: the hot loop of training. Gradients are
    * first gathered into row order; features then go four at a time (the rest three, two or one) per pass over the
    * rows, which keeps several independent accumulations in flight and reads the row indices once per group.
    */
   private build(node: GrowNode, features: Uint32Array, g: Float64Array, h: Float64Array | null): Float64Array {
     const hist = this.acquire();
-    hist.fill(0);
+    hist.fill(0, 0, h ? hist.length : 2 * this.slots);
+    const hOff = 2 * this.slots;
     const { idx, binned, offsets } = this;
     const { start } = node;
     const m = node.end - start;
@@ -614,30 +636,26 @@ class TreeGrower {
       const f1 = features[j + 1]!;
       const f2 = features[j + 2]!;
       const f3 = features[j + 3]!;
-      accumulate4(hist, rows, gs, hs, binned[f0]!, binned[f1]!, binned[f2]!, binned[f3]!, [
-        offsets[f0]! * 3,
-        offsets[f1]! * 3,
-        offsets[f2]! * 3,
-        offsets[f3]! * 3,
+      accumulate4(hist, hOff, rows, gs, hs, binned[f0]!, binned[f1]!, binned[f2]!, binned[f3]!, [
+        offsets[f0]! * 2,
+        offsets[f1]! * 2,
+        offsets[f2]! * 2,
+        offsets[f3]! * 2,
       ]);
     }
     const rest = features.subarray(j);
     if (rest.length === 3) {
       const [f0, f1, f2] = rest as unknown as [number, number, number];
-      accumulate3(hist, rows, gs, hs, binned[f0]!, binned[f1]!, binned[f2]!, [
-        offsets[f0]! * 3,
-        offsets[f1]! * 3,
-        offsets[f2]! * 3,
+      accumulate3(hist, hOff, rows, gs, hs, binned[f0]!, binned[f1]!, binned[f2]!, [
+        offsets[f0]! * 2,
+        offsets[f1]! * 2,
+        offsets[f2]! * 2,
       ]);
     } else if (rest.length === 2) {
       const [f0, f1] = rest as unknown as [number, number];
-      accumulate2(hist, rows, gs, hs, binned[f0]!, binned[f1]!, offsets[f0]! * 3, offsets[f1]! * 3);
+      accumulate2(hist, hOff, rows, gs, hs, binned[f0]!, binned[f1]!, offsets[f0]! * 2, offsets[f1]! * 2);
     } else if (rest.length === 1) {
-      accumulate1(hist, rows, gs, hs, binned[rest[0]!]!, offsets[rest[0]!]! * 3);
-    }
-    if (!h) {
-      // Squared error: every hessian is 1, so the hessian sum is the count, exactly.
-      for (let s = 0; s < hist.length; s += 3) hist[s + 1] = hist[s + 2]!;
+      accumulate1(hist, hOff, rows, gs, hs, binned[rest[0]!]!, offsets[rest[0]!]! * 2);
     }
     return hist;
   }
@@ -647,8 +665,9 @@ class TreeGrower {
    * candidate replaces the best only when strictly better, so ties go to the lowest feature, then the lowest bin.
    * Candidate bin b sends bins 0..b left; b = last value bin with NaN right splits missing from present.
    */
-  private findSplit(node: GrowNode, hist: Float64Array, features: Uint32Array): Split | undefined {
+  private findSplit(node: GrowNode, hist: Float64Array, features: Uint32Array, hasH: boolean): Split | undefined {
     const { lambda } = this.params;
+    const hOff = 2 * this.slots;
     const { minData } = this;
     const G = node.sumG;
     const H = node.sumH;
@@ -658,21 +677,21 @@ class TreeGrower {
     let best: Split | undefined;
     for (let j = 0; j < features.length; j++) {
       const f = features[j]!;
-      const base = this.offsets[f]! * 3;
+      const base = this.offsets[f]!;
       const nb = this.numBins[f]!;
-      const nanSlot = base + nb * 3;
-      const gN = hist[nanSlot]!;
-      const hN = hist[nanSlot + 1]!;
-      const cN = hist[nanSlot + 2]!;
+      const nanSlot = base + nb;
+      const gN = hist[2 * nanSlot]!;
+      const cN = hist[2 * nanSlot + 1]!;
+      const hN = hasH ? hist[hOff + nanSlot]! : cN;
       let gl = 0;
       let hl = 0;
       let cl = 0;
       for (let b = 0; b < nb; b++) {
-        const s = base + b * 3;
-        const c = hist[s + 2]!;
+        const s = base + b;
+        const c = hist[2 * s + 1]!;
         if (c === 0) continue;
-        gl += hist[s]!;
-        hl += hist[s + 1]!;
+        gl += hist[2 * s]!;
+        hl += hasH ? hist[hOff + s]! : c;
         cl += c;
         // NaN right.
         if (cl >= minData && C - cl >= minData) {
@@ -733,6 +752,41 @@ class TreeGrower {
     }
     idx.set(scratch.subarray(0, r), l);
     return l;
+  }
+
+  /**
+   * Adds vl to the rows of idx[start, end) that the split sends left and vr to the others, as partitioning and then
+   * adding each leaf's value to its rows would (a zero value is not added, so a -0 score stays -0).
+   */
+  private addSplitValues(
+    raw: Float64Array,
+    start: number,
+    end: number,
+    feature: number,
+    bin: number,
+    defaultLeft: boolean,
+    vl: number,
+    vr: number
+  ): void {
+    const { idx } = this;
+    const bins = this.binned[feature]!;
+    const nanBin = this.numBins[feature]!;
+    const nanLeft = defaultLeft ? 1 : 0;
+    if (vl !== 0 && vr !== 0) {
+      for (let i = start; i < end; i++) {
+        const row = idx[i]!;
+        const v = bins[row]!;
+        const goLeft = (1 + ((bin - v) >> 31)) | (nanLeft & (((v ^ nanBin) - 1) >>> 31));
+        raw[row]! += goLeft ? vl : vr;
+      }
+    } else {
+      for (let i = start; i < end; i++) {
+        const row = idx[i]!;
+        const v = bins[row]!;
+        const value = v <= bin || (v === nanBin && defaultLeft) ? vl : vr;
+        if (value !== 0) raw[row]! += value;
+      }
+    }
   }
 
   /** Adds the tree's leaf values to every row by routing binned rows, for rounds that subsampled rows. */
