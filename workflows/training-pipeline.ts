@@ -90,10 +90,10 @@ const NON_RETRYABLE = [
 const retry = { initialInterval: '1s', maximumInterval: '1m', nonRetryableErrorTypes: NON_RETRYABLE };
 
 /**
- * One run of a pipeline: prepare → ingest → validate → transform → train → evaluate → package, one activity per
- * stage. Light stages run on this workflow's queue; data and training stages on the train queue. Bad input, config
- * or data fails the run at once; a crashed worker costs only the stage it was running, and training resumes from
- * its last checkpoint.
+ * One run of a pipeline: prepare → ingest → validate → transform → train → evaluate → package → register, one
+ * activity per stage, each recorded in the run's tracking record and cached by what it reads. Light stages run on
+ * this workflow's queue; data and training stages on the train queue. Bad input, config or data fails the run at
+ * once; a crashed worker costs only the stage it was running, and training resumes from its last checkpoint.
  */
 export async function trainingPipeline(input: TrainingPipelineInput): Promise<TrainingPipelineResult> {
   const status: WorkflowStatus = { stage: 'prepare', results: {} };
