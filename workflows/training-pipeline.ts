@@ -78,7 +78,6 @@ export const STAGES = [
   'package',
   'register',
 ] as const;
-export type Stage = (typeof STAGES)[number];
 
 const NON_RETRYABLE = [
   'UnknownPipeline',
