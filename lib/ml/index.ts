@@ -4,7 +4,6 @@ import { predictLinear } from './linear.js';
 import type { LinearModel } from './linear.js';
 import { predictLogistic } from './logistic.js';
 import type { LogisticModel } from './logistic.js';
-import { canonicalJson } from './canonical-json.js';
 import { MlInputError } from './types.js';
 import type { FeatureMatrix } from './types.js';
 
@@ -38,9 +37,4 @@ export function predict(model: Model, x: FeatureMatrix): Float64Array {
     default:
       throw new MlInputError(`unknown model kind ${(model as { kind: unknown }).kind}`, 'kind');
   }
-}
-
-/** The bytes a model is stored as: canonical JSON, so equal models give equal digests. */
-export function serializeModel(model: Model): string {
-  return canonicalJson(model);
 }
