@@ -218,7 +218,9 @@ interface TrainingTree extends Tree {
 /*
  * Histogram kernels. A histogram holds (g, count) pairs, slot s at 2 * s, then one hessian sum per slot at hOff + s
  * (unused for squared error, whose hessian sum is the count). Offsets are a feature's first slot times 2. Rows are
- * visited in `rows` order with gradients g[i] (and hessians h[i]) already aligned to position i.
+ * visited in `rows` order with gradients g[i] (and hessians h[i]) already aligned to position i. Bins come from
+ * `packed`, every row's bins side by side (`stride` words a row, four bytes a word), so a row's bins for all
+ * features share a cache line: feature f is byte (f & 3) of word f >> 2, i.e. word w at shift sh.
  */
 function accumulate4(
   hist: Float64Array,
@@ -226,22 +228,31 @@ function accumulate4(
   rows: Uint32Array,
   g: Float64Array,
   h: Float64Array | null,
-  b0: Uint8Array,
-  b1: Uint8Array,
-  b2: Uint8Array,
-  b3: Uint8Array,
-  [o0, o1, o2, o3]: [number, number, number, number]
+  packed: Uint32Array,
+  stride: number,
+  w0: number,
+  sh0: number,
+  o0: number,
+  w1: number,
+  sh1: number,
+  o1: number,
+  w2: number,
+  sh2: number,
+  o2: number,
+  w3: number,
+  sh3: number,
+  o3: number
 ): void {
   const m = rows.length;
   if (h) {
     for (let i = 0; i < m; i++) {
-      const r = rows[i]!;
+      const p = rows[i]! * stride;
       const gi = g[i]!;
       const hi = h[i]!;
-      const s0 = o0 + b0[r]! * 2;
-      const s1 = o1 + b1[r]! * 2;
-      const s2 = o2 + b2[r]! * 2;
-      const s3 = o3 + b3[r]! * 2;
+      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
+      const s1 = o1 + ((packed[p + w1]! >>> sh1) & 255) * 2;
+      const s2 = o2 + ((packed[p + w2]! >>> sh2) & 255) * 2;
+      const s3 = o3 + ((packed[p + w3]! >>> sh3) & 255) * 2;
       hist[s0]! += gi;
       hist[hOff + (s0 >> 1)]! += hi;
       hist[s0 + 1]!++;
@@ -257,12 +268,12 @@ function accumulate4(
     }
   } else {
     for (let i = 0; i < m; i++) {
-      const r = rows[i]!;
+      const p = rows[i]! * stride;
       const gi = g[i]!;
-      const s0 = o0 + b0[r]! * 2;
-      const s1 = o1 + b1[r]! * 2;
-      const s2 = o2 + b2[r]! * 2;
-      const s3 = o3 + b3[r]! * 2;
+      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
+      const s1 = o1 + ((packed[p + w1]! >>> sh1) & 255) * 2;
+      const s2 = o2 + ((packed[p + w2]! >>> sh2) & 255) * 2;
+      const s3 = o3 + ((packed[p + w3]! >>> sh3) & 255) * 2;
       hist[s0]! += gi;
       hist[s0 + 1]!++;
       hist[s1]! += gi;
@@ -281,20 +292,27 @@ function accumulate3(
   rows: Uint32Array,
   g: Float64Array,
   h: Float64Array | null,
-  b0: Uint8Array,
-  b1: Uint8Array,
-  b2: Uint8Array,
-  [o0, o1, o2]: [number, number, number]
+  packed: Uint32Array,
+  stride: number,
+  w0: number,
+  sh0: number,
+  o0: number,
+  w1: number,
+  sh1: number,
+  o1: number,
+  w2: number,
+  sh2: number,
+  o2: number
 ): void {
   const m = rows.length;
   if (h) {
     for (let i = 0; i < m; i++) {
-      const r = rows[i]!;
+      const p = rows[i]! * stride;
       const gi = g[i]!;
       const hi = h[i]!;
-      const s0 = o0 + b0[r]! * 2;
-      const s1 = o1 + b1[r]! * 2;
-      const s2 = o2 + b2[r]! * 2;
+      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
+      const s1 = o1 + ((packed[p + w1]! >>> sh1) & 255) * 2;
+      const s2 = o2 + ((packed[p + w2]! >>> sh2) & 255) * 2;
       hist[s0]! += gi;
       hist[hOff + (s0 >> 1)]! += hi;
       hist[s0 + 1]!++;
@@ -307,11 +325,11 @@ function accumulate3(
     }
   } else {
     for (let i = 0; i < m; i++) {
-      const r = rows[i]!;
+      const p = rows[i]! * stride;
       const gi = g[i]!;
-      const s0 = o0 + b0[r]! * 2;
-      const s1 = o1 + b1[r]! * 2;
-      const s2 = o2 + b2[r]! * 2;
+      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
+      const s1 = o1 + ((packed[p + w1]! >>> sh1) & 255) * 2;
+      const s2 = o2 + ((packed[p + w2]! >>> sh2) & 255) * 2;
       hist[s0]! += gi;
       hist[s0 + 1]!++;
       hist[s1]! += gi;
@@ -328,19 +346,23 @@ function accumulate2(
   rows: Uint32Array,
   g: Float64Array,
   h: Float64Array | null,
-  b0: Uint8Array,
-  b1: Uint8Array,
+  packed: Uint32Array,
+  stride: number,
+  w0: number,
+  sh0: number,
   o0: number,
+  w1: number,
+  sh1: number,
   o1: number
 ): void {
   const m = rows.length;
   if (h) {
     for (let i = 0; i < m; i++) {
-      const r = rows[i]!;
+      const p = rows[i]! * stride;
       const gi = g[i]!;
       const hi = h[i]!;
-      const s0 = o0 + b0[r]! * 2;
-      const s1 = o1 + b1[r]! * 2;
+      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
+      const s1 = o1 + ((packed[p + w1]! >>> sh1) & 255) * 2;
       hist[s0]! += gi;
       hist[hOff + (s0 >> 1)]! += hi;
       hist[s0 + 1]!++;
@@ -350,10 +372,10 @@ function accumulate2(
     }
   } else {
     for (let i = 0; i < m; i++) {
-      const r = rows[i]!;
+      const p = rows[i]! * stride;
       const gi = g[i]!;
-      const s0 = o0 + b0[r]! * 2;
-      const s1 = o1 + b1[r]! * 2;
+      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
+      const s1 = o1 + ((packed[p + w1]! >>> sh1) & 255) * 2;
       hist[s0]! += gi;
       hist[s0 + 1]!++;
       hist[s1]! += gi;
@@ -368,21 +390,29 @@ function accumulate1(
   rows: Uint32Array,
   g: Float64Array,
   h: Float64Array | null,
-  b0: Uint8Array,
+  packed: Uint32Array,
+  stride: number,
+  w0: number,
+  sh0: number,
   o0: number
 ): void {
   const m = rows.length;
   if (h) {
     for (let i = 0; i < m; i++) {
-      const s0 = o0 + b0[rows[i]!]! * 2;
-      hist[s0]! += g[i]!;
-      hist[hOff + (s0 >> 1)]! += h[i]!;
+      const p = rows[i]! * stride;
+      const gi = g[i]!;
+      const hi = h[i]!;
+      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
+      hist[s0]! += gi;
+      hist[hOff + (s0 >> 1)]! += hi;
       hist[s0 + 1]!++;
     }
   } else {
     for (let i = 0; i < m; i++) {
-      const s0 = o0 + b0[rows[i]!]! * 2;
-      hist[s0]! += g[i]!;
+      const p = rows[i]! * stride;
+      const gi = g[i]!;
+      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
+      hist[s0]! += gi;
       hist[s0 + 1]!++;
     }
   }
@@ -407,6 +437,9 @@ class TreeGrower {
   private readonly scratch: Uint32Array;
   private readonly gOrdered: Float64Array;
   private readonly hOrdered: Float64Array;
+  /** Row-major copy of the bins: row r's bin of feature f is byte f & 3 of packed[r * stride + (f >> 2)]. */
+  private readonly packed: Uint32Array;
+  private readonly stride: number;
   private readonly offsets: Int32Array;
   private readonly numBins: Int32Array;
   private readonly slots: number;
@@ -424,6 +457,16 @@ class TreeGrower {
     this.scratch = new Uint32Array(n);
     this.gOrdered = new Float64Array(n);
     this.hOrdered = new Float64Array(n);
+    const stride = (binned.length + 3) >> 2;
+    const packed = new Uint32Array(n * stride);
+    for (let f = 0; f < binned.length; f++) {
+      const column = binned[f]!;
+      const w = f >> 2;
+      const sh = (f & 3) << 3;
+      for (let i = 0; i < n; i++) packed[i * stride + w]! |= column[i]! << sh;
+    }
+    this.packed = packed;
+    this.stride = stride;
     this.edges = binEdges;
     const features = binned.length;
     this.offsets = new Int32Array(features);
@@ -614,7 +657,7 @@ class TreeGrower {
     const hist = this.acquire();
     hist.fill(0, 0, h ? hist.length : 2 * this.slots);
     const hOff = 2 * this.slots;
-    const { idx, binned, offsets } = this;
+    const { idx, offsets } = this;
     const { start } = node;
     const m = node.end - start;
     let gs = g;
@@ -629,6 +672,7 @@ class TreeGrower {
       }
     }
     const rows = idx.subarray(start, start + m);
+    const { packed, stride } = this;
     let j = 0;
     const nf = features.length;
     for (; j + 4 <= nf; j += 4) {
@@ -636,26 +680,69 @@ class TreeGrower {
       const f1 = features[j + 1]!;
       const f2 = features[j + 2]!;
       const f3 = features[j + 3]!;
-      accumulate4(hist, hOff, rows, gs, hs, binned[f0]!, binned[f1]!, binned[f2]!, binned[f3]!, [
+      accumulate4(
+        hist,
+        hOff,
+        rows,
+        gs,
+        hs,
+        packed,
+        stride,
+        f0 >> 2,
+        (f0 & 3) << 3,
         offsets[f0]! * 2,
+        f1 >> 2,
+        (f1 & 3) << 3,
         offsets[f1]! * 2,
+        f2 >> 2,
+        (f2 & 3) << 3,
         offsets[f2]! * 2,
-        offsets[f3]! * 2,
-      ]);
+        f3 >> 2,
+        (f3 & 3) << 3,
+        offsets[f3]! * 2
+      );
     }
     const rest = features.subarray(j);
     if (rest.length === 3) {
       const [f0, f1, f2] = rest as unknown as [number, number, number];
-      accumulate3(hist, hOff, rows, gs, hs, binned[f0]!, binned[f1]!, binned[f2]!, [
+      accumulate3(
+        hist,
+        hOff,
+        rows,
+        gs,
+        hs,
+        packed,
+        stride,
+        f0 >> 2,
+        (f0 & 3) << 3,
         offsets[f0]! * 2,
+        f1 >> 2,
+        (f1 & 3) << 3,
         offsets[f1]! * 2,
-        offsets[f2]! * 2,
-      ]);
+        f2 >> 2,
+        (f2 & 3) << 3,
+        offsets[f2]! * 2
+      );
     } else if (rest.length === 2) {
       const [f0, f1] = rest as unknown as [number, number];
-      accumulate2(hist, hOff, rows, gs, hs, binned[f0]!, binned[f1]!, offsets[f0]! * 2, offsets[f1]! * 2);
+      accumulate2(
+        hist,
+        hOff,
+        rows,
+        gs,
+        hs,
+        packed,
+        stride,
+        f0 >> 2,
+        (f0 & 3) << 3,
+        offsets[f0]! * 2,
+        f1 >> 2,
+        (f1 & 3) << 3,
+        offsets[f1]! * 2
+      );
     } else if (rest.length === 1) {
-      accumulate1(hist, hOff, rows, gs, hs, binned[rest[0]!]!, offsets[rest[0]!]! * 2);
+      const f0 = rest[0]!;
+      accumulate1(hist, hOff, rows, gs, hs, packed, stride, f0 >> 2, (f0 & 3) << 3, offsets[f0]! * 2);
     }
     return hist;
   }
