@@ -6,6 +6,7 @@ import { loadConfig } from '../lib/config/index.js';
 import type { CairnConfig } from '../lib/config/index.js';
 import { probeObjectStore, probePostgres, probeTemporal } from '../lib/health/probes.js';
 import { runMain } from '../lib/process/main.js';
+import { formatTable } from '../cli/table.js';
 import { ensureBinaries } from './stack/binaries.js';
 import { ensureLocalS3Secret, objectStoreUp, postgresUp, temporalUp } from './stack/components.js';
 import type { Say } from './stack/components.js';
@@ -83,14 +84,7 @@ export async function stackStatus(config: CairnConfig): Promise<boolean> {
   }
   const temporalUp = probes[0]!.ok;
   rows.push(['temporal-ui', temporalUp ? 'up' : 'DOWN', `http://127.0.0.1:${config.temporal.uiPort}`, '-', 'Web UI']);
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const row of rows)
-    say(
-      row
-        .map((cell, i) => cell.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd()
-    );
+  say(formatTable(rows));
   return probes.every((p) => p.ok);
 }
 
