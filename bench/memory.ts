@@ -3,15 +3,13 @@
 // same features exported to .npy (it reads no Parquet and fits no features: a lower bound for a Python pipeline).
 // Target: ours <= 2 GiB. BENCH_REPS (default 5), BENCH_ROWS (default 3,000,000).
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../lib/config/index.js';
 import { predict, rmse, trainGbdt } from '../lib/ml/index.js';
 import { runMain } from '../lib/process/main.js';
 import { profileChild } from './cpu-profile.js';
 import { flightMatrices } from './flight-features.js';
 import { interleave, report, stats } from './harness.js';
-import { ensureBenchVenv, exportMatrices, runPeer } from './python-peers.js';
+import { preparePeers, runPeer } from './python-peers.js';
 import type { TrainSample } from './python-peers.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 5);
@@ -46,11 +44,7 @@ function ours(): MemorySample {
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig();
-  const python = ensureBenchVenv(config.home, (line) => process.stdout.write(`${line}\n`));
-  const dir = join(config.home, 'bench', `training-${ROWS}`);
-  const matrices = await flightMatrices(ROWS);
-  exportMatrices(dir, matrices);
+  const { python, dir, matrices } = await preparePeers(ROWS);
   const { params } = matrices;
   const shape = `${matrices.train.x.rows.toLocaleString('en-US')} training rows`;
 

@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GbdtParams } from '../lib/ml/index.js';
 import { encodeMatrix } from '../lib/features/matrix-codec.js';
+import { loadConfig } from '../lib/config/index.js';
 import type { FlightMatrices } from './flight-features.js';
-import { writeMatrixNpy, writeVectorNpy } from './flight-features.js';
+import { flightMatrices, writeMatrixNpy, writeVectorNpy } from './flight-features.js';
 import type { Sample } from './harness.js';
 
 const PEERS_SCRIPT = fileURLToPath(new URL('./training-peers.py', import.meta.url));
@@ -18,6 +19,19 @@ export type PythonPeer = 'lightgbm' | 'sklearn';
 export interface TrainSample extends Sample {
   rmse: number;
   version?: string;
+}
+
+/**
+ * What the training and memory benchmarks share: the peers' python, and the flight-delays matrices for `rows`
+ * built as the pipeline builds them and exported where the Python peers read them.
+ */
+export async function preparePeers(rows: number): Promise<{ python: string; dir: string; matrices: FlightMatrices }> {
+  const { home } = loadConfig();
+  const python = ensureBenchVenv(home, (line) => process.stdout.write(`${line}\n`));
+  const dir = join(home, 'bench', `training-${rows}`);
+  const matrices = await flightMatrices(rows);
+  exportMatrices(dir, matrices);
+  return { python, dir, matrices };
 }
 
 /** The virtualenv's python with lightgbm, scikit-learn and numpy importable; creates and fills it when needed. */

@@ -10,16 +10,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../lib/config/index.js';
 import { decodeMatrix } from '../lib/features/matrix-codec.js';
 import { predict, rmse, trainGbdt } from '../lib/ml/index.js';
 import type { GbdtParams } from '../lib/ml/index.js';
 import { runMain } from '../lib/process/main.js';
 import { profileChild } from './cpu-profile.js';
-import { flightMatrices } from './flight-features.js';
 import { interleave, machine, report, stats } from './harness.js';
 import type { Row } from './harness.js';
-import { ensureBenchVenv, exportMatrices, runPeer } from './python-peers.js';
+import { preparePeers, runPeer } from './python-peers.js';
 import type { TrainSample } from './python-peers.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 5);
@@ -49,11 +47,7 @@ function ours(dir: string, params: GbdtParams): TrainSample {
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig();
-  const python = ensureBenchVenv(config.home, (line) => process.stdout.write(`${line}\n`));
-  const dir = join(config.home, 'bench', `training-${ROWS}`);
-  const matrices = await flightMatrices(ROWS);
-  exportMatrices(dir, matrices);
+  const { python, dir, matrices } = await preparePeers(ROWS);
   const { params } = matrices;
   const trainRows = matrices.train.x.rows;
   const testRows = matrices.test.x.rows;
