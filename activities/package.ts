@@ -1,4 +1,6 @@
 import { canonicalJson } from '../lib/ml/canonical-json.js';
+import type { TableStatistics } from '../lib/data/statistics.js';
+import type { ServablePackage } from '../lib/scoring/scorer.js';
 import type { ColumnRule } from '../lib/validate/contract.js';
 import { compileContract } from '../lib/validate/contract.js';
 import type { Task } from '../pipelines/define.js';
@@ -19,7 +21,7 @@ import { trackedStage } from './tracked-stage.js';
 export const PACKAGE_FORMAT = 'cairn.model-package/v1';
 
 /** What a model package holds: everything needed to serve the model and to trace and rebuild it. */
-export interface ModelPackage {
+export interface ModelPackage extends ServablePackage {
   format: typeof PACKAGE_FORMAT;
   pipeline: { name: string; version: string };
   task: Task;
@@ -28,7 +30,7 @@ export interface ModelPackage {
   model: unknown;
   features: unknown;
   contract: ColumnRule[];
-  referenceStatistics: unknown;
+  referenceStatistics: TableStatistics;
   metrics: Record<string, number>;
   gate: GateResult;
   lineage: {
@@ -64,7 +66,7 @@ export function createPackageActivities(deps: ActivityDeps) {
         'package',
         { artifacts: (r: PackageResult) => ({ package: r.package }) },
         async () => {
-          const manifest = await store.getJson<{ statistics: unknown }>(dataset.manifest.digest);
+          const manifest = await store.getJson<{ statistics: TableStatistics }>(dataset.manifest.digest);
           const pkg: ModelPackage = {
             format: PACKAGE_FORMAT,
             pipeline: { name: plan.pipeline, version: plan.pipelineVersion },

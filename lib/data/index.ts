@@ -4,7 +4,7 @@ export { readParquet } from './read-parquet.js';
 export type { ReadParquetOptions } from './read-parquet.js';
 export { readCsv } from './read-csv.js';
 export type { ReadCsvOptions } from './read-csv.js';
-export { readJson } from './read-json.js';
+export { readJson, tableFromRows } from './read-json.js';
 export type { ReadJsonOptions } from './read-json.js';
 export { formatOf, readTable } from './read-table.js';
 export type { ReadTableOptions, TableFormat } from './read-table.js';

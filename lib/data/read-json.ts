@@ -23,7 +23,6 @@ const STRING = 4;
  * numbers) becomes a `string` column holding the text of every value, so the contract check can report it.
  */
 export async function readJson(path: string, options: ReadJsonOptions = {}): Promise<Table> {
-  const limit = checkLimit(options.limit);
   const text = await readText(path);
   let data: unknown;
   try {
@@ -31,6 +30,15 @@ export async function readJson(path: string, options: ReadJsonOptions = {}): Pro
   } catch (err) {
     throw new DataReadError(path, `invalid JSON: ${(err as Error).message}`);
   }
+  return tableFromRows(data, path, options);
+}
+
+/**
+ * A table from already-parsed rows (an array of flat objects), as `readJson` reads them; `path` names the source in
+ * errors (a file path, or a request).
+ */
+export function tableFromRows(data: unknown, path: string, options: ReadJsonOptions = {}): Table {
+  const limit = checkLimit(options.limit);
   if (!Array.isArray(data)) {
     throw new DataReadError(path, `expected an array of objects at the top level, found ${kindOf(data)}`);
   }

@@ -1,0 +1,130 @@
+import { tableFromRows } from '../data/read-json.js';
+import type { TableStatistics } from '../data/statistics.js';
+import type { ColumnType, Table } from '../data/table.js';
+import { DataReadError } from '../data/table.js';
+import type { FeatureDef, FeatureSpec } from '../features/feature.js';
+import { buildMatrix } from '../features/matrix.js';
+import type { Model } from '../ml/index.js';
+import { predict } from '../ml/index.js';
+import type { Task } from '../ml/types.js';
+import { checkContract } from '../validate/check.js';
+import type { ColumnRule } from '../validate/contract.js';
+
+/** What serving needs of a model package (the package holds more: metrics, gate, full lineage). */
+export interface ServablePackage {
+  format: string;
+  pipeline: { name: string; version: string };
+  task: Task;
+  target: string;
+  classes?: string[];
+  model: unknown;
+  features: unknown;
+  contract: ColumnRule[];
+  referenceStatistics: TableStatistics;
+  lineage: { config: Record<string, unknown> };
+}
+
+export type Prediction =
+  { value: number } | { label: string; probability: number } | { label: string; probabilities: Record<string, number> };
+
+/** One problem with the rows a caller sent: which field, which row (0-based), what is wrong. */
+export interface InputProblem {
+  field: string;
+  row?: number;
+  message: string;
+}
+
+/** Rows that do not honour the model's data contract; every problem is listed. */
+export class ScoringInputError extends Error {
+  override readonly name = 'ScoringInputError';
+  constructor(readonly problems: InputProblem[]) {
+    super(problems.map((p) => `${p.field}${p.row === undefined ? '' : ` (row ${p.row})`}: ${p.message}`).join('; '));
+  }
+}
+
+export interface Scorer {
+  readonly pkg: ServablePackage;
+  /** The contract columns a caller sends: the data contract without the target. */
+  readonly inputs: readonly ColumnRule[];
+  /** Parses request rows (an object or an array of objects) into a table, checked against the contract. */
+  parseRows(body: unknown): Table;
+  /** Raw model outputs for `rows` of `table` (all rows by default): see `predict`. */
+  score(table: Table, rows?: Int32Array): Float64Array;
+  /** The prediction of row `i` of raw outputs, in the caller's terms (class names, probabilities). */
+  prediction(raw: Float64Array, i: number): Prediction;
+  /** The number a prediction is histogrammed by: the value, P(class 1), or the index of the predicted class. */
+  outputValue(raw: Float64Array, i: number): number;
+}
+
+function allRows(n: number): Int32Array {
+  const rows = new Int32Array(n);
+  for (let i = 0; i < n; i++) rows[i] = i;
+  return rows;
+}
+
+/**
+ * Builds the scorer of a package: the same contract rules and feature code as training (no training/serving skew).
+ * `defs` are the pipeline's feature definitions for the package's config.
+ */
+export function createScorer(pkg: ServablePackage, defs: FeatureDef[]): Scorer {
+  const inputs = pkg.contract.filter((r) => r.column !== pkg.target).map((r) => ({ ...r, unique: false }));
+  const known = new Set(inputs.map((r) => r.column));
+  const expectedTypes: Record<string, ColumnType> = Object.fromEntries(inputs.map((r) => [r.column, r.type]));
+  const specs = pkg.features as FeatureSpec[];
+  const model = pkg.model as Model;
+  const classes = pkg.classes ?? [];
+  const k = pkg.task === 'multiclass' ? classes.length : 1;
+
+  return {
+    pkg,
+    inputs,
+    parseRows(body) {
+      const rows = Array.isArray(body) ? body : [body];
+      let table: Table;
+      try {
+        table = tableFromRows(rows, 'request', { expectedTypes });
+      } catch (err) {
+        if (!(err instanceof DataReadError)) throw err;
+        throw new ScoringInputError([
+          { field: err.details.column ?? '(body)', row: err.details.row && err.details.row - 1, message: err.reason },
+        ]);
+      }
+      const problems: InputProblem[] = table.names
+        .filter((name) => !known.has(name))
+        .map((field) => ({ field, message: `unknown field (expected: ${[...known].join(', ')})` }));
+      for (const v of checkContract(table, inputs)) {
+        const first = v.examples[0];
+        problems.push({
+          field: v.column,
+          ...(first && v.rule !== 'required-column' ? { row: first.row } : {}),
+          message: v.message,
+        });
+      }
+      if (problems.length) throw new ScoringInputError(problems);
+      return table;
+    },
+    score(table, rows = allRows(table.rowCount)) {
+      return predict(model, buildMatrix(defs, specs, table, rows));
+    },
+    prediction(raw, i) {
+      if (pkg.task === 'regression') return { value: raw[i]! };
+      if (pkg.task === 'binary') {
+        const p = raw[i]!;
+        return { label: classes[p > 0.5 ? 1 : 0]!, probability: p };
+      }
+      const probabilities: Record<string, number> = {};
+      let best = 0;
+      for (let c = 0; c < k; c++) {
+        probabilities[classes[c]!] = raw[i * k + c]!;
+        if (raw[i * k + c]! > raw[i * k + best]!) best = c;
+      }
+      return { label: classes[best]!, probabilities };
+    },
+    outputValue(raw, i) {
+      if (k === 1) return raw[i]!;
+      let best = 0;
+      for (let c = 1; c < k; c++) if (raw[i * k + c]! > raw[i * k + best]!) best = c;
+      return best;
+    },
+  };
+}
