@@ -73,6 +73,30 @@ export const configSchema = z.strictObject({
       shutdownGraceTime: duration.default('30s'),
     })
     .prefault({}),
+  serving: z
+    .strictObject({
+      /** Address the online server listens on. @default '127.0.0.1' */
+      host: z.string().min(1).default('127.0.0.1'),
+      /** @default 8080 */
+      port: port.default(8080),
+      /** Deployment environment this server serves. @default 'production' */
+      environment: z.string().min(1).default('production'),
+      /** How often the server looks for a deployment change. @default '1s' */
+      reloadInterval: duration.default('1s'),
+      /** How often the monitoring feed is written to PostgreSQL. @default '5s' */
+      flushInterval: duration.default('5s'),
+      /** Share of served rows kept in the prediction log (inputs, outputs; what feedback refers to). @default 0.05 */
+      sampleRate: z.coerce.number().min(0).max(1).default(0.05),
+      /** Largest request body. @default 1048576 */
+      maxBodyBytes: z.coerce.number().int().min(1024).default(1_048_576),
+    })
+    .prefault({}),
+  nats: z
+    .strictObject({
+      /** NATS server with JetStream, for streaming inference. @default 'nats://127.0.0.1:4222' */
+      url: z.string().regex(/^(nats|tls):\/\/[^\s]+$/, 'expected nats://host:port').default('nats://127.0.0.1:4222'),
+    })
+    .prefault({}),
 });
 
 export type CairnConfig = z.output<typeof configSchema>;
@@ -102,6 +126,11 @@ export const ENV_KEYS = {
   CAIRN_CPU_SECOND_PRICE: 'tracking.cpuSecondPrice',
   CAIRN_METRICS_PORT: 'worker.metricsPort',
   CAIRN_SHUTDOWN_GRACE: 'worker.shutdownGraceTime',
+  CAIRN_SERVING_HOST: 'serving.host',
+  CAIRN_SERVING_PORT: 'serving.port',
+  CAIRN_ENVIRONMENT: 'serving.environment',
+  CAIRN_SAMPLE_RATE: 'serving.sampleRate',
+  NATS_URL: 'nats.url',
 } as const satisfies Record<string, string>;
 
 /** Keys that hold secrets: never read from cairn.yaml, always redacted in logs. Each also has a `<VAR>_FILE` form. */

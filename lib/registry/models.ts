@@ -1,10 +1,8 @@
 import type pg from 'pg';
-import type { Pool } from '../db/pool.js';
+import type { Pool, Queryable } from '../db/pool.js';
 import { withTransaction } from '../db/transaction.js';
 import type { Alias, ModelRef } from './model-ref.js';
 import { formatModelRef, ModelRefError } from './model-ref.js';
-
-type Queryable = Pool | pg.PoolClient;
 
 export interface ModelVersion {
   model: string;
