@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -59,7 +59,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   const testDir = join(config.home, 'test');
   mkdirSync(testDir, { recursive: true });
-  const workflowBundlePath = resolve(testDir, 'workflow-bundle.js');
+  // One bundle per test run, so two runs on one machine (each with its own DATABASE_URL) do not share it.
+  const workflowBundlePath = resolve(testDir, `workflow-bundle-${process.pid}.js`);
   writeFileSync(workflowBundlePath, code);
 
   const { store } = testStore;
@@ -80,6 +81,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   return async () => {
     await env.teardown();
+    rmSync(workflowBundlePath, { force: true });
     if (startedStore) await stopOwned(dirs, 'seaweedfs');
   };
 }

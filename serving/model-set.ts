@@ -1,0 +1,155 @@
+import { createHash } from 'node:crypto';
+import type { ArtifactStore } from '../lib/artifacts/index.js';
+import type { Pool } from '../lib/db/pool.js';
+import type { Logger } from '../lib/logging/logger.js';
+import { listDeployments } from '../lib/release/deployments.js';
+import type { Deployment } from '../lib/release/deployments.js';
+import { resolveVersion } from '../lib/registry/models.js';
+import type { Scorer, ServablePackage } from '../lib/scoring/scorer.js';
+import { scorerFor } from '../pipelines/index.js';
+
+/** A model version ready to score. */
+export interface LoadedModel {
+  model: string;
+  version: number;
+  digest: string;
+  scorer: Scorer;
+}
+
+/** How one model's traffic is split in this environment. */
+export interface ModelRoute {
+  model: string;
+  revision: number;
+  stable: LoadedModel;
+  canary?: LoadedModel;
+  canaryWeight: number;
+}
+
+export interface ModelSetDeps {
+  db: Pool;
+  store: ArtifactStore;
+  logger: Logger;
+}
+
+/** A number in [0, 1) from a request key: the same key always lands on the same side of a split. */
+function stickyPoint(key: string): number {
+  return createHash('sha1').update(key).digest().readUInt32BE(0) / 2 ** 32;
+}
+
+/**
+ * The models one environment serves, kept in step with the `deployments` table: the online server and the stream
+ * consumer share it. A refresh loads any new version (package read and digest-verified by the store) before the
+ * route switches to it, so requests never see a half-loaded model; a version that fails to load leaves the old
+ * route serving and is retried on the next refresh.
+ */
+export class ModelSet {
+  private routes = new Map<string, ModelRoute>();
+  private loaded = new Map<string, Promise<LoadedModel>>();
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | undefined;
+  /** True once the first refresh finished. */
+  ready = false;
+
+  constructor(
+    private readonly deps: ModelSetDeps,
+    readonly environment: string
+  ) {}
+
+  get(model: string): ModelRoute | undefined {
+    return this.routes.get(model);
+  }
+
+  models(): ModelRoute[] {
+    return [...this.routes.values()];
+  }
+
+  /** The version that serves a request: the canary for its share of traffic, sticky by `key` when one is given. */
+  pick(route: ModelRoute, key?: string): LoadedModel {
+    if (!route.canary || route.canaryWeight <= 0) return route.stable;
+    const point = key === undefined ? Math.random() : stickyPoint(key);
+    return point < route.canaryWeight ? route.canary : route.stable;
+  }
+
+  /** Looks for deployment changes every `intervalMs`. */
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => void this.refresh().catch(() => undefined), intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Brings the routes in step with the deployments table (one refresh at a time). */
+  refresh(): Promise<void> {
+    this.refreshing ??= this.doRefresh().finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  private async doRefresh(): Promise<void> {
+    const deployments = await listDeployments(this.deps.db, { environment: this.environment });
+    const next = new Map<string, ModelRoute>();
+    await Promise.all(
+      deployments.map(async (d) => {
+        const current = this.routes.get(d.model);
+        if (current?.revision === d.revision) return next.set(d.model, current);
+        try {
+          next.set(d.model, await this.routeOf(d));
+          this.deps.logger.info(
+            {
+              model: d.model,
+              revision: d.revision,
+              stable: d.stableVersion,
+              canary: d.canaryVersion,
+              weight: d.canaryWeight,
+            },
+            'deployment loaded'
+          );
+        } catch (err) {
+          this.deps.logger.error(
+            { err, model: d.model, revision: d.revision },
+            'deployment failed to load; serving the previous one'
+          );
+          if (current) next.set(d.model, current);
+        }
+      })
+    );
+    this.routes = next;
+    this.ready = true;
+    const inUse = new Set(
+      [...next.values()]
+        .flatMap((r) => [r.stable, ...(r.canary ? [r.canary] : [])])
+        .map((m) => `${m.model}@${m.version}`)
+    );
+    for (const key of this.loaded.keys()) if (!inUse.has(key)) this.loaded.delete(key);
+  }
+
+  private async routeOf(d: Deployment): Promise<ModelRoute> {
+    const [stable, canary] = await Promise.all([
+      this.load(d.model, d.stableVersion),
+      d.canaryVersion === null ? undefined : this.load(d.model, d.canaryVersion),
+    ]);
+    return {
+      model: d.model,
+      revision: d.revision,
+      stable,
+      ...(canary ? { canary } : {}),
+      canaryWeight: d.canaryWeight,
+    };
+  }
+
+  private load(model: string, version: number): Promise<LoadedModel> {
+    const key = `${model}@${version}`;
+    let loading = this.loaded.get(key);
+    if (!loading) {
+      loading = (async () => {
+        const v = await resolveVersion(this.deps.db, { model, version });
+        const pkg = await this.deps.store.getJson<ServablePackage>(v.packageDigest);
+        return { model, version, digest: v.packageDigest, scorer: scorerFor(pkg) };
+      })();
+      loading.catch(() => this.loaded.delete(key));
+      this.loaded.set(key, loading);
+    }
+    return loading;
+  }
+}
