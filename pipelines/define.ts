@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { FeatureDef } from '../lib/features/feature.js';
 import type { GbdtParams } from '../lib/ml/gbdt.js';
+import type { MonitoringPolicy } from '../lib/monitoring/policy.js';
 
 /** What a pipeline learns. */
 export type Task = 'regression' | 'binary' | 'multiclass';
@@ -70,6 +71,8 @@ export interface PipelineSpec<R extends RowSchema, C extends z.ZodObject, T exte
      */
     champion?: { metric: MetricName<T>; maxRegression: number };
   };
+  /** How a deployed model is watched for drift, decay, latency and cost; a release needs one. */
+  monitoring?: MonitoringPolicy;
 }
 
 /** Metrics where smaller is better; the rest are better larger. */

@@ -50,4 +50,9 @@ export const flightDelays = definePipeline({
     gate: (c) => ({ rmse: { max: c.gate.maxRmse } }),
     champion: { metric: 'rmse', maxRegression: 0.1 },
   },
+  monitoring: {
+    interval: '1h',
+    performance: { metric: 'rmse', maxDegradation: 5 },
+    latency: { p99Ms: 50 },
+  },
 });

@@ -55,4 +55,9 @@ export const penguins = definePipeline({
     gate: (c) => ({ accuracy: { min: c.gate.minAccuracy } }),
     champion: { metric: 'accuracy', maxRegression: 0.01 },
   },
+  monitoring: {
+    interval: '1h',
+    performance: { metric: 'accuracy', maxDegradation: 0.05 },
+    latency: { p99Ms: 50 },
+  },
 });
