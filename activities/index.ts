@@ -5,6 +5,7 @@ import { createIngestActivities } from './ingest.js';
 import { createPackageActivities } from './package.js';
 import { createPrepareActivities } from './prepare.js';
 import { createRegisterActivities } from './register.js';
+import { createReleaseActivities } from './release.js';
 import { createTrainActivities } from './train.js';
 import { createTransformActivities } from './transform.js';
 import { createValidateActivities } from './validate.js';
@@ -23,6 +24,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createEvaluateActivities(deps),
     ...createPackageActivities(deps),
     ...createRegisterActivities(deps),
+    ...createReleaseActivities(deps),
   };
 }
 

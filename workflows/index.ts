@@ -1,3 +1,5 @@
 // Every workflow type the `cairn` worker serves; names are public API (start them by name from the UI or CLI).
 export { hello } from './hello.js';
 export { trainingPipeline } from './training-pipeline.js';
+export { releaseModel } from './release-model.js';
+export { lifecycle } from './lifecycle.js';

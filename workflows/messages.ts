@@ -1,4 +1,4 @@
-import { defineQuery } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
 /** What every Cairn workflow answers to the `status` query. */
 export interface WorkflowStatus {
@@ -10,3 +10,34 @@ export interface WorkflowStatus {
 }
 
 export const statusQuery = defineQuery<WorkflowStatus>('status');
+
+/** A human's approval of what a workflow waits for (a release, a retrained model). */
+export interface ApproveInput {
+  by: string;
+  comment?: string;
+}
+export interface RejectInput {
+  by: string;
+  reason?: string;
+  comment?: string;
+}
+export interface RollbackInput {
+  by: string;
+  reason?: string;
+}
+export interface DecideInput {
+  decision: 'approve' | 'reject';
+  by: string;
+  comment?: string;
+}
+export interface DecideResult {
+  decision: 'approve' | 'reject';
+  by: string;
+  at: string;
+}
+
+export const approveSignal = defineSignal<[ApproveInput]>('approve');
+export const rejectSignal = defineSignal<[RejectInput]>('reject');
+export const rollbackSignal = defineSignal<[RollbackInput]>('rollback');
+/** The synchronous form of approve/reject: its validator refuses a bad payload or a principal without the role. */
+export const decideUpdate = defineUpdate<DecideResult, [DecideInput]>('decide');

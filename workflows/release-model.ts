@@ -1,0 +1,267 @@
+import {
+  ApplicationFailure,
+  condition,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { z } from 'zod';
+import type { Activities } from '../activities/index.js';
+import type { ChecklistItem, Decision, ReleaseRequest, ReleaseStatus } from '../activities/release.js';
+import type { CanaryComparison } from '../lib/release/canary.js';
+import { DEFAULT_CANARY_LIMITS } from '../lib/release/canary.js';
+import { parseInput } from './input.js';
+import { approveSignal, decideUpdate, rejectSignal, rollbackSignal, statusQuery } from './messages.js';
+import type { WorkflowStatus } from './messages.js';
+import { CairnModel, CairnModelVersion } from './search-attributes.js';
+import { StageTracker } from './stages.js';
+
+const duration = z.union([
+  z.number().int().positive(),
+  z.string().regex(/^\d+(ms|s|m|h|d)$/, "expected a duration like '5m'"),
+]);
+
+const canaryStrategy = z.strictObject({
+  kind: z.literal('canary'),
+  /** Traffic shares the canary takes in turn; 1 (or the end of the list) promotes. @default [0.1, 0.5, 1] */
+  steps: z
+    .array(z.number().gt(0).lte(1))
+    .min(1)
+    .refine((s) => s.every((w, i) => i === 0 || w > s[i - 1]!), 'steps must increase')
+    .default([0.1, 0.5, 1]),
+  /** How long each step is watched before canary and stable are compared. @default '5m' */
+  observation: duration.default('5m'),
+  /** Windows a step may wait for enough canary traffic before the release gives up and rolls back. @default 3 */
+  maxObservations: z.number().int().min(1).default(3),
+  limits: z
+    .strictObject({
+      maxErrorRateIncrease: z.number().min(0).max(1),
+      maxP99Ratio: z.number().min(1),
+      latencySlackMs: z.number().min(0),
+      maxPredictionShift: z.number().min(0).max(1),
+      minRows: z.number().int().min(1),
+    })
+    .partial()
+    .default({}),
+});
+
+export const releaseModelInput = z.strictObject({
+  model: z.string().regex(/^[a-z][a-z0-9-]*$/, 'expected a model name'),
+  version: z.number().int().positive(),
+  environment: z.string().min(1).default('production'),
+  /** `direct`, `canary` (with defaults), or a canary with its own steps, windows and limits. @default 'direct' */
+  strategy: z
+    .preprocess(
+      (s) => (typeof s === 'string' ? { kind: s } : s),
+      z.discriminatedUnion('kind', [z.strictObject({ kind: z.literal('direct') }), canaryStrategy])
+    )
+    .default({ kind: 'direct' }),
+  /** How long to wait for a decision; silence counts as a rejection. @default '24h' */
+  approvalTimeout: duration.default('24h'),
+  /** The model's first release in this environment: there is no rollback target, and none is required. */
+  first: z.boolean().default(false),
+  requestedBy: z.string().optional(),
+});
+export type ReleaseModelInput = z.input<typeof releaseModelInput>;
+
+export interface CanaryStep {
+  weight: number;
+  comparisons: CanaryComparison[];
+}
+
+export interface ReleaseModelResult {
+  releaseId: string;
+  model: string;
+  version: number;
+  environment: string;
+  status: Extract<ReleaseStatus, 'promoted' | 'rejected' | 'rolled-back'>;
+  outcome: string;
+  checklist: ChecklistItem[];
+  decisions: Decision[];
+  steps: CanaryStep[];
+  /** The version that served before, and stays the rollback target. */
+  previousVersion: number | null;
+}
+
+const { startRelease, releaseChecklist, recordRelease, deploy, compareCanary } = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+});
+
+const decideSchema = z.strictObject({
+  decision: z.enum(['approve', 'reject']),
+  by: z.string().min(1),
+  comment: z.string().optional(),
+});
+
+/**
+ * Takes a registered model version to an environment: the pre-deploy checklist, a human decision (signals `approve`
+ * / `reject`, or the `decide` update), then a direct promotion or a canary whose every step is compared with the
+ * stable version and rolled back on a breach or a `rollback` signal. The previous version stays the rollback target.
+ */
+export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModelResult> {
+  const input = parseInput('releaseModel', releaseModelInput, raw);
+  const { model, version, environment, strategy } = input;
+  const releaseId = workflowInfo().workflowId;
+  const request: ReleaseRequest = { releaseId, model, version, environment, strategy, first: input.first };
+  const status: WorkflowStatus = { stage: 'checklist', results: {} };
+  const stages = new StageTracker(status);
+  setHandler(statusQuery, () => status);
+  upsertSearchAttributes([
+    { key: CairnModel, value: model },
+    { key: CairnModelVersion, value: String(version) },
+  ]);
+
+  const decisions: Decision[] = [];
+  const steps: CanaryStep[] = [];
+  status.results.decisions = decisions;
+  status.results.steps = steps;
+  let approvers: string[] = [];
+  let verdict: Decision | undefined;
+  let rollback: Decision | undefined;
+  const record = (d: Omit<Decision, 'seq' | 'at'>): Decision => {
+    const full = { ...d, seq: decisions.length + 1, at: new Date().toISOString() };
+    decisions.push(full);
+    return full;
+  };
+  const waiting = () => status.stage === 'awaiting-approval' && !verdict;
+  const decide = (decision: 'approve' | 'reject', by: string, comment?: string) => {
+    const d = record({ decision, by, ...(comment ? { comment } : {}), accepted: waiting() && approvers.includes(by) });
+    if (d.accepted) verdict = d;
+    return d;
+  };
+
+  // Signals cannot be refused: one from a principal without the role is recorded as not accepted and ignored.
+  setHandler(approveSignal, ({ by, comment }) => void decide('approve', String(by), comment));
+  setHandler(rejectSignal, ({ by, reason, comment }) => void decide('reject', String(by), reason ?? comment));
+  setHandler(rollbackSignal, ({ by, reason }) => {
+    const d = record({
+      decision: 'rollback',
+      by: String(by),
+      ...(reason ? { comment: reason } : {}),
+      accepted: approvers.includes(String(by)),
+    });
+    if (d.accepted) rollback ??= d;
+  });
+  setHandler(
+    decideUpdate,
+    (payload) => {
+      const d = decide(payload.decision, payload.by, payload.comment);
+      return { decision: payload.decision, by: d.by, at: d.at };
+    },
+    {
+      validator: (payload) => {
+        const parsed = decideSchema.safeParse(payload);
+        if (!parsed.success)
+          throw new Error(
+            `invalid decision: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`
+          );
+        if (!waiting()) throw new Error(`release ${releaseId} is not waiting for a decision (stage: ${status.stage})`);
+        if (!approvers.includes(parsed.data.by)) throw new Error(`${parsed.data.by} does not hold the approver role`);
+      },
+    }
+  );
+
+  const end = async (
+    final: ReleaseModelResult['status'],
+    outcome: string,
+    previousVersion: number | null
+  ): Promise<ReleaseModelResult> => {
+    await recordRelease(releaseId, final, decisions, outcome);
+    stages.enter(final);
+    return {
+      releaseId,
+      model,
+      version,
+      environment,
+      status: final,
+      outcome,
+      checklist,
+      decisions,
+      steps,
+      previousVersion,
+    };
+  };
+
+  await startRelease(request);
+  const check = await stages.run('checklist', () => releaseChecklist(request));
+  const checklist = check.items;
+  if (!check.passed) {
+    stages.fail();
+    const failing = checklist.filter((i) => !i.ok);
+    throw ApplicationFailure.nonRetryable(
+      `release of ${model}@${version} to ${environment} refused: ${failing.map((i) => `${i.item}: ${i.detail}`).join('; ')}`,
+      'ReleaseChecklistFailed',
+      { items: checklist }
+    );
+  }
+  approvers = check.approvers;
+  const previous = check.current;
+
+  stages.enter('awaiting-approval');
+  const decided = await condition(() => verdict !== undefined || rollback !== undefined, input.approvalTimeout);
+  if (!decided) {
+    record({
+      decision: 'timeout',
+      by: 'cairn',
+      comment: `no decision within ${input.approvalTimeout}`,
+      accepted: true,
+    });
+    return end('rejected', `no decision within ${input.approvalTimeout}: counted as rejected`, previous);
+  }
+  if (!verdict || verdict.decision === 'reject') {
+    const d = verdict ?? rollback!;
+    return end('rejected', `rejected by ${d.by}${d.comment ? `: ${d.comment}` : ''}`, previous);
+  }
+  const approvedBy = verdict.by;
+  await recordRelease(releaseId, 'rolling-out', decisions);
+
+  if (strategy.kind === 'canary') {
+    if (previous === null) {
+      throw ApplicationFailure.nonRetryable(
+        `a canary needs a stable version to compare with; release ${model} directly first`,
+        'ReleaseStrategyError'
+      );
+    }
+    const limits = { ...DEFAULT_CANARY_LIMITS, ...strategy.limits };
+    for (const weight of strategy.steps.filter((w) => w < 1)) {
+      stages.enter(`canary ${Math.round(weight * 100)}%`);
+      const step: CanaryStep = { weight, comparisons: [] };
+      steps.push(step);
+      const { at: since } = await deploy(request, { kind: 'canary', weight }, approvedBy, `canary step ${weight}`);
+      let judged = false;
+      for (let i = 0; i < strategy.maxObservations && !judged; i++) {
+        if (await condition(() => rollback !== undefined, strategy.observation)) {
+          await deploy(request, { kind: 'abort-canary' }, rollback!.by, `rollback requested`);
+          return end(
+            'rolled-back',
+            `rolled back by ${rollback!.by}${rollback!.comment ? `: ${rollback!.comment}` : ''}`,
+            previous
+          );
+        }
+        const cmp = await compareCanary(request, previous, since, new Date().toISOString(), limits);
+        step.comparisons.push(cmp);
+        if (cmp.breaches.length) {
+          await deploy(request, { kind: 'abort-canary' }, 'cairn', `canary breach: ${cmp.breaches.join('; ')}`);
+          return end('rolled-back', `canary at ${weight * 100}% breached: ${cmp.breaches.join('; ')}`, previous);
+        }
+        judged = cmp.judged;
+      }
+      if (!judged) {
+        await deploy(request, { kind: 'abort-canary' }, 'cairn', 'not enough canary traffic to judge');
+        return end(
+          'rolled-back',
+          `canary at ${weight * 100}% saw too little traffic to be judged in ${strategy.maxObservations} windows`,
+          previous
+        );
+      }
+    }
+  }
+  stages.enter('promoting');
+  await deploy(request, { kind: 'promote' }, approvedBy, `release ${releaseId} approved by ${approvedBy}`);
+  return end(
+    'promoted',
+    `${model}@${version} serves ${environment}${previous === null ? '' : `; rollback target ${model}@${previous}`}`,
+    previous
+  );
+}
