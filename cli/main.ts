@@ -9,22 +9,17 @@ import { connectClient } from '../lib/temporal/connection.js';
 import type { hello } from '../workflows/hello.js';
 import { statusQuery } from '../workflows/messages.js';
 import type { trainingPipeline } from '../workflows/training-pipeline.js';
-import { createArtifactStore } from '../lib/artifacts/index.js';
-import type { ArtifactStore } from '../lib/artifacts/index.js';
-import type { CairnConfig } from '../lib/config/index.js';
-import { createPool } from '../lib/db/pool.js';
-import type { Pool } from '../lib/db/pool.js';
 import { ModelRefError, parseModelRef } from '../lib/registry/model-ref.js';
 import { aliasHistory, listModels, listVersions, resolveVersion } from '../lib/registry/models.js';
 import { getDataset, listDatasets, listRuns } from '../lib/tracking/queries.js';
 import { reconcileRuns } from '../lib/tracking/reconcile.js';
 import { formatLineage, lineageOf, reproduce, requireRun } from './registry.js';
+import { json, print, when, withDb } from './io.js';
+import { addReleaseCommands } from './release.js';
 import { formatTable, short } from './table.js';
 import { describeFailure, EXIT, printResult, startRun, uiLink, watchRun } from './training.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
-
-const print = (line = '') => process.stdout.write(`${line}\n`);
 
 const program = new Command('cairn')
   .description('Cairn: ML pipelines as durable Temporal workflows')
@@ -109,20 +104,6 @@ program
     }
   });
 
-/** Opens PostgreSQL (and the store) for a command and closes them after. */
-async function withDb<T>(fn: (db: Pool, store: ArtifactStore, config: CairnConfig) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  await preflight(config, ['postgres']);
-  const db = createPool(config);
-  try {
-    return await fn(db, createArtifactStore(config), config);
-  } finally {
-    await db.end();
-  }
-}
-
-const json = (value: unknown) => print(JSON.stringify(value, null, 2));
-const when = (d: Date | null) => (d ? d.toISOString().replace(/\.\d+Z$/, 'Z') : '-');
 const num = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(4));
 
 const runs = program.command('runs').description('tracked runs: params, metrics, stages, cost');
@@ -399,6 +380,8 @@ program
   .action(() => {
     print(JSON.stringify(redactConfig(loadConfig()), null, 2));
   });
+
+addReleaseCommands(program);
 
 runMain('cairn', async () => {
   await program.parseAsync(process.argv);

@@ -1,0 +1,30 @@
+import { createArtifactStore } from '../lib/artifacts/index.js';
+import type { ArtifactStore } from '../lib/artifacts/index.js';
+import { loadConfig } from '../lib/config/index.js';
+import type { CairnConfig } from '../lib/config/index.js';
+import { createPool } from '../lib/db/pool.js';
+import type { Pool } from '../lib/db/pool.js';
+import { preflight } from '../lib/health/probes.js';
+
+export const print = (line = '') => process.stdout.write(`${line}\n`);
+
+/** Opens PostgreSQL (and the store) for a command and closes them after. */
+export async function withDb<T>(fn: (db: Pool, store: ArtifactStore, config: CairnConfig) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  await preflight(config, ['postgres']);
+  const db = createPool(config);
+  try {
+    return await fn(db, createArtifactStore(config), config);
+  } finally {
+    await db.end();
+  }
+}
+
+export const json = (value: unknown) => print(JSON.stringify(value, null, 2));
+export const when = (d: Date | null) => (d ? d.toISOString().replace(/\.\d+Z$/, 'Z') : '-');
+
+/** A command used wrongly: printed as one line, exit 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+  readonly userFacing = true;
+}

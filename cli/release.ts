@@ -1,0 +1,207 @@
+// `cairn release|approve|reject|rollback|deployments|tokens`: releases are releaseModel workflows; the rest is SQL.
+import { userInfo } from 'node:os';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
+import type { Command } from 'commander';
+import { ROLES, createToken, revokeToken } from '../lib/auth/tokens.js';
+import type { Role } from '../lib/auth/tokens.js';
+import type { CairnConfig } from '../lib/config/index.js';
+import { loadConfig } from '../lib/config/index.js';
+import { preflight } from '../lib/health/probes.js';
+import { changeDeployment, getDeployment, listDeployments, moves } from '../lib/release/deployments.js';
+import { ModelRefError, parseModelRef } from '../lib/registry/model-ref.js';
+import { connectClient } from '../lib/temporal/connection.js';
+import { decideUpdate, rollbackSignal } from '../workflows/messages.js';
+import type { ReleaseModelInput, releaseModel } from '../workflows/release-model.js';
+import { json, print, UsageError, when, withDb } from './io.js';
+import { formatTable } from './table.js';
+import { describeFailure, EXIT, uiLink } from './training.js';
+
+const me = () => userInfo().username;
+
+async function withClient<T>(fn: (client: Client, config: CairnConfig) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  await preflight(config, ['temporal']);
+  const client = await connectClient(config);
+  try {
+    return await fn(client, config);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+async function decide(workflowId: string, decision: 'approve' | 'reject', by: string, comment?: string) {
+  await withClient(async (client) => {
+    try {
+      const r = await client.workflow
+        .getHandle(workflowId)
+        .executeUpdate(decideUpdate, { args: [{ decision, by, ...(comment ? { comment } : {}) }] });
+      print(`${workflowId}: ${r.decision === 'approve' ? 'approved' : 'rejected'} by ${r.by} at ${r.at}`);
+    } catch (err) {
+      if (!(err instanceof WorkflowUpdateFailedError)) throw err;
+      process.stderr.write(`cairn: ${decision} refused: ${err.cause?.message ?? err.message}\n`);
+      process.exitCode = EXIT.badRequest;
+    }
+  });
+}
+
+export function addReleaseCommands(program: Command): void {
+  program
+    .command('release')
+    .description('start a release: checklist, wait for approval, then direct or canary rollout')
+    .argument('<ref>', '<model>@<version>')
+    .option('-e, --env <environment>', 'environment', 'production')
+    .option('--strategy <kind>', 'direct or canary', 'direct')
+    .option('--steps <list>', 'canary traffic steps, e.g. 0.1,0.5,1')
+    .option('--observation <duration>', "how long each canary step is watched, e.g. '5m'")
+    .option('--approval-timeout <duration>', "how long to wait for a decision, e.g. '24h'")
+    .option('--first', 'the first release of this model to the environment (no rollback target)')
+    .option('--wait', 'wait for the release to end and print its outcome')
+    .action(async (ref: string, o: Record<string, string | boolean | undefined>) => {
+      const parsed = parseModelRef(ref);
+      if (parsed.version === undefined) throw new ModelRefError(`release takes <model>@<version>, got ${ref}`);
+      const strategy =
+        o.strategy === 'canary'
+          ? {
+              kind: 'canary' as const,
+              ...(o.steps ? { steps: String(o.steps).split(',').map(Number) } : {}),
+              ...(o.observation ? { observation: String(o.observation) } : {}),
+            }
+          : { kind: 'direct' as const };
+      const input: ReleaseModelInput = {
+        model: parsed.model,
+        version: parsed.version,
+        environment: String(o.env),
+        strategy,
+        first: o.first === true,
+        requestedBy: me(),
+        ...(o.approvalTimeout ? { approvalTimeout: String(o.approvalTimeout) } : {}),
+      };
+      await withClient(async (client, config) => {
+        const workflowId = `release-${parsed.model}-v${parsed.version}-${input.environment}`;
+        const handle = await client.workflow.start<typeof releaseModel>('releaseModel', {
+          taskQueue: config.temporal.taskQueue,
+          workflowId,
+          args: [input],
+        });
+        print(`started ${workflowId}: ${uiLink(config, workflowId)}`);
+        print(`approve with:  cairn approve ${workflowId} --by <approver>`);
+        print(
+          `           or  temporal workflow signal --workflow-id ${workflowId} --name approve -i '{"by":"<approver>"}'`
+        );
+        if (!o.wait) return;
+        try {
+          const r = await handle.result();
+          print(`${r.status}: ${r.outcome}`);
+          process.exitCode = r.status === 'promoted' ? EXIT.ok : EXIT.gateFailed;
+        } catch (err) {
+          process.stderr.write(`cairn: ${describeFailure(err)}\n`);
+          process.exitCode = EXIT.failed;
+        }
+      });
+    });
+
+  program
+    .command('approve')
+    .description('approve a release waiting for a decision (the `decide` update: refused at once without the role)')
+    .argument('<workflowId>', 'the release workflow')
+    .option('--by <principal>', 'who approves (must hold the approver role)', me())
+    .option('-c, --comment <text>', 'why')
+    .action((workflowId: string, o: { by: string; comment?: string }) =>
+      decide(workflowId, 'approve', o.by, o.comment)
+    );
+
+  program
+    .command('reject')
+    .description('reject a release waiting for a decision')
+    .argument('<workflowId>', 'the release workflow')
+    .option('--by <principal>', 'who rejects (must hold the approver role)', me())
+    .option('-c, --comment <text>', 'why')
+    .action((workflowId: string, o: { by: string; comment?: string }) => decide(workflowId, 'reject', o.by, o.comment));
+
+  program
+    .command('rollback')
+    .description('roll a model back: ends a running canary, or returns to the previous stable version')
+    .argument('<model>', 'model name')
+    .option('-e, --env <environment>', 'environment', 'production')
+    .option('--by <principal>', 'who rolls back', me())
+    .option('-r, --reason <text>', 'why', 'manual rollback')
+    .action(async (model: string, o: { env: string; by: string; reason: string }) => {
+      await withDb(async (db) => {
+        const current = await getDeployment(db, model, o.env);
+        if (!current) throw new ModelRefError(`nothing serves ${model} in ${o.env}`);
+        if (current.canaryVersion !== null && current.releaseId) {
+          // A canary belongs to its release: the workflow rolls back and records the outcome.
+          await withClient((client) =>
+            client.workflow.getHandle(current.releaseId!).signal(rollbackSignal, { by: o.by, reason: o.reason })
+          );
+          print(`asked release ${current.releaseId} to roll back the canary of ${model}@${current.canaryVersion}`);
+          return;
+        }
+        const d = await changeDeployment(db, model, o.env, moves.rollback(), {
+          action: 'rollback',
+          by: o.by,
+          reason: o.reason,
+        });
+        print(`${model} in ${o.env}: ${model}@${d.stableVersion} serves again (was ${current.stableVersion})`);
+      });
+    });
+
+  const deployments = program.command('deployments').description('what serves where');
+  deployments
+    .command('list')
+    .option('-m, --model <name>', 'only this model')
+    .option('-e, --env <environment>', 'only this environment')
+    .option('--json', 'print JSON')
+    .action(async (o: { model?: string; env?: string; json?: boolean }) => {
+      await withDb(async (db) => {
+        const rows = await listDeployments(db, {
+          ...(o.model ? { model: o.model } : {}),
+          ...(o.env ? { environment: o.env } : {}),
+        });
+        if (o.json) return json(rows);
+        print(
+          formatTable([
+            ['model', 'environment', 'stable', 'canary', 'weight', 'rollback to', 'revision', 'updated'],
+            ...rows.map((d) => [
+              d.model,
+              d.environment,
+              `v${d.stableVersion}`,
+              d.canaryVersion === null ? '-' : `v${d.canaryVersion}`,
+              d.canaryVersion === null ? '-' : `${Math.round(d.canaryWeight * 100)}%`,
+              d.previousVersion === null ? '-' : `v${d.previousVersion}`,
+              String(d.revision),
+              when(d.updatedAt),
+            ]),
+          ])
+        );
+      });
+    });
+
+  const tokens = program.command('tokens').description('API tokens for serving and approvals');
+  tokens
+    .command('create')
+    .requiredOption('-p, --principal <name>', 'who the token belongs to')
+    .option(
+      '-r, --role <role>',
+      `role (repeatable): ${ROLES.join(', ')}`,
+      (v: string, all: string[]) => [...all, v],
+      []
+    )
+    .action(async (o: { principal: string; role: string[] }) => {
+      const roles = o.role.length ? o.role : ['predict'];
+      const unknown = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
+      if (unknown.length) throw new UsageError(`unknown role ${unknown.join(', ')} (roles: ${ROLES.join(', ')})`);
+      await withDb(async (db) => {
+        const t = await createToken(db, o.principal, roles as Role[]);
+        print(`token ${t.id} for ${o.principal} (${roles.join(', ')}); shown once:`);
+        print(t.token);
+      });
+    });
+  tokens
+    .command('revoke')
+    .argument('<id>', 'token id')
+    .action(async (id: string) => {
+      await withDb(async (db) => print((await revokeToken(db, id)) ? `token ${id} revoked` : `no live token ${id}`));
+    });
+}
