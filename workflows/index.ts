@@ -1,5 +1,7 @@
 // Every workflow type the `cairn` worker serves; names are public API (start them by name from the UI or CLI).
 export { hello } from './hello.js';
 export { trainingPipeline } from './training-pipeline.js';
+export { batchInference } from './batch-inference.js';
 export { releaseModel } from './release-model.js';
 export { lifecycle } from './lifecycle.js';
+export { retrainModel } from './retrain-model.js';

@@ -38,10 +38,16 @@ const { servingVersion } = proxyActivities<Activities>({ startToCloseTimeout: '1
 export async function lifecycle(raw: LifecycleInput): Promise<LifecycleResult> {
   const input = parseInput('lifecycle', lifecycleInput, raw);
   const status: WorkflowStatus = { stage: 'training', results: {} };
-  const stages = new StageTracker(status);
   setHandler(statusQuery, () => status);
-  const id = workflowInfo().workflowId;
+  return trainAndRelease(input, new StageTracker(status));
+}
 
+/** The body `lifecycle` and `retrainModel` share. */
+export async function trainAndRelease(
+  input: z.output<typeof lifecycleInput>,
+  stages: StageTracker
+): Promise<LifecycleResult> {
+  const id = workflowInfo().workflowId;
   const training = await stages.run('training', () =>
     executeChild(trainingPipeline, {
       workflowId: `${id}-train`,

@@ -41,3 +41,6 @@ export const rejectSignal = defineSignal<[RejectInput]>('reject');
 export const rollbackSignal = defineSignal<[RollbackInput]>('rollback');
 /** The synchronous form of approve/reject: its validator refuses a bad payload or a principal without the role. */
 export const decideUpdate = defineUpdate<DecideResult, [DecideInput]>('decide');
+
+/** Asks for a retraining; sent with signal-with-start so that requests while one runs join it. */
+export const retrainRequestSignal = defineSignal<[{ reason: string }]>('retrainRequested');
