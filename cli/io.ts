@@ -5,6 +5,8 @@ import type { CairnConfig } from '../lib/config/index.js';
 import { createPool } from '../lib/db/pool.js';
 import type { Pool } from '../lib/db/pool.js';
 import { preflight } from '../lib/health/probes.js';
+import { connectClient } from '../lib/temporal/connection.js';
+import type { Client } from '@temporalio/client';
 
 export const print = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -27,4 +29,16 @@ export const when = (d: Date | null) => (d ? d.toISOString().replace(/\.\d+Z$/, 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
   readonly userFacing = true;
+}
+
+/** Connects to Temporal for a command and closes the connection after. */
+export async function withClient<T>(fn: (client: Client, config: CairnConfig) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  await preflight(config, ['temporal']);
+  const client = await connectClient(config);
+  try {
+    return await fn(client, config);
+  } finally {
+    await client.connection.close();
+  }
 }

@@ -16,6 +16,7 @@ import { reconcileRuns } from '../lib/tracking/reconcile.js';
 import { formatLineage, lineageOf, reproduce, requireRun } from './registry.js';
 import { json, print, when, withDb } from './io.js';
 import { addReleaseCommands } from './release.js';
+import { addScheduleCommands } from './schedule.js';
 import { formatTable, short } from './table.js';
 import { describeFailure, EXIT, printResult, startRun, uiLink, watchRun } from './training.js';
 
@@ -382,6 +383,7 @@ program
   });
 
 addReleaseCommands(program);
+addScheduleCommands(program);
 
 runMain('cairn', async () => {
   await program.parseAsync(process.argv);

@@ -1,34 +1,18 @@
 // `cairn release|approve|reject|rollback|deployments|tokens`: releases are releaseModel workflows; the rest is SQL.
 import { userInfo } from 'node:os';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { ROLES, createToken, revokeToken } from '../lib/auth/tokens.js';
 import type { Role } from '../lib/auth/tokens.js';
-import type { CairnConfig } from '../lib/config/index.js';
-import { loadConfig } from '../lib/config/index.js';
-import { preflight } from '../lib/health/probes.js';
 import { changeDeployment, getDeployment, listDeployments, moves } from '../lib/release/deployments.js';
 import { ModelRefError, parseModelRef } from '../lib/registry/model-ref.js';
-import { connectClient } from '../lib/temporal/connection.js';
 import { decideUpdate, rollbackSignal } from '../workflows/messages.js';
 import type { ReleaseModelInput, releaseModel } from '../workflows/release-model.js';
-import { json, print, UsageError, when, withDb } from './io.js';
+import { json, print, UsageError, when, withClient, withDb } from './io.js';
 import { formatTable } from './table.js';
 import { describeFailure, EXIT, uiLink } from './training.js';
 
 const me = () => userInfo().username;
-
-async function withClient<T>(fn: (client: Client, config: CairnConfig) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  await preflight(config, ['temporal']);
-  const client = await connectClient(config);
-  try {
-    return await fn(client, config);
-  } finally {
-    await client.connection.close();
-  }
-}
 
 async function decide(workflowId: string, decision: 'approve' | 'reject', by: string, comment?: string) {
   await withClient(async (client) => {

@@ -1,0 +1,150 @@
+// `cairn schedule …`: Temporal Schedules that start retrainModel; the same schedules `temporal schedule` shows.
+import { userInfo } from 'node:os';
+import type { Command } from 'commander';
+import { resolvePipeline } from '../pipelines/index.js';
+import { createRetrainSchedule, describeSpec, listSchedules, OVERLAP_POLICIES } from '../lib/temporal/schedules.js';
+import type { OverlapPolicy } from '../lib/temporal/schedules.js';
+import { json, print, UsageError, when, withClient } from './io.js';
+import { formatTable } from './table.js';
+
+export function addScheduleCommands(program: Command): void {
+  const schedule = program.command('schedule').description('scheduled retraining (Temporal Schedules)');
+
+  schedule
+    .command('create')
+    .description('retrain a pipeline on a cron schedule; each run waits for approval before anything is promoted')
+    .argument('<pipeline>', 'pipeline name')
+    .requiredOption('--cron <expression>', 'cron expression, e.g. "0 3 * * 1" (Mondays 03:00 UTC)')
+    .option('--id <scheduleId>', 'schedule id (default retrain-<pipeline>)')
+    .option('-e, --env <environment>', 'environment the retrained model is released to', 'production')
+    .option(
+      '--overlap <policy>',
+      `when the previous run still runs: ${Object.keys(OVERLAP_POLICIES).join(', ')}`,
+      'skip'
+    )
+    .option('--paused', 'create it paused')
+    .option('--note <text>', 'a note shown with the schedule')
+    .action(
+      async (
+        pipeline: string,
+        o: { cron: string; id?: string; env: string; overlap: string; paused?: boolean; note?: string }
+      ) => {
+        resolvePipeline(pipeline);
+        if (!(o.overlap in OVERLAP_POLICIES)) {
+          throw new UsageError(
+            `unknown overlap policy ${o.overlap} (policies: ${Object.keys(OVERLAP_POLICIES).join(', ')})`
+          );
+        }
+        await withClient(async (client, config) => {
+          const handle = await createRetrainSchedule(client, {
+            pipeline,
+            cron: o.cron,
+            taskQueue: config.temporal.taskQueue,
+            environment: o.env,
+            overlap: o.overlap as OverlapPolicy,
+            requestedBy: userInfo().username,
+            ...(o.id ? { scheduleId: o.id } : {}),
+            ...(o.paused ? { paused: true } : {}),
+            ...(o.note ? { note: o.note } : {}),
+          });
+          print(`created schedule ${handle.scheduleId}: retrainModel ${pipeline} at "${o.cron}", overlap ${o.overlap}`);
+        });
+      }
+    );
+
+  schedule
+    .command('list')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      await withClient(async (client) => {
+        const rows = await listSchedules(client);
+        if (o.json) return json(rows);
+        print(
+          formatTable([
+            ['schedule', 'workflow', 'when', 'state', 'next run', 'runs'],
+            ...rows.map((s) => [
+              s.id,
+              s.workflowType,
+              s.spec,
+              s.paused ? `paused ${s.note}`.trim() : 'active',
+              when(s.nextRun),
+              String(s.recentRuns),
+            ]),
+          ])
+        );
+      });
+    });
+
+  schedule
+    .command('describe')
+    .argument('<scheduleId>')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { json?: boolean }) => {
+      await withClient(async (client) => {
+        const d = await client.schedule.getHandle(id).describe();
+        if (o.json) return json(d);
+        const action = d.action.type === 'startWorkflow' ? d.action : undefined;
+        print(`${d.scheduleId}  ${d.state.paused ? 'paused' : 'active'}${d.state.note ? ` (${d.state.note})` : ''}`);
+        print(`  when      ${describeSpec(d.spec)}`);
+        print(`  starts    ${action?.workflowType ?? '-'} ${JSON.stringify(action?.args?.[0] ?? {})}`);
+        print(`  overlap   ${d.policies.overlap}`);
+        print(`  next      ${d.info.nextActionTimes.map((t) => when(t)).join(', ') || '-'}`);
+        for (const a of d.info.recentActions) print(`  ran       ${when(a.takenAt)}  ${a.action.workflow.workflowId}`);
+      });
+    });
+
+  for (const [name, description] of [
+    ['pause', 'pause a schedule'],
+    ['unpause', 'resume a paused schedule'],
+  ] as const) {
+    schedule
+      .command(name)
+      .description(description)
+      .argument('<scheduleId>')
+      .option('--note <text>', 'why')
+      .action(async (id: string, o: { note?: string }) => {
+        await withClient(async (client) => {
+          await client.schedule.getHandle(id)[name](o.note);
+          print(`${id} ${name}d`);
+        });
+      });
+  }
+
+  schedule
+    .command('trigger')
+    .description('start the scheduled workflow now')
+    .argument('<scheduleId>')
+    .action(async (id: string) => {
+      await withClient(async (client) => {
+        await client.schedule.getHandle(id).trigger();
+        print(`${id} triggered`);
+      });
+    });
+
+  schedule
+    .command('backfill')
+    .description('run what the schedule would have started between two times')
+    .argument('<scheduleId>')
+    .requiredOption('--start <time>', 'ISO time')
+    .requiredOption('--end <time>', 'ISO time')
+    .action(async (id: string, o: { start: string; end: string }) => {
+      const [start, end] = [new Date(o.start), new Date(o.end)];
+      if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || start >= end) {
+        throw new UsageError(`backfill needs --start before --end as ISO times, got ${o.start} .. ${o.end}`);
+      }
+      await withClient(async (client) => {
+        await client.schedule.getHandle(id).backfill({ start, end });
+        print(`${id} backfilled ${when(start)} .. ${when(end)}`);
+      });
+    });
+
+  schedule
+    .command('delete')
+    .argument('<scheduleId>')
+    .action(async (id: string) => {
+      await withClient(async (client) => {
+        await client.schedule.getHandle(id).delete();
+        print(`${id} deleted`);
+      });
+    });
+}

@@ -1,0 +1,88 @@
+import { ScheduleOverlapPolicy } from '@temporalio/client';
+import type { Client, ScheduleDescription } from '@temporalio/client';
+
+export const OVERLAP_POLICIES = {
+  skip: ScheduleOverlapPolicy.SKIP,
+  'buffer-one': ScheduleOverlapPolicy.BUFFER_ONE,
+  'buffer-all': ScheduleOverlapPolicy.BUFFER_ALL,
+  'cancel-other': ScheduleOverlapPolicy.CANCEL_OTHER,
+  'terminate-other': ScheduleOverlapPolicy.TERMINATE_OTHER,
+  'allow-all': ScheduleOverlapPolicy.ALLOW_ALL,
+} as const;
+export type OverlapPolicy = keyof typeof OVERLAP_POLICIES;
+
+export interface RetrainScheduleOptions {
+  pipeline: string;
+  cron: string;
+  taskQueue: string;
+  /** @default 'retrain-<pipeline>' */
+  scheduleId?: string;
+  environment?: string;
+  /** What a run does while the previous one still runs (it may be waiting for an approval). @default 'skip' */
+  overlap?: OverlapPolicy;
+  paused?: boolean;
+  note?: string;
+  requestedBy?: string;
+}
+
+/**
+ * A Temporal Schedule that starts `retrainModel` for a pipeline: visible and editable in the Temporal UI and with
+ * `temporal schedule …`. Overlap defaults to skip: a retraining still waiting for its approval is not doubled.
+ */
+export async function createRetrainSchedule(client: Client, o: RetrainScheduleOptions) {
+  const scheduleId = o.scheduleId ?? `retrain-${o.pipeline}`;
+  return client.schedule.create({
+    scheduleId,
+    spec: { cronExpressions: [o.cron] },
+    action: {
+      type: 'startWorkflow',
+      workflowType: 'retrainModel',
+      taskQueue: o.taskQueue,
+      workflowId: scheduleId,
+      args: [
+        {
+          pipeline: o.pipeline,
+          reason: `schedule ${scheduleId} (${o.cron})`,
+          trigger: 'schedule',
+          ...(o.environment ? { environment: o.environment } : {}),
+          ...(o.requestedBy ? { requestedBy: o.requestedBy } : {}),
+        },
+      ],
+    },
+    policies: { overlap: OVERLAP_POLICIES[o.overlap ?? 'skip'] },
+    state: { paused: o.paused ?? false, ...(o.note ? { note: o.note } : {}) },
+  });
+}
+
+/** One line of `cairn schedule list`. */
+export interface ScheduleSummary {
+  id: string;
+  workflowType: string;
+  spec: string;
+  paused: boolean;
+  note: string;
+  nextRun: Date | null;
+  recentRuns: number;
+}
+
+export async function listSchedules(client: Client): Promise<ScheduleSummary[]> {
+  const out: ScheduleSummary[] = [];
+  for await (const s of client.schedule.list()) {
+    out.push({
+      id: s.scheduleId,
+      workflowType: s.action?.workflowType ?? '-',
+      spec: describeSpec(s.spec),
+      paused: s.state.paused,
+      note: s.state.note ?? '',
+      nextRun: s.info.nextActionTimes[0] ?? null,
+      recentRuns: s.info.recentActions.length,
+    });
+  }
+  return out.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+export function describeSpec(spec: Pick<ScheduleDescription['spec'], 'calendars' | 'intervals'>): string {
+  const calendars = (spec.calendars ?? []).map((c) => c.comment || JSON.stringify(c));
+  const intervals = (spec.intervals ?? []).map((i) => `every ${String(i.every)}`);
+  return [...calendars, ...intervals].join('; ') || '-';
+}
