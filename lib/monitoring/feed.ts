@@ -105,11 +105,13 @@ export interface FeedRecorderOptions {
   now?: () => Date;
 }
 
-type ColumnPlan = { name: string; kind: 'numeric'; edges: Float64Array; list: number[] } | { name: string; kind: 'categorical' };
+type ColumnPlan =
+  { name: string; kind: 'numeric'; edges: Float64Array; list: number[] } | { name: string; kind: 'categorical' };
 
 interface Plan {
   columns: ColumnPlan[];
-  output: { kind: 'numeric'; edges: Float64Array; list: number[] } | { kind: 'categorical'; classes: string[]; k: number };
+  output:
+    { kind: 'numeric'; edges: Float64Array; list: number[] } | { kind: 'categorical'; classes: string[]; k: number };
 }
 
 const plans = new WeakMap<object, Plan>();
@@ -200,7 +202,8 @@ class CategoryCounter {
         if (code < 0) this.missing++;
         else perCode[code]!++;
       }
-      for (let code = 0; code < perCode.length; code++) if (perCode[code]) this.add(column.dictionary[code]!, perCode[code]);
+      for (let code = 0; code < perCode.length; code++)
+        if (perCode[code]) this.add(column.dictionary[code]!, perCode[code]);
       return;
     }
     let yes = 0;
@@ -208,8 +211,10 @@ class CategoryCounter {
     const { values, missing } = column;
     for (let i = 0; i < rows; i++) {
       if (missing[i] === 1) this.missing++;
-      else if (column.type === 'boolean') values[i] === 1 ? yes++ : no++;
-      else this.add(String(values[i]));
+      else if (column.type === 'boolean') {
+        if (values[i] === 1) yes++;
+        else no++;
+      } else this.add(String(values[i]));
     }
     if (yes) this.add('true', yes);
     if (no) this.add('false', no);
@@ -234,7 +239,9 @@ class VersionStats {
     readonly version: number,
     readonly plan: Plan
   ) {
-    this.features = plan.columns.map((c) => (c.kind === 'numeric' ? new NumericCounter(c.edges, c.list) : new CategoryCounter()));
+    this.features = plan.columns.map((c) =>
+      c.kind === 'numeric' ? new NumericCounter(c.edges, c.list) : new CategoryCounter()
+    );
     this.outputs =
       plan.output.kind === 'numeric' ? new NumericCounter(plan.output.edges, plan.output.list) : new CategoryCounter();
   }

@@ -1,0 +1,135 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { Queryable } from '../../../lib/db/pool.js';
+import { TokenCache } from '../../../serving/auth.js';
+import { durationMs } from '../../../lib/config/duration.js';
+import { HttpError, parseFeedbackBody, parsePredictBody } from '../../../serving/requests.js';
+
+function thrown(fn: () => unknown): HttpError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof HttpError) return err;
+    throw err;
+  }
+  throw new Error('expected an HttpError');
+}
+
+describe('predict bodies', () => {
+  it('accepts rows, one row, and a routing key', () => {
+    expect(parsePredictBody({ rows: [{ a: 1 }, { a: 2 }] })).toEqual({ rows: [{ a: 1 }, { a: 2 }] });
+    expect(parsePredictBody({ row: { a: 1 }, key: 'user-7' })).toEqual({ rows: [{ a: 1 }], key: 'user-7' });
+  });
+
+  it('names what is wrong with the envelope', () => {
+    expect(thrown(() => parsePredictBody({ rows: 'x' })).details.problems).toEqual([
+      { field: 'rows', message: expect.stringContaining('expected array') },
+    ]);
+    expect(thrown(() => parsePredictBody({ rows: [] })).details.problems).toEqual([
+      { field: 'rows', message: 'expected at least one row' },
+    ]);
+    expect(thrown(() => parsePredictBody({ rows: [{}], extra: 1 })).details.problems).toEqual([
+      { field: 'extra', message: 'unknown field' },
+    ]);
+    expect(thrown(() => parsePredictBody({})).message).toMatch(/no rows/);
+    expect(thrown(() => parsePredictBody({ rows: [{}], row: {} })).message).toMatch(/not both/);
+    expect(thrown(() => parsePredictBody([{ a: 1 }])).statusCode).toBe(400);
+  });
+});
+
+describe('feedback bodies', () => {
+  it('names the row and field of a bad label', () => {
+    const err = thrown(() =>
+      parseFeedbackBody({
+        feedback: [
+          { predictionId: 'a', label: 'x' },
+          { predictionId: 'b', label: true },
+        ],
+      })
+    );
+    expect(err.details.problems).toEqual([{ field: 'label', row: 1, message: 'expected a class name or a number' }]);
+    expect(thrown(() => parseFeedbackBody({ feedback: [{ label: 1 }] })).details.problems).toEqual([
+      { field: 'predictionId', row: 0, message: expect.stringContaining('expected string') },
+    ]);
+  });
+});
+
+describe('durationMs', () => {
+  it('reads config durations', () => {
+    expect(durationMs(250)).toBe(250);
+    expect(durationMs('500ms')).toBe(500);
+    expect(durationMs('5s')).toBe(5000);
+    expect(durationMs('2m')).toBe(120_000);
+    expect(durationMs('1h')).toBe(3_600_000);
+    expect(() => durationMs('5 parsecs')).toThrow(/expected a duration/);
+  });
+});
+
+describe('TokenCache', () => {
+  const hash = (t: string) => createHash('sha256').update(t).digest('hex');
+
+  function tokenDb() {
+    const state = {
+      queries: 0,
+      fail: false,
+      tokens: new Map([[hash('good'), { principal: 'alice', roles: ['predict'] }]]),
+    };
+    const db = {
+      async query(_text: string, [h]: [string]) {
+        state.queries++;
+        await Promise.resolve();
+        if (state.fail) throw new Error('database down');
+        const t = state.tokens.get(h);
+        return { rows: t ? [{ tokenId: 'id', ...t }] : [] };
+      },
+    } as unknown as Queryable;
+    return { db, state };
+  }
+
+  it('asks the database once per token while the entry is fresh, and again after it expires', async () => {
+    const { db, state } = tokenDb();
+    let now = 0;
+    const cache = new TokenCache(db, { ttlMs: 30_000, negativeTtlMs: 5_000, now: () => now });
+    const [a, b] = await Promise.all([cache.lookup('good'), cache.lookup('good')]);
+    expect(a).toMatchObject({ principal: 'alice' });
+    expect(b).toBe(a);
+    expect(state.queries).toBe(1);
+    now = 29_000;
+    await cache.lookup('good');
+    expect(state.queries).toBe(1);
+    now = 31_000;
+    await cache.lookup('good');
+    expect(state.queries).toBe(2);
+  });
+
+  it('remembers unknown tokens briefly and failed lookups not at all', async () => {
+    const { db, state } = tokenDb();
+    let now = 0;
+    const cache = new TokenCache(db, { now: () => now });
+    expect(await cache.lookup('bad')).toBeUndefined();
+    expect(await cache.lookup('bad')).toBeUndefined();
+    expect(state.queries).toBe(1);
+    now = 6_000;
+    await cache.lookup('bad');
+    expect(state.queries).toBe(2);
+
+    state.fail = true;
+    await expect(cache.lookup('good')).rejects.toThrow('database down');
+    state.fail = false;
+    expect(await cache.lookup('good')).toMatchObject({ principal: 'alice' });
+  });
+
+  it('forgets the least recently used token beyond its size', async () => {
+    const { db, state } = tokenDb();
+    const cache = new TokenCache(db, { max: 2 });
+    await cache.lookup('good');
+    await cache.lookup('x');
+    await cache.lookup('good');
+    await cache.lookup('y');
+    expect(state.queries).toBe(3);
+    await cache.lookup('good');
+    expect(state.queries).toBe(3);
+    await cache.lookup('x');
+    expect(state.queries).toBe(4);
+  });
+});
