@@ -81,8 +81,10 @@ export async function listSchedules(client: Client): Promise<ScheduleSummary[]> 
   return out.sort((a, b) => a.id.localeCompare(b.id));
 }
 
-export function describeSpec(spec: Pick<ScheduleDescription['spec'], 'calendars' | 'intervals'>): string {
-  const calendars = (spec.calendars ?? []).map((c) => c.comment || JSON.stringify(c));
-  const intervals = (spec.intervals ?? []).map((i) => `every ${String(i.every)}`);
+export function describeSpec(
+  spec: Partial<Pick<ScheduleDescription['spec'], 'calendars' | 'intervals'>> | undefined
+): string {
+  const calendars = (spec?.calendars ?? []).map((c) => c.comment || JSON.stringify(c));
+  const intervals = (spec?.intervals ?? []).map((i) => `every ${String(i.every)}`);
   return [...calendars, ...intervals].join('; ') || '-';
 }

@@ -1,0 +1,82 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ModelRoute } from './model-set.js';
+
+export interface ServingMetrics {
+  registry: Registry;
+  /** Predict requests by model, serving version and HTTP status (model '(unknown)' for names not served). */
+  requests: Counter<'model' | 'version' | 'status'>;
+  /** Rows answered, by model and version. */
+  predictions: Counter<'model' | 'version'>;
+  /** Seconds from a predict request's arrival to its answer. */
+  latency: Histogram<'model' | 'version'>;
+  /** Feedback labels by model and outcome (stored, unknown). */
+  feedback: Counter<'model' | 'outcome'>;
+  feedFlushErrors: Counter;
+}
+
+/**
+ * The server's Prometheus metrics, on a registry of its own (two servers in one process, as in tests, do not clash).
+ * Gauges read the live state when scraped.
+ */
+export function createServingMetrics(state: {
+  routes: () => ModelRoute[];
+  droppedSamples: () => number;
+}): ServingMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  new Gauge({
+    name: 'cairn_serving_loaded_versions',
+    help: 'Model versions loaded and serving (1 per version), by role (stable, canary).',
+    labelNames: ['model', 'version', 'role'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const route of state.routes()) {
+        this.set({ model: route.model, version: String(route.stable.version), role: 'stable' }, 1);
+        if (route.canary) this.set({ model: route.model, version: String(route.canary.version), role: 'canary' }, 1);
+      }
+    },
+  });
+  new Gauge({
+    name: 'cairn_serving_feed_dropped_samples',
+    help: 'Sampled predictions dropped because too many were waiting for the database (since start).',
+    registers,
+    collect() {
+      this.set(state.droppedSamples());
+    },
+  });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'cairn_serving_requests_total',
+      help: 'Predict requests by model, serving version and HTTP status.',
+      labelNames: ['model', 'version', 'status'] as const,
+      registers,
+    }),
+    predictions: new Counter({
+      name: 'cairn_serving_predictions_total',
+      help: 'Rows scored and answered, by model and version.',
+      labelNames: ['model', 'version'] as const,
+      registers,
+    }),
+    latency: new Histogram({
+      name: 'cairn_serving_request_duration_seconds',
+      help: "Seconds from a predict request's arrival to its answer.",
+      labelNames: ['model', 'version'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    feedback: new Counter({
+      name: 'cairn_serving_feedback_total',
+      help: 'Feedback labels by model and outcome (stored, unknown prediction id).',
+      labelNames: ['model', 'outcome'] as const,
+      registers,
+    }),
+    feedFlushErrors: new Counter({
+      name: 'cairn_serving_feed_flush_errors_total',
+      help: 'Monitoring feed writes to PostgreSQL that failed (their data is kept for the next flush).',
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,95 @@
+import { z } from 'zod';
+import type { InputProblem } from '../lib/scoring/scorer.js';
+
+/** An answer other than 200: its status, message and any fields the body carries besides `error`. */
+export class HttpError extends Error {
+  override readonly name = 'HttpError';
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+    cause?: unknown
+  ) {
+    super(message, cause === undefined ? undefined : { cause });
+  }
+}
+
+/**
+ * A predict request: `{ "rows": [ {...}, ... ] }`, or `{ "row": {...} }` for one row; `key` (or the `x-cairn-key`
+ * header) routes every request with the same key to the same version during a canary. Rows are checked against the
+ * model's contract by its scorer, not here.
+ */
+export const predictBodySchema = z.strictObject({
+  rows: z.array(z.unknown()).min(1, 'expected at least one row').optional(),
+  row: z.unknown().optional(),
+  key: z.string().min(1).max(256).optional(),
+});
+
+/** Feedback: the true label of earlier predictions, by prediction id (class name, or number for regression). */
+export const feedbackBodySchema = z.strictObject({
+  feedback: z
+    .array(
+      z.strictObject({
+        predictionId: z.string().min(1).max(128),
+        label: z.union([z.string().min(1), z.number()], { error: 'expected a class name or a number' }),
+      })
+    )
+    .min(1, 'expected at least one label')
+    .max(10_000, 'at most 10000 labels per request'),
+});
+
+export type FeedbackBody = z.output<typeof feedbackBodySchema>;
+
+/** zod issues as problems: `rows.3.x` becomes field `x` of row 3; `key` of the body stays `key`. */
+export function problemsOf(error: z.ZodError): InputProblem[] {
+  return error.issues.flatMap((issue) => {
+    const path = issue.path.map(String);
+    const listed = path.length >= 2 && /^\d+$/.test(path[1]!);
+    const base = listed ? path.slice(2) : path;
+    const row = listed ? Number(path[1]) : undefined;
+    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
+    return keys.map((key) => ({
+      field: key ?? (base.join('.') || (listed ? path[0]! : '(body)')),
+      ...(row === undefined ? {} : { row }),
+      message: key === undefined ? issue.message : 'unknown field',
+    }));
+  });
+}
+
+/** The rows of a predict body and its routing key; throws HttpError 400 naming what is wrong. */
+export function parsePredictBody(body: unknown): { rows: unknown[]; key?: string } {
+  const parsed = predictBodySchema.safeParse(body);
+  if (!parsed.success) {
+    throw new HttpError(
+      400,
+      'the request body is not a predict request: expected {"rows": [{...}, ...]} or {"row": {...}}',
+      {
+        problems: problemsOf(parsed.error),
+      }
+    );
+  }
+  const { rows, row, key } = parsed.data;
+  if (rows !== undefined && row !== undefined) {
+    throw new HttpError(400, 'send either "rows" (a list) or "row" (one object), not both', {
+      problems: [{ field: 'row', message: 'not allowed beside rows' }],
+    });
+  }
+  if (rows === undefined && row === undefined) {
+    throw new HttpError(400, 'the request has no rows: expected {"rows": [{...}, ...]} or {"row": {...}}', {
+      problems: [{ field: 'rows', message: 'missing' }],
+    });
+  }
+  return { rows: rows ?? [row], ...(key === undefined ? {} : { key }) };
+}
+
+export function parseFeedbackBody(body: unknown): FeedbackBody {
+  const parsed = feedbackBodySchema.safeParse(body);
+  if (!parsed.success) {
+    throw new HttpError(
+      400,
+      'the request body is not feedback: expected {"feedback": [{"predictionId": "...", "label": ...}, ...]}',
+      { problems: problemsOf(parsed.error) }
+    );
+  }
+  return parsed.data;
+}

@@ -1,0 +1,421 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ArtifactStore } from '../lib/artifacts/index.js';
+import type { Principal, Role } from '../lib/auth/tokens.js';
+import type { CairnConfig } from '../lib/config/index.js';
+import type { Pool } from '../lib/db/pool.js';
+import type { Table } from '../lib/data/table.js';
+import type { Logger } from '../lib/logging/logger.js';
+import { FeedRecorder } from '../lib/monitoring/feed.js';
+import type { Prediction } from '../lib/scoring/scorer.js';
+import { ScoringInputError } from '../lib/scoring/scorer.js';
+import { TokenCache } from './auth.js';
+import { durationMs } from '../lib/config/duration.js';
+import { storeFeedback } from './feedback.js';
+import { createServingMetrics } from './metrics.js';
+import type { ServingMetrics } from './metrics.js';
+import { ModelSet } from './model-set.js';
+import type { LoadedModel } from './model-set.js';
+import { HttpError, parseFeedbackBody, parsePredictBody } from './requests.js';
+
+export interface ServerDeps {
+  db: Pool;
+  store: ArtifactStore;
+  logger: Logger;
+  config: Pick<CairnConfig, 'serving'>;
+  /** Names this server in the monitoring feed. @default `<hostname>:<pid>` */
+  server?: string;
+}
+
+export interface Server {
+  app: FastifyInstance;
+  models: ModelSet;
+  feed: FeedRecorder;
+  metrics: ServingMetrics;
+  tokens: TokenCache;
+  /** Stops polling, lets in-flight requests finish, closes the listener and writes the rest of the feed. */
+  close(): Promise<void>;
+}
+
+/** One predicted row as answered: its prediction id, the version that made it and the prediction. */
+export type AnsweredPrediction = { id: string; version: number } & Prediction;
+
+export interface PredictResponse {
+  model: string;
+  predictions: AnsweredPrediction[];
+}
+
+/** A predict request on its way: what the response hook hands to the metrics and the feed. */
+interface InFlight {
+  loaded: LoadedModel;
+  table?: Table;
+  raw?: Float64Array;
+  log?: { ids: string[]; inputs: unknown[]; outputs: Prediction[] };
+}
+
+const PREDICT_ROLES: Role[] = ['predict', 'admin'];
+const UNKNOWN_MODEL = '(unknown)';
+
+/**
+ * The online inference server (not listening yet: see `startServer`).
+ *
+ * - `POST /v1/models/:name/predict` `{"rows": [{...}, ...]}` or `{"row": {...}}`, optional `"key"` (or header
+ *   `x-cairn-key`) for sticky canary routing → `{ model, predictions: [{ id, version, ...prediction }] }`. One request
+ *   is served by one version. Scoring runs inline on the event loop: a model scores thousands of rows in a few
+ *   milliseconds, and `serving.maxBodyBytes` bounds a request (bulk scoring belongs to `batchInference`).
+ * - `POST /v1/models/:name/feedback` `{"feedback": [{"predictionId": "...", "label": ...}]}` → stored labels and
+ *   unknown ids (200 all stored, 207 some unknown, 404 none known).
+ * - `GET /v1/models`: what this server serves. These three need a bearer token with role `predict` or `admin`.
+ * - `GET /metrics` (Prometheus), `/healthz` (process up), `/readyz` (deployments loaded and database reachable).
+ *
+ * Every refusal is JSON `{ error, ...details }`; problems with rows carry `problems: [{ field, row, message }]`.
+ */
+export async function buildServer(deps: ServerDeps): Promise<Server> {
+  const { db, logger, config } = deps;
+  const serving = config.serving;
+  const log = logger.child({ component: 'serving' });
+  const models = new ModelSet({ db, store: deps.store, logger: log }, serving.environment);
+  const feed = new FeedRecorder({
+    db,
+    environment: serving.environment,
+    sampleRate: serving.sampleRate,
+    ...(deps.server ? { server: deps.server } : {}),
+    onFlushError: (err) => {
+      metrics.feedFlushErrors.inc();
+      log.warn({ err }, 'monitoring feed write failed; its data is kept for the next flush');
+    },
+  });
+  const metrics = createServingMetrics({ routes: () => models.models(), droppedSamples: () => feed.droppedSamples });
+  const tokens = new TokenCache(db);
+  const inFlight = new WeakMap<FastifyRequest, InFlight>();
+
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    // Request lines would dominate the log under load: metrics count requests, errors are logged where they happen.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: serving.maxBodyBytes,
+  });
+
+  // JSON.parse's own message names the problem and its position (fastify's default parser hides it).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') {
+      done(new HttpError(400, 'the request body is empty: expected JSON like {"rows": [{...}]}'), undefined);
+      return;
+    }
+    try {
+      // A "__proto__" key (possibly \u-escaped) would become an object's prototype further in: refuse it.
+      const value: unknown =
+        text.includes('__proto__') || text.includes('\\u')
+          ? JSON.parse(text, (key, v: unknown) => {
+              if (key === '__proto__') throw new HttpError(400, 'the key "__proto__" is not allowed');
+              return v;
+            })
+          : JSON.parse(text);
+      done(null, value);
+    } catch (err) {
+      done(err instanceof HttpError ? err : new HttpError(400, `malformed JSON: ${(err as Error).message}`), undefined);
+    }
+  });
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err instanceof HttpError) {
+      if (err.statusCode >= 500) {
+        request.log.error({ ...(err.cause ? { err: err.cause } : {}), ...err.details, url: request.url }, err.message);
+      }
+      if (err.statusCode === 401) void reply.header('www-authenticate', 'Bearer');
+      return reply.code(err.statusCode).send({ error: err.message, ...err.details });
+    }
+    switch (err.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return reply.code(413).send({
+          error: `the request body is larger than ${serving.maxBodyBytes} bytes (serving.maxBodyBytes): send fewer rows per request`,
+        });
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return reply.code(415).send({
+          error: `unsupported Content-Type ${JSON.stringify(request.headers['content-type'] ?? '(none)')}: send the body as JSON with Content-Type: application/json`,
+        });
+    }
+    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+      return reply.code(err.statusCode).send({ error: err.message });
+    }
+    request.log.error({ err, url: request.url }, 'request failed');
+    return reply.code(500).send({ error: `internal error (request ${request.id}); the server log has the details` });
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({
+      error: `no route ${request.method} ${request.url.split('?')[0]} (routes: POST /v1/models/:name/predict, POST /v1/models/:name/feedback, GET /v1/models, GET /metrics, GET /healthz, GET /readyz)`,
+    })
+  );
+
+  const authorize = (roles: Role[]) => async (request: FastifyRequest) => {
+    const header = request.headers.authorization;
+    if (!header) throw new HttpError(401, 'missing bearer token: send the header Authorization: Bearer <token>');
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match) throw new HttpError(401, 'the Authorization header must read "Bearer <token>"');
+    let principal: Principal | undefined;
+    try {
+      principal = await tokens.lookup(match[1]!);
+    } catch (err) {
+      throw new HttpError(503, 'cannot check the token: the database is unreachable; retry shortly', {}, err);
+    }
+    if (!principal) throw new HttpError(401, 'unknown or revoked token');
+    if (!principal.roles.some((r) => roles.includes(r))) {
+      throw new HttpError(
+        403,
+        `${principal.principal} may not do this: it needs the role ${roles.join(' or ')} (has: ${principal.roles.join(', ') || 'none'})`
+      );
+    }
+  };
+
+  const servedNames = () =>
+    models
+      .models()
+      .map((r) => r.model)
+      .sort();
+
+  const routeOf = (name: string) => {
+    const route = models.get(name);
+    if (route) return route;
+    const known = servedNames();
+    throw new HttpError(
+      404,
+      `model ${JSON.stringify(name)} is not served in ${serving.environment} (served: ${known.join(', ') || 'none'})`,
+      { models: known }
+    );
+  };
+
+  app.post<{ Params: { name: string } }>(
+    '/v1/models/:name/predict',
+    {
+      onRequest: authorize(PREDICT_ROLES),
+      onResponse: async (request, reply) => recordPredict(request, reply),
+    },
+    async (request): Promise<PredictResponse> => {
+      const { name } = request.params;
+      const route = routeOf(name);
+      const { rows, key } = parsePredictBody(request.body);
+      const header = request.headers['x-cairn-key'];
+      // Picked once: the rest of the handler is synchronous, so a deployment change cannot swap the model mid-request.
+      const loaded = models.pick(route, key ?? (Array.isArray(header) ? header[0] : header));
+      const state: InFlight = { loaded };
+      inFlight.set(request, state);
+      const { scorer, version } = loaded;
+
+      let table: Table;
+      try {
+        table = scorer.parseRows(rows);
+      } catch (err) {
+        if (!(err instanceof ScoringInputError)) throw err;
+        throw new HttpError(400, `the rows do not fit model ${name}'s input contract: ${err.message}`, {
+          problems: withValues(err.problems, rows),
+        });
+      }
+      state.table = table;
+
+      let raw: Float64Array;
+      try {
+        raw = scorer.score(table);
+      } catch (err) {
+        throw new HttpError(
+          500,
+          `model ${name} v${version} failed to score the rows; the server log has the error`,
+          {},
+          err
+        );
+      }
+      const n = table.rowCount;
+      const width = raw.length / n;
+      for (let i = 0; i < raw.length; i++) {
+        const v = raw[i]!;
+        if (v - v !== 0) {
+          const row = Math.floor(i / width);
+          throw new HttpError(500, `model ${name} v${version} gave a non-finite output for row ${row}`, { row });
+        }
+      }
+
+      const outputs = new Array<Prediction>(n);
+      const ids = new Array<string>(n);
+      const predictions = new Array<AnsweredPrediction>(n);
+      for (let i = 0; i < n; i++) {
+        const prediction = scorer.prediction(raw, i);
+        const id = randomUUID();
+        outputs[i] = prediction;
+        ids[i] = id;
+        predictions[i] = { id, version, ...prediction };
+      }
+      state.raw = raw;
+      state.log = { ids, inputs: rows, outputs };
+      return { model: name, predictions };
+    }
+  );
+
+  /** After the answer is sent: metrics for every predict request, the feed for those a version answered. */
+  function recordPredict(request: FastifyRequest, reply: FastifyReply): void {
+    const state = inFlight.get(request);
+    const status = reply.statusCode;
+    if (!state) {
+      const name = (request.params as { name?: string }).name ?? '';
+      metrics.requests.inc({ model: models.get(name) ? name : UNKNOWN_MODEL, version: '', status });
+      return;
+    }
+    const labels = { model: state.loaded.model, version: String(state.loaded.version) };
+    metrics.requests.inc({ ...labels, status });
+    metrics.latency.observe(labels, reply.elapsedTime / 1000);
+    if (!state.table || (status !== 200 && status < 500)) return;
+    const ok = status === 200 && state.raw !== undefined;
+    if (ok) metrics.predictions.inc(labels, state.table.rowCount);
+    feed.record({
+      model: state.loaded,
+      latencyMs: reply.elapsedTime,
+      table: state.table,
+      ...(ok ? { raw: state.raw, ...(state.log ? { log: state.log } : {}) } : {}),
+    });
+  }
+
+  app.post<{ Params: { name: string } }>(
+    '/v1/models/:name/feedback',
+    { onRequest: authorize(PREDICT_ROLES) },
+    async (request, reply) => {
+      const { name } = request.params;
+      const body = parseFeedbackBody(request.body);
+      // Sampled predictions wait for the next flush; write them first so feedback can refer to them at once.
+      if (feed.hasPendingSamples(body.feedback.map((f) => f.predictionId))) await feed.flushSamples();
+      const classesOf = (version: number) => {
+        const route = models.get(name);
+        const loaded = [route?.stable, route?.canary].find((m) => m?.version === version);
+        return loaded?.scorer.pkg.classes;
+      };
+      const result = await storeFeedback(db, { model: name, environment: serving.environment }, body, classesOf);
+      if (result.stored)
+        metrics.feedback.inc({ model: models.get(name) ? name : UNKNOWN_MODEL, outcome: 'stored' }, result.stored);
+      if (result.unknown.length === 0) return result;
+      metrics.feedback.inc(
+        { model: models.get(name) ? name : UNKNOWN_MODEL, outcome: 'unknown' },
+        result.unknown.length
+      );
+      const error =
+        `${result.unknown.length} prediction id(s) unknown for model ${name} in ${serving.environment}: ` +
+        `the prediction log keeps a sample of predictions (serving.sampleRate = ${serving.sampleRate}) and feedback ` +
+        `can refer only to those`;
+      return reply.code(result.stored ? 207 : 404).send({ error, ...result });
+    }
+  );
+
+  app.get('/v1/models', { onRequest: authorize(PREDICT_ROLES) }, async () => ({
+    environment: serving.environment,
+    models: models
+      .models()
+      .sort((a, b) => a.model.localeCompare(b.model))
+      .map((r) => ({
+        model: r.model,
+        stable: r.stable.version,
+        canary: r.canary?.version ?? null,
+        canaryWeight: r.canaryWeight,
+        revision: r.revision,
+      })),
+  }));
+
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
+  );
+
+  app.get('/healthz', async () => ({ ok: true }));
+
+  app.get('/readyz', async (_request, reply) => {
+    const problems: string[] = [];
+    if (!models.ready) problems.push('deployments not loaded yet');
+    const dbError = await pingDatabase(db, 2000);
+    if (dbError) problems.push(`database unreachable: ${dbError}`);
+    if (problems.length) return reply.code(503).send({ ready: false, problems });
+    return { ready: true, environment: serving.environment, models: models.models().length };
+  });
+
+  try {
+    await models.refresh();
+  } catch (err) {
+    log.error(
+      { err },
+      'deployments could not be read; retrying every reload interval (/readyz answers 503 until then)'
+    );
+  }
+  let failing = false;
+  const reload = setInterval(() => {
+    models.refresh().then(
+      () => {
+        if (failing) log.info('deployments readable again');
+        failing = false;
+      },
+      (err: unknown) => {
+        // Once per outage, not once per poll.
+        if (!failing) log.error({ err }, 'deployments could not be read; serving the versions already loaded');
+        failing = true;
+      }
+    );
+  }, durationMs(serving.reloadInterval));
+  reload.unref();
+  feed.start(durationMs(serving.flushInterval));
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    models,
+    feed,
+    metrics,
+    tokens,
+    close: () =>
+      (closing ??= (async () => {
+        clearInterval(reload);
+        await app.close();
+        try {
+          await feed.close();
+        } catch (err) {
+          metrics.feedFlushErrors.inc();
+          log.error({ err }, 'the last monitoring feed write failed; its data is lost');
+        }
+      })()),
+  };
+}
+
+/** Builds the server and listens on serving.host:port; `address` is where it listens (port 0 picks a free one). */
+export async function startServer(deps: ServerDeps): Promise<Server & { address: string; port: number }> {
+  const server = await buildServer(deps);
+  try {
+    const address = await server.app.listen({ host: deps.config.serving.host, port: deps.config.serving.port });
+    const bound = server.app.server.address();
+    return { ...server, address, port: typeof bound === 'object' && bound ? bound.port : deps.config.serving.port };
+  } catch (err) {
+    await server.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Problems with the offending value, when the row and field name one in the request. */
+function withValues(problems: ScoringInputError['problems'], rows: unknown[]) {
+  return problems.map((p) => {
+    if (p.row === undefined) return p;
+    const row = rows[p.row];
+    if (typeof row !== 'object' || row === null || !Object.hasOwn(row, p.field)) return p;
+    return { ...p, value: (row as Record<string, unknown>)[p.field] };
+  });
+}
+
+/** Undefined when `SELECT 1` answers within `timeoutMs`, else why not. */
+async function pingDatabase(db: Pool, timeoutMs: number): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      db.query('SELECT 1').then(() => undefined),
+      new Promise<string>(
+        (resolve) => (timer = setTimeout(() => resolve(`no answer within ${timeoutMs} ms`), timeoutMs))
+      ),
+    ]);
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    clearTimeout(timer);
+  }
+}
