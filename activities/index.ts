@@ -1,4 +1,5 @@
 import type { ActivityDeps } from './deps.js';
+import { createBatchInferenceActivities } from './batch-inference.js';
 import { createEvaluateActivities } from './evaluate.js';
 import { createHelloActivities } from './hello.js';
 import { createIngestActivities } from './ingest.js';
@@ -25,6 +26,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPackageActivities(deps),
     ...createRegisterActivities(deps),
     ...createReleaseActivities(deps),
+    ...createBatchInferenceActivities(deps),
   };
 }
 

@@ -1,0 +1,267 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BatchHeartbeat, BatchOutputManifest } from '../../activities/batch-inference.js';
+import { encodeTable } from '../../lib/data/snapshot.js';
+import { readParquet } from '../../lib/data/read-parquet.js';
+import { batchInference } from '../../workflows/batch-inference.js';
+import type { BatchInferenceInput, BatchInferenceStatus } from '../../workflows/batch-inference.js';
+import { statusQuery } from '../../workflows/messages.js';
+import { trainingPipeline } from '../../workflows/training-pipeline.js';
+import { services } from '../helpers/services.js';
+import { activityEvents, useServices, withWorker } from '../helpers/temporal.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ctx = useServices();
+const { deps } = ctx;
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+const ROWS = 1_000_000;
+const CHUNK_ROWS = 100_000;
+const CHUNKS = ROWS / CHUNK_ROWS;
+/** The model trained once for this file, under its own name so other files' versions do not interfere. */
+const model = `batch-${randomUUID().slice(0, 8)}`;
+let version: number;
+let dataset: string;
+
+beforeAll(async () => {
+  const trained = await withWorker(deps, (taskQueue) =>
+    ctx.client.workflow.execute(trainingPipeline, {
+      taskQueue,
+      workflowId: `batch-train-${randomUUID()}`,
+      args: [{ pipeline: 'flight-delays', model, config: { rows: ROWS } }],
+    })
+  );
+  expect(trained.gate.passed).toBe(true);
+  version = trained.model.version!;
+  dataset = trained.dataset;
+}, 240_000);
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** The real `cairn-train` worker entry point, as a separate process on the given queue. */
+async function startTrainWorker(queue: string): Promise<ChildProcess> {
+  const s = services();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/cairn-train.ts'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      PATH: process.env.PATH,
+      CAIRN_HOME: s.home,
+      CAIRN_LOG_LEVEL: 'warn',
+      CAIRN_TRAIN_TASK_QUEUE: queue,
+      CAIRN_METRICS_PORT: String(await freePort()),
+      TEMPORAL_ADDRESS: s.temporalAddress,
+      DATABASE_URL: s.databaseUrl,
+      S3_ENDPOINT: s.s3.endpoint,
+      S3_BUCKET: s.s3.bucket,
+      S3_SECRET_KEY: s.s3.secretKey,
+    },
+  });
+  children.push(child);
+  return child;
+}
+
+/** The scoring activity's last heartbeat as the server has it: what a retry resumes from. */
+async function scoreHeartbeat(handle: WorkflowHandle): Promise<BatchHeartbeat | undefined> {
+  const { raw } = await handle.describe();
+  const pending = raw.pendingActivities?.find((a) => a.activityType?.name === 'scoreBatch');
+  const payload = pending?.heartbeatDetails?.payloads?.[0];
+  return payload ? defaultPayloadConverter.fromPayload<BatchHeartbeat>(payload) : undefined;
+}
+
+/** Reads every part of an output back with Cairn's Parquet reader: row indices and predictions, in order. */
+async function readOutput(digest: string): Promise<{ manifest: BatchOutputManifest; rows: number }> {
+  const manifest = await deps.store.getJson<BatchOutputManifest>(digest);
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-batch-'));
+  try {
+    let rows = 0;
+    for (const part of manifest.parts) {
+      const path = join(dir, 'part.parquet');
+      await deps.store.getFile(part.digest, path);
+      const table = await readParquet(path);
+      expect(table.names).toEqual(['row', 'value']);
+      expect(table.rowCount).toBe(part.rows);
+      const index = table.columns.row!;
+      const value = table.columns.value!;
+      if (index.type !== 'number' || value.type !== 'number') throw new Error('row and value must be numbers');
+      for (let i = 0; i < table.rowCount; i++) {
+        if (index.values[i] !== rows + i) throw new Error(`part row ${i} has index ${index.values[i]}`);
+        if (!Number.isFinite(value.values[i]!)) throw new Error(`row ${rows + i}: prediction ${value.values[i]}`);
+      }
+      rows += table.rowCount;
+      await rm(path);
+    }
+    return { manifest, rows };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function lineage(id: string) {
+  const { rows } = await deps.db.query<{ model: string; version: number; input: string; output: string; rows: number }>(
+    `SELECT model, version, input_digest AS input, output_digest AS output, rows
+     FROM cairn.batch_inferences WHERE id = $1`,
+    [id]
+  );
+  return rows;
+}
+
+/** The failure a failed workflow ends with: its ApplicationFailure, unwrapped from an activity failure. */
+async function failureOf(handle: WorkflowHandle): Promise<ApplicationFailure> {
+  const err = await handle.result().catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  let cause = (err as WorkflowFailedError).cause;
+  if (cause instanceof ActivityFailure) cause = cause.cause;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  return cause as ApplicationFailure;
+}
+
+describe('batchInference', () => {
+  it(`scores ${ROWS} flights; a killed worker's retry resumes from its last stored chunk, same output`, async () => {
+    // Uninterrupted, through the alias (resolved once to the version trained above).
+    const started = performance.now();
+    const uninterrupted = await withWorker(deps, async (taskQueue) => {
+      const handle = await ctx.client.workflow.start(batchInference, {
+        taskQueue,
+        workflowId: `batch-${randomUUID()}`,
+        args: [{ model: `${model}@champion`, input: dataset, chunkRows: CHUNK_ROWS }],
+      });
+      const result = await handle.result();
+      const status = (await handle.query(statusQuery)) as BatchInferenceStatus;
+      expect(status).toMatchObject({ stage: 'done', progress: 1, chunks: { done: CHUNKS, total: CHUNKS } });
+      expect(status.results.score).toMatchObject({ rows: ROWS, resumedFromChunk: 0, chunksScored: CHUNKS });
+      expect((await activityEvents(handle)).attempts.scoreBatch).toEqual([1]);
+      return { id: handle.workflowId, result };
+    });
+    const uninterruptedMs = performance.now() - started;
+    expect(uninterrupted.result.model).toMatchObject({ name: model, version });
+    expect(uninterrupted.result.input).toBe(dataset);
+    expect(uninterrupted.result.output).toMatchObject({ parts: CHUNKS, rows: ROWS });
+
+    // The same job on a real cairn-train worker process that is killed (SIGKILL) after some chunks are stored.
+    const crashed = await withWorker(
+      deps,
+      async (taskQueue) => {
+        const queue = `${taskQueue}-train`;
+        const first = await startTrainWorker(queue);
+        const args: BatchInferenceInput = { model: `${model}@${version}`, input: dataset, chunkRows: CHUNK_ROWS };
+        const handle = await ctx.client.workflow.start(batchInference, {
+          taskQueue,
+          workflowId: `batch-crash-${randomUUID()}`,
+          args: [args],
+        });
+        let beat: BatchHeartbeat | undefined;
+        const deadline = Date.now() + 120_000;
+        while (!(beat && beat.nextChunk >= 2) && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 100));
+          beat = await scoreHeartbeat(handle);
+        }
+        first.kill('SIGKILL');
+        await new Promise((r) => first.once('exit', r));
+        expect(beat?.nextChunk, 'no stored chunk was reported in time').toBeGreaterThanOrEqual(2);
+        expect(beat!.nextChunk, 'the worker finished before it could be killed').toBeLessThan(CHUNKS);
+        expect(beat!.parts).toHaveLength(beat!.nextChunk);
+        const during = (await handle.query(statusQuery)) as BatchInferenceStatus;
+        expect(during.stage).toBe('score');
+        expect(during.chunks?.total).toBe(CHUNKS);
+
+        await startTrainWorker(queue);
+        const result = await handle.result();
+        const { attempts } = await activityEvents(handle);
+        expect(attempts.scoreBatch).toEqual([2]);
+        expect(attempts.resolveBatchInference).toEqual([1]);
+        const scored = (await handle.query(statusQuery)).results.score as {
+          resumedFromChunk: number;
+          chunksScored: number;
+        };
+        expect(scored.resumedFromChunk).toBeGreaterThanOrEqual(beat!.nextChunk);
+        expect(scored.chunksScored).toBe(CHUNKS - scored.resumedFromChunk);
+        expect(scored.chunksScored).toBeLessThan(CHUNKS);
+        return { id: handle.workflowId, result, killedAt: beat!.nextChunk, ...scored };
+      },
+      { trainWorker: false }
+    );
+    console.info(
+      `batch inference: ${ROWS} rows uninterrupted in ${(uninterruptedMs / 1000).toFixed(1)} s; ` +
+        `killed after ${crashed.killedAt} of ${CHUNKS} chunks, resumed at chunk ${crashed.resumedFromChunk}`
+    );
+
+    expect(crashed.result.output.digest).toBe(uninterrupted.result.output.digest);
+    expect(crashed.result.model).toEqual(uninterrupted.result.model);
+
+    const { manifest, rows } = await readOutput(crashed.result.output.digest);
+    expect(rows).toBe(ROWS);
+    expect(manifest).toMatchObject({
+      model: { name: model, version, package: uninterrupted.result.model.digest },
+      input: dataset,
+      rows: ROWS,
+      columns: [
+        { name: 'row', type: 'int32' },
+        { name: 'value', type: 'double' },
+      ],
+    });
+    expect(manifest.parts).toHaveLength(CHUNKS);
+
+    for (const { id } of [uninterrupted, crashed]) {
+      expect(await lineage(id)).toEqual([
+        { model, version, input: dataset, output: uninterrupted.result.output.digest, rows: ROWS },
+      ]);
+    }
+  }, 240_000);
+
+  it('fails once, non-retryably, naming what is missing: an unknown model, dataset or contract column', async () => {
+    await withWorker(deps, async (taskQueue) => {
+      const run = (args: BatchInferenceInput) =>
+        ctx.client.workflow.start(batchInference, { taskQueue, workflowId: `batch-bad-${randomUUID()}`, args: [args] });
+
+      const unknownModel = await run({ model: 'no-such-model@1', input: dataset });
+      const noModel = await failureOf(unknownModel);
+      expect(noModel).toMatchObject({ type: 'UnknownModel', nonRetryable: true });
+      expect(noModel.message).toMatch(/unknown model no-such-model/);
+      expect((await activityEvents(unknownModel)).attempts.resolveBatchInference).toEqual([1]);
+
+      const noVersion = await failureOf(await run({ model: `${model}@99`, input: dataset }));
+      expect(noVersion).toMatchObject({ type: 'UnknownModel', nonRetryable: true });
+      expect(noVersion.message).toMatch(new RegExp(`${model}@99 does not exist`));
+
+      const missing = `sha256:${'0'.repeat(64)}`;
+      const noData = await failureOf(await run({ model: `${model}@${version}`, input: missing }));
+      expect(noData).toMatchObject({ type: 'UnknownDataset', nonRetryable: true });
+      expect(noData.message).toContain(missing);
+
+      // A snapshot with the distance column alone.
+      const distance = { type: 'number' as const, values: Float64Array.of(300, 1200), missing: new Uint8Array(2) };
+      const partial = await deps.store.putBytes(
+        encodeTable({ rowCount: 2, names: ['distance'], columns: { distance } })
+      );
+      const lacking = await run({ model: `${model}@${version}`, input: partial.digest });
+      const noColumns = await failureOf(lacking);
+      expect(noColumns).toMatchObject({ type: 'DataContractViolation', nonRetryable: true });
+      expect(noColumns.message).toMatch(/lacks the contract columns date, origin, destination/);
+      expect((await activityEvents(lacking)).attempts.scoreBatch).toEqual([1]);
+
+      const malformed = await failureOf(await run({ model: 'flight-delays', input: 'latest' }));
+      expect(malformed).toMatchObject({ type: 'InvalidWorkflowInput', nonRetryable: true });
+      expect(malformed.message).toMatch(/model: expected <model>@<version>.*input: expected a dataset digest/);
+    });
+  }, 60_000);
+});
