@@ -32,7 +32,9 @@ export abstract class BaseArtifactStore implements ArtifactStore {
   }
 
   async putBytes(data: Uint8Array | string, options: PutOptions = {}): Promise<ArtifactRef> {
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    // A Buffer view, not a copy: the S3 path cuts parts with Buffer methods a plain Uint8Array lacks.
+    const bytes =
+      typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     return this.putKnown(() => Readable.from([bytes]), sha256(bytes), bytes.byteLength, options);
   }
 

@@ -91,6 +91,13 @@ describe.each(backends)('artifact store: $name', ({ store, corrupt, count }) => 
     expect((await import('node:fs')).readFileSync(dest).equals(bytes)).toBe(true);
   });
 
+  it('stores a plain Uint8Array (a view into a larger buffer), not only a Buffer', async () => {
+    const backing = new Uint8Array([9, 9, 1, 2, 3, 9]);
+    const ref = await store.putBytes(backing.subarray(2, 5));
+    expect(ref.bytes).toBe(3);
+    expect([...(await store.getBytes(ref.digest))]).toEqual([1, 2, 3]);
+  });
+
   it('stores an empty object', async () => {
     const ref = await store.putBytes(new Uint8Array(0));
     expect(ref.bytes).toBe(0);
