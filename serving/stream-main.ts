@@ -1,0 +1,43 @@
+import { pathToFileURL } from 'node:url';
+import { createArtifactStore } from '../lib/artifacts/index.js';
+import { loadConfig } from '../lib/config/index.js';
+import type { CairnConfig } from '../lib/config/index.js';
+import { createPool } from '../lib/db/pool.js';
+import { preflight } from '../lib/health/probes.js';
+import { createLogger } from '../lib/logging/logger.js';
+import { runMain } from '../lib/process/main.js';
+import { startStreamConsumer } from './stream.js';
+
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+/**
+ * Runs streaming inference (`cairn serve --stream`) until SIGINT/SIGTERM: then it stops pulling, answers the
+ * messages it holds and closes its connections. A second signal closes at once; what was in flight is delivered
+ * again to the next consumer and answered once.
+ */
+export async function runStreamConsumer(config: CairnConfig): Promise<void> {
+  const logger = createLogger(config, { component: 'stream' });
+  await preflight(config, ['postgres', 'object-store']);
+  const db = createPool(config);
+  try {
+    const consumer = await startStreamConsumer({ config, db, store: createArtifactStore(config), logger });
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      for (const s of SIGNALS) process.once(s, resolve);
+    });
+    logger.info({ signal }, 'stopping: answering the messages in flight (signal again to stop at once)');
+    const abort = () => {
+      logger.warn('stopping at once: messages in flight will be delivered again');
+      void consumer.abort();
+    };
+    for (const s of SIGNALS) process.once(s, abort);
+    await consumer.stop();
+    for (const s of SIGNALS) process.off(s, abort);
+    logger.info({ stats: consumer.stats }, 'stopped');
+  } finally {
+    await db.end();
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  runMain('cairn-stream', () => runStreamConsumer(loadConfig()));
+}
