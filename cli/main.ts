@@ -382,6 +382,17 @@ program
     print(JSON.stringify(redactConfig(loadConfig()), null, 2));
   });
 
+program
+  .command('serve')
+  .description('serve the deployed models: HTTP predictions (/v1/models/:name/predict), or --stream on NATS JetStream')
+  .option('--stream', 'consume cairn.predict.<model> from JetStream and answer on cairn.predictions.<model>')
+  .action(async (o: { stream?: boolean }) => {
+    const config = loadConfig();
+    // Loaded here: other commands need neither fastify nor NATS.
+    if (o.stream) await (await import('../serving/stream-main.js')).runStreamConsumer(config);
+    else await (await import('../serving/main.js')).serve(config);
+  });
+
 addReleaseCommands(program);
 addScheduleCommands(program);
 
