@@ -3,6 +3,7 @@ import { createBatchInferenceActivities } from './batch-inference.js';
 import { createEvaluateActivities } from './evaluate.js';
 import { createHelloActivities } from './hello.js';
 import { createIngestActivities } from './ingest.js';
+import { createMonitorActivities } from './monitor.js';
 import { createPackageActivities } from './package.js';
 import { createPrepareActivities } from './prepare.js';
 import { createRegisterActivities } from './register.js';
@@ -27,6 +28,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRegisterActivities(deps),
     ...createReleaseActivities(deps),
     ...createBatchInferenceActivities(deps),
+    ...createMonitorActivities(deps),
   };
 }
 

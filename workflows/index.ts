@@ -5,3 +5,4 @@ export { batchInference } from './batch-inference.js';
 export { releaseModel } from './release-model.js';
 export { lifecycle } from './lifecycle.js';
 export { retrainModel } from './retrain-model.js';
+export { monitorModel } from './monitor-model.js';

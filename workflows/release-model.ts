@@ -59,6 +59,8 @@ export const releaseModelInput = z.strictObject({
     .default({ kind: 'direct' }),
   /** How long to wait for a decision; silence counts as a rejection. @default '24h' */
   approvalTimeout: duration.default('24h'),
+  /** Start the deployment's `monitorModel` once the version is promoted. @default true */
+  monitor: z.boolean().default(true),
   /** The model's first release in this environment: there is no rollback target, and none is required. */
   first: z.boolean().default(false),
   requestedBy: z.string().optional(),
@@ -84,9 +86,10 @@ export interface ReleaseModelResult {
   previousVersion: number | null;
 }
 
-const { startRelease, releaseChecklist, recordRelease, deploy, compareCanary } = proxyActivities<Activities>({
-  startToCloseTimeout: '1m',
-});
+const { startRelease, releaseChecklist, recordRelease, deploy, compareCanary, ensureMonitor } =
+  proxyActivities<Activities>({
+    startToCloseTimeout: '1m',
+  });
 
 const decideSchema = z.strictObject({
   decision: z.enum(['approve', 'reject']),
@@ -259,6 +262,7 @@ export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModel
   }
   stages.enter('promoting');
   await deploy(request, { kind: 'promote' }, approvedBy, `release ${releaseId} approved by ${approvedBy}`);
+  if (input.monitor) status.results.monitor = await ensureMonitor(model, environment);
   return end(
     'promoted',
     `${model}@${version} serves ${environment}${previous === null ? '' : `; rollback target ${model}@${previous}`}`,

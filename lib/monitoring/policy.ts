@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { driftThresholdsSchema } from '../drift/thresholds.js';
 
 const duration = z.union([
   z.number().int().positive(),
@@ -12,8 +13,10 @@ const duration = z.union([
 export const monitoringPolicySchema = z.strictObject({
   /** How often the monitor checks the latest window of the serving feed. @default '1h' */
   interval: duration.default('1h'),
-  /** Contract columns to watch for drift. @default every input column of the contract */
+  /** Contract columns to watch for drift. @default every input column of the contract but timestamps (time always moves) */
   features: z.array(z.string().min(1)).min(1).optional(),
+  /** Drift thresholds over the defaults of the established tools (PSI 0.1/0.25, KS p < 0.05 Bonferroni, …). */
+  drift: driftThresholdsSchema.optional(),
   /** Alert when the metric measured on feedback labels is worse than at training time by more than this (in its units). */
   performance: z.strictObject({ metric: z.string().min(1), maxDegradation: z.number().positive() }).optional(),
   /** Alert when p99 latency of a window exceeds this. */

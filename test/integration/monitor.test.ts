@@ -1,0 +1,156 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createToken } from '../../lib/auth/tokens.js';
+import type { MonitoringReport } from '../../lib/monitoring/report.js';
+import { resolveSourcePath } from '../../lib/pipelines/run-config.js';
+import { changeDeployment, moves } from '../../lib/release/deployments.js';
+import type { Server } from '../../serving/server.js';
+import { buildServer } from '../../serving/server.js';
+import { monitorModel } from '../../workflows/monitor-model.js';
+import { trainingPipeline } from '../../workflows/training-pipeline.js';
+import { testConfig } from '../helpers/services.js';
+import { useServices, withWorker } from '../helpers/temporal.js';
+
+const ctx = useServices();
+const { deps } = ctx;
+
+type Row = Record<string, unknown>;
+const ROWS = (JSON.parse(readFileSync(resolveSourcePath('npm:vega-datasets/data/penguins.json'), 'utf8')) as Row[])
+  .map(({ Species: _species, ...row }) => row)
+  .filter((r) => r['Body Mass (g)'] !== null && r.Sex !== null);
+let server: Server;
+let base: string;
+let token: string;
+
+async function deploy(model: string): Promise<void> {
+  await withWorker(deps, (taskQueue) =>
+    ctx.client.workflow.execute(trainingPipeline, {
+      taskQueue,
+      workflowId: `monitor-train-${randomUUID()}`,
+      args: [{ pipeline: 'penguins', model, config: { rounds: 10 } }],
+    })
+  );
+  await changeDeployment(deps.db, model, 'production', moves.promote(1, null), {
+    action: 'promote',
+    by: 'test',
+    reason: 'test',
+  });
+  await server.models.refresh();
+}
+
+async function send(model: string, rows: Row[]) {
+  for (let i = 0; i < rows.length; i += 50) {
+    const res = await fetch(`${base}/v1/models/${model}/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ rows: rows.slice(i, i + 50) }),
+    });
+    expect(res.status).toBe(200);
+  }
+  await server.feed.flush();
+}
+
+const reports = (model: string) =>
+  deps.db.query<{
+    seq: number;
+    status: string;
+    window_start: Date;
+    window_end: Date;
+    report: MonitoringReport;
+    retrain_id: string | null;
+  }>(
+    'SELECT seq, status, window_start, window_end, report, retrain_id FROM cairn.monitoring_reports WHERE model = $1 ORDER BY seq',
+    [model]
+  );
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 90_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+beforeAll(async () => {
+  token = (await createToken(deps.db, 'monitor-test', ['predict'])).token;
+  const config = testConfig();
+  server = await buildServer({
+    ...deps,
+    config: { serving: { ...config.serving, sampleRate: 1, reloadInterval: 200, flushInterval: 200 } },
+  });
+  await server.app.listen({ host: '127.0.0.1', port: 0 });
+  const address = server.app.server.address();
+  base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('monitorModel', () => {
+  it('checks every interval through continue-as-new, losing no report; a quiet window says so', async () => {
+    const model = `mon-${randomUUID().slice(0, 8)}`;
+    await deploy(model);
+    await withWorker(deps, async (taskQueue) => {
+      const handle = await ctx.client.workflow.start(monitorModel, {
+        taskQueue,
+        workflowId: `monitor-${model}-production`,
+        args: [{ model, interval: '1s', checksPerRun: 2 }],
+      });
+      await send(model, ROWS);
+      const rows = await until('five reports', async () =>
+        (await reports(model)).rows.length >= 5 ? (await reports(model)).rows : undefined
+      );
+      await handle.signal('stop', { by: 'test' });
+      const described = await handle.describe();
+      expect(described.runId).not.toBe(handle.firstExecutionRunId);
+      const seqs = rows.map((r) => r.seq);
+      expect(seqs.slice(0, 5)).toEqual([1, 2, 3, 4, 5]);
+      for (let i = 1; i < rows.length; i++)
+        expect(rows[i]!.window_start.getTime()).toBe(rows[i - 1]!.window_end.getTime());
+      const served = rows.filter((r) => r.status !== 'no-traffic');
+      expect(served.length).toBeGreaterThan(0);
+      expect(served.reduce((s, r) => s + r.report.volume.predictions, 0)).toBe(ROWS.length);
+      const quiet = rows.find((r) => r.status === 'no-traffic')!;
+      expect(quiet.report.summary).toMatch(/^no traffic between/);
+      const busy = served[0]!.report;
+      expect(busy.dataDrift?.columns.map((c) => c.column).sort()).toEqual(
+        ['Beak Depth (mm)', 'Beak Length (mm)', 'Body Mass (g)', 'Flipper Length (mm)', 'Island', 'Sex'].sort()
+      );
+      expect(busy.cost.training).toBeGreaterThan(0);
+    });
+  });
+
+  it('finds drift in shifted traffic, raises an alert and starts one retraining', async () => {
+    const model = `drift-${randomUUID().slice(0, 8)}`;
+    await deploy(model);
+    await withWorker(deps, async (taskQueue) => {
+      const handle = await ctx.client.workflow.start(monitorModel, {
+        taskQueue,
+        workflowId: `monitor-${model}-production`,
+        args: [{ model, interval: '2s' }],
+      });
+      // Heavier birds, all from Biscoe: a shift of a known size in two inputs.
+      const shifted = ROWS.map((r) => ({
+        ...r,
+        'Body Mass (g)': Math.min(6900, Number(r['Body Mass (g)']) + 1500),
+        Island: 'Biscoe',
+      }));
+      await send(model, shifted);
+      const alert = await until('an alert', async () =>
+        (await reports(model)).rows.find((r) => r.status === 'alert' && r.retrain_id)
+      );
+      await handle.signal('stop', { by: 'test' });
+      const drifted = alert.report.dataDrift!.columns.filter((c) => c.drifted).map((c) => c.column);
+      expect(drifted).toEqual(expect.arrayContaining(['Body Mass (g)', 'Island']));
+      expect(drifted).not.toContain('Beak Length (mm)');
+      expect(alert.retrain_id).toBe(`retrain-${model}`);
+      const retrain = ctx.client.workflow.getHandle(alert.retrain_id!);
+      expect((await retrain.describe()).type).toBe('retrainModel');
+      await retrain.terminate('test over');
+    });
+  });
+});

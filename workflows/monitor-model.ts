@@ -1,0 +1,96 @@
+import {
+  condition,
+  continueAsNew,
+  defineSignal,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { z } from 'zod';
+import type { Activities } from '../activities/index.js';
+import type { ReportSummary } from '../activities/monitor.js';
+import { parseInput } from './input.js';
+import { statusQuery } from './messages.js';
+import type { WorkflowStatus } from './messages.js';
+import { CairnModel } from './search-attributes.js';
+import { StageTracker } from './stages.js';
+
+export const monitorModelInput = z.strictObject({
+  model: z.string().regex(/^[a-z][a-z0-9-]*$/, 'expected a model name'),
+  environment: z.string().min(1).default('production'),
+  /** Overrides the pipeline policy's interval (tests, demos). */
+  interval: z
+    .union([z.number().int().positive(), z.string().regex(/^\d+(ms|s|m|h|d)$/, "expected a duration like '1h'")])
+    .optional(),
+  /** Checks per run before continue-as-new keeps the history short. @default 100 */
+  checksPerRun: z.number().int().min(1).default(100),
+  /** Carried across continue-as-new: the number of the last check and where the next window starts. */
+  state: z.strictObject({ seq: z.number().int().min(0), since: z.string() }).optional(),
+});
+export type MonitorModelInput = z.input<typeof monitorModelInput>;
+
+export const stopMonitorSignal = defineSignal<[{ by: string }]>('stop');
+/** Runs the next check now instead of at the end of the interval (`cairn monitor check`). */
+export const checkNowSignal = defineSignal('checkNow');
+
+const { monitorSetup, requestRetraining } = proxyActivities<Activities>({ startToCloseTimeout: '1m' });
+
+/**
+ * Watches one deployment: every interval, a check over the serving feed since the last one (drift, decay, latency,
+ * volume, cost) stored as a report; an alert starts a retraining per the pipeline's policy. Runs until the model
+ * no longer serves in the environment or a `stop` signal; continues as new every `checksPerRun` checks with its
+ * state (check number, window start) in the input.
+ */
+export async function monitorModel(raw: MonitorModelInput): Promise<{ checks: number; reason: string }> {
+  const input = parseInput('monitorModel', monitorModelInput, raw);
+  const { model, environment } = input;
+  const info = workflowInfo();
+  const monitorId = info.workflowId;
+  const status: WorkflowStatus = { stage: 'watching', results: {} };
+  const stages = new StageTracker(status);
+  setHandler(statusQuery, () => status);
+  let stopped: string | undefined;
+  setHandler(stopMonitorSignal, ({ by }) => void (stopped = `stopped by ${by}`));
+  let checkNow = false;
+  setHandler(checkNowSignal, () => void (checkNow = true));
+  upsertSearchAttributes([{ key: CairnModel, value: model }]);
+
+  const setup = await monitorSetup(model, environment);
+  const interval = input.interval ?? setup.interval;
+  const checks = heavy(info.taskQueue);
+  let seq = input.state?.seq ?? 0;
+  // The first window starts when the monitor did: traffic from then on is judged.
+  let since = input.state?.since ?? info.startTime.toISOString();
+  status.results.seq = seq;
+
+  for (let i = 0; i < input.checksPerRun; i++) {
+    await condition(() => stopped !== undefined || checkNow, interval);
+    if (stopped) break;
+    checkNow = false;
+    const to = new Date().toISOString();
+    seq += 1;
+    const report: ReportSummary = await checks.monitorCheck({ monitorId, seq, model, environment, from: since, to });
+    since = to;
+    status.results.seq = seq;
+    status.results.last = report;
+    if (!report.deployed) return { checks: seq, reason: `${model} no longer serves in ${environment}` };
+    if (report.status === 'alert' && setup.retrain === 'on-alert') {
+      stages.enter('requesting retraining');
+      await requestRetraining({ monitorId, seq, pipeline: setup.pipeline, model, environment, reason: report.reason });
+      stages.enter('watching');
+    }
+    if (workflowInfo().continueAsNewSuggested) break;
+  }
+  if (stopped) return { checks: seq, reason: stopped };
+  return continueAsNew<typeof monitorModel>({ ...input, state: { seq, since } });
+}
+
+function heavy(taskQueue: string) {
+  // A check reads the training reference and computes drift over many rows: CPU work, on the train queue.
+  return proxyActivities<Activities>({
+    taskQueue: `${taskQueue}-train`,
+    startToCloseTimeout: '10m',
+    heartbeatTimeout: '1m',
+  });
+}
