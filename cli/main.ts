@@ -15,6 +15,7 @@ import { getDataset, listDatasets, listRuns } from '../lib/tracking/queries.js';
 import { reconcileRuns } from '../lib/tracking/reconcile.js';
 import { formatLineage, lineageOf, reproduce, requireRun } from './registry.js';
 import { json, print, when, withDb } from './io.js';
+import { addMonitorCommands } from './monitor.js';
 import { addReleaseCommands } from './release.js';
 import { addScheduleCommands } from './schedule.js';
 import { formatTable, short } from './table.js';
@@ -395,6 +396,7 @@ program
 
 addReleaseCommands(program);
 addScheduleCommands(program);
+addMonitorCommands(program);
 
 runMain('cairn', async () => {
   await program.parseAsync(process.argv);
