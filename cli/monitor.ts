@@ -39,7 +39,7 @@ export function formatReport(r: MonitoringReport, retrainId: string | null): str
   if (r.performance) {
     const p = r.performance;
     lines.push(
-      `performance  ${p.metric} ${p.serving === null ? `not measured (${p.labels} labels)` : `${fixed(p.serving)} on ${p.labels} labels`} vs ${fixed(p.training)} at training${p.degradation === null ? '' : `, worse by ${fixed(p.degradation)} (limit ${p.limit})`}`
+      `performance  ${p.metric} ${p.serving === null ? `not measured (${p.labels} labels)` : `${fixed(p.serving)} on ${p.labels} labels`} vs ${fixed(p.training)} at training${p.degradation === null ? '' : p.degradation > 0 ? `, worse by ${fixed(p.degradation)} (limit ${p.limit})` : `, better by ${fixed(-p.degradation)}`}`
     );
   }
   if (r.dataDrift?.note) lines.push(`drift        ${r.dataDrift.note}`);

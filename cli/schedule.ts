@@ -85,10 +85,17 @@ export function addScheduleCommands(program: Command): void {
         if (o.json) return json(d);
         const action = d.action.type === 'startWorkflow' ? d.action : undefined;
         print(`${d.scheduleId}  ${d.state.paused ? 'paused' : 'active'}${d.state.note ? ` (${d.state.note})` : ''}`);
-        print(`  when      ${describeSpec(d.spec)}`);
+        print(`  when      ${describeSpec(d.spec, d.memo)}`);
         print(`  starts    ${action?.workflowType ?? '-'} ${JSON.stringify(action?.args?.[0] ?? {})}`);
         print(`  overlap   ${d.policies.overlap}`);
-        print(`  next      ${d.info.nextActionTimes.map((t) => when(t)).join(', ') || '-'}`);
+        print(
+          `  next      ${
+            d.info.nextActionTimes
+              .slice(0, 3)
+              .map((t) => when(t))
+              .join(', ') || '-'
+          }`
+        );
         for (const a of d.info.recentActions) print(`  ran       ${when(a.takenAt)}  ${a.action.workflow.workflowId}`);
       });
     });

@@ -50,6 +50,8 @@ export async function createRetrainSchedule(client: Client, o: RetrainScheduleOp
       ],
     },
     policies: { overlap: OVERLAP_POLICIES[o.overlap ?? 'skip'] },
+    // The server keeps a cron only as structured calendars; the memo keeps the expression people wrote.
+    memo: { cron: o.cron },
     state: { paused: o.paused ?? false, ...(o.note ? { note: o.note } : {}) },
   });
 }
@@ -71,7 +73,7 @@ export async function listSchedules(client: Client): Promise<ScheduleSummary[]> 
     out.push({
       id: s.scheduleId,
       workflowType: s.action?.workflowType ?? '-',
-      spec: describeSpec(s.spec),
+      spec: describeSpec(s.spec, s.memo),
       paused: s.state.paused,
       note: s.state.note ?? '',
       nextRun: s.info.nextActionTimes[0] ?? null,
@@ -82,8 +84,10 @@ export async function listSchedules(client: Client): Promise<ScheduleSummary[]> 
 }
 
 export function describeSpec(
-  spec: Partial<Pick<ScheduleDescription['spec'], 'calendars' | 'intervals'>> | undefined
+  spec: Partial<Pick<ScheduleDescription['spec'], 'calendars' | 'intervals'>> | undefined,
+  memo?: Record<string, unknown>
 ): string {
+  if (typeof memo?.cron === 'string') return `cron ${memo.cron}`;
   const calendars = (spec?.calendars ?? []).map((c) => c.comment || JSON.stringify(c));
   const intervals = (spec?.intervals ?? []).map((i) => `every ${String(i.every)}`);
   return [...calendars, ...intervals].join('; ') || '-';
