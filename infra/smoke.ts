@@ -9,7 +9,7 @@ import { createPool } from '../lib/db/pool.js';
 import { runMain } from '../lib/process/main.js';
 import { ensureBinaries } from './stack/binaries.js';
 import { isAlive, ownedNames, ownedPid, stackDirs } from './stack/processes.js';
-import { stackDown, stackStatus, stackUp, workersUp } from './stack.js';
+import { stackDown, stackStatus, stackUp, processesUp } from './stack.js';
 
 const step = (line: string) => process.stdout.write(`\n== ${line}\n`);
 
@@ -24,7 +24,7 @@ runMain('smoke', async () => {
 
   step('stack:up on a running stack');
   await stackUp(config);
-  await workersUp(config);
+  await processesUp(config);
   assert.ok(await stackStatus(config), 'stack:status reports a component down');
 
   step('temporal workflow execute --type hello');

@@ -14,7 +14,12 @@ import { ownedNames, ownedPid, startDetached, stackDirs, stopOwned, waitUntil } 
 
 const say: Say = (line) => process.stdout.write(`${line}\n`);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-export const WORKERS = ['worker-cairn', 'worker-cairn-train'] as const;
+/** The processes `npm run demo` starts beside the services: the workers and the online server. */
+export const PROCESSES = [
+  { name: 'worker-cairn', entry: 'workers/cairn.ts', ready: '"worker running"' },
+  { name: 'worker-cairn-train', entry: 'workers/cairn-train.ts', ready: '"worker running"' },
+  { name: 'serving', entry: 'serving/main.ts', ready: '"msg":"serving"' },
+] as const;
 
 export async function stackUp(config: CairnConfig): Promise<void> {
   const dirs = stackDirs(config.home);
@@ -25,17 +30,16 @@ export async function stackUp(config: CairnConfig): Promise<void> {
 }
 
 /** Starts the two workers in the background unless they run already (the demo leaves them running). */
-export async function workersUp(config: CairnConfig): Promise<void> {
+export async function processesUp(config: CairnConfig): Promise<void> {
   const dirs = stackDirs(config.home);
-  for (const name of WORKERS) {
+  for (const { name, entry, ready } of PROCESSES) {
     if (ownedPid(dirs, name)) {
       say(`${name}: already running (pid ${ownedPid(dirs, name)})`);
       continue;
     }
-    const entry = join(ROOT, 'workers', `${name.slice('worker-'.length)}.ts`);
     const log = join(dirs.logs, `${name}.log`);
     const logStart = existsSync(log) ? statSync(log).size : 0;
-    startDetached(dirs, name, process.execPath, ['--import', 'tsx', entry], {
+    startDetached(dirs, name, process.execPath, ['--import', 'tsx', join(ROOT, entry)], {
       env: { ...process.env, CAIRN_HOME: config.home },
       cwd: ROOT,
     });
@@ -45,7 +49,7 @@ export async function workersUp(config: CairnConfig): Promise<void> {
       async () => {
         if (!ownedPid(dirs, name))
           throw new Error(`${name} exited; see ${log}:\n${newLog().trim().split('\n').slice(-6).join('\n')}`);
-        return newLog().includes('"worker running"');
+        return newLog().includes(ready);
       },
       60_000,
       log
@@ -57,8 +61,9 @@ export async function workersUp(config: CairnConfig): Promise<void> {
 export async function stackDown(config: CairnConfig): Promise<void> {
   const dirs = stackDirs(config.home);
   const names = ownedNames(dirs);
-  // Workers first so they finish their tasks against live services.
-  const order = [...names.filter((n) => n.startsWith('worker-')), ...names.filter((n) => !n.startsWith('worker-'))];
+  // Workers and the server first so they finish their work against live services.
+  const ours = new Set<string>(PROCESSES.map((p) => p.name));
+  const order = [...names.filter((n) => ours.has(n)), ...names.filter((n) => !ours.has(n))];
   for (const name of order) if (await stopOwned(dirs, name)) say(`${name}: stopped`);
   say(order.length ? 'stack is down' : 'nothing started by this stack is running');
 }
@@ -72,7 +77,7 @@ export async function stackStatus(config: CairnConfig): Promise<boolean> {
     const pid = ownedPid(dirs, owner);
     rows.push([p.component, p.ok ? 'up' : 'DOWN', p.address, pid ? `pid ${pid}` : p.ok ? 'external' : '-', p.detail]);
   }
-  for (const name of WORKERS) {
+  for (const { name } of PROCESSES) {
     const pid = ownedPid(dirs, name);
     rows.push([
       name,
