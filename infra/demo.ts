@@ -1,38 +1,245 @@
-// The quick-start demo: bring the stack up, start the workers, train flight-delays end to end, say where to look.
-// Extra arguments are config overrides: `npm run demo -- rows=200000 rounds=50`.
+// The quick-start demo: the whole lifecycle on real data. Brings the stack up (services, workers, online server),
+// trains flight-delays on its first million flights (January-February 2001), releases it through the checklist and
+// an approval, serves June flights to it, and shows the monitor finding the drift and the retraining it starts,
+// which waits for an approval of its own. Extra arguments are training config overrides: `npm run demo -- rows=200000`.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
+import { compressors } from 'hyparquet-compressors';
+import { formatReport } from '../cli/monitor.js';
+import { durationMs } from '../lib/config/duration.js';
+import { describeFailure, printResult, uiLink, watchRun } from '../cli/training.js';
+import { createToken } from '../lib/auth/tokens.js';
 import { loadConfig } from '../lib/config/index.js';
+import type { CairnConfig } from '../lib/config/index.js';
+import { createPool } from '../lib/db/pool.js';
+import type { Pool } from '../lib/db/pool.js';
+import { latestReports } from '../lib/monitoring/reports.js';
+import { parseSets, resolveSourcePath } from '../lib/pipelines/run-config.js';
 import { runMain } from '../lib/process/main.js';
 import { connectClient } from '../lib/temporal/connection.js';
-import { describeFailure, printResult, startRun, uiLink, watchRun } from '../cli/training.js';
-import { stackUp, workersUp } from './stack.js';
+import type { lifecycle } from '../workflows/lifecycle.js';
+import { decideUpdate, statusQuery } from '../workflows/messages.js';
+import { checkNowSignal } from '../workflows/monitor-model.js';
+import type { trainingPipeline } from '../workflows/training-pipeline.js';
+import { processesUp, stackUp } from './stack.js';
+
+const say = (line = '') => void process.stdout.write(`${line}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const PIPELINE = 'flight-delays';
+const DEMO = 'demo';
+
+/** The demo principal's token (approver and predict), made once and kept under <home>/secrets. */
+async function demoToken(db: Pool, config: CairnConfig): Promise<string> {
+  const path = join(config.home, 'secrets', 'demo-token');
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  const { token } = await createToken(db, DEMO, ['approver', 'predict']);
+  mkdirSync(join(config.home, 'secrets'), { recursive: true });
+  writeFileSync(path, `${token}\n`, { mode: 0o600 });
+  return token;
+}
+
+async function stageOf(client: Client, workflowId: string): Promise<string | undefined> {
+  return (
+    await client.workflow
+      .getHandle(workflowId)
+      .query(statusQuery)
+      .catch(() => undefined)
+  )?.stage;
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms: number): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await fn();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error(`demo: gave up waiting for ${what}`);
+    await sleep(500);
+  }
+}
+
+/**
+ * Waits for a human decision on a release. On a terminal the demo waits for you; in CI (or with no terminal) the
+ * demo principal approves, and says so.
+ */
+async function approval(client: Client, releaseId: string): Promise<void> {
+  await waitFor(
+    'the release checklist',
+    async () => ((await stageOf(client, releaseId)) === 'awaiting-approval' ? true : undefined),
+    120_000
+  );
+  say(`\n${releaseId} passed its checklist and waits for an approval. Approve it with either of:`);
+  say(`  npm run cairn -- approve ${releaseId} --by ${DEMO}`);
+  say(`  temporal workflow signal --workflow-id ${releaseId} --name approve -i '{"by":"${DEMO}"}'`);
+  if (process.stdin.isTTY && !process.env.CI) {
+    say('waiting for your decision…');
+    await waitFor(
+      'a decision',
+      async () => ((await stageOf(client, releaseId)) !== 'awaiting-approval' ? true : undefined),
+      24 * 3_600_000
+    );
+    return;
+  }
+  const d = await client.workflow.getHandle(releaseId).executeUpdate(decideUpdate, {
+    args: [{ decision: 'approve', by: DEMO, comment: 'approved by the demo (no terminal to ask)' }],
+  });
+  say(`(no terminal: approved as ${d.by} at ${d.at})`);
+}
+
+/** June 2001 flights, as callers send them to the server (no `delay`: that is what it predicts). */
+async function juneFlights(count: number) {
+  const file = await asyncBufferFromFile(resolveSourcePath('npm:vega-datasets/data/flights-3m.parquet'));
+  const rows = await parquetReadObjects({ file, rowStart: 2_600_000, rowEnd: 2_600_000 + count, compressors });
+  return rows.map((r) => ({
+    row: {
+      date: (r.date as Date).toISOString(),
+      distance: Number(r.distance),
+      origin: String(r.origin),
+      destination: String(r.destination),
+    },
+    delay: Number(r.delay),
+  }));
+}
+
+/** Sends `flights` to the online server, then their real delays as feedback: what a client would do later. */
+async function serve(
+  config: CairnConfig,
+  token: string,
+  version: number,
+  flights: Awaited<ReturnType<typeof juneFlights>>
+) {
+  const base = `http://${config.serving.host}:${config.serving.port}/v1/models/${PIPELINE}`;
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+  // The server picks a deployment change up within its reload interval.
+  await waitFor(
+    'the server to load the release',
+    async () => {
+      const res = await fetch(`http://${config.serving.host}:${config.serving.port}/v1/models`, { headers });
+      const { models } = (await res.json()) as { models?: { model: string; stable: number }[] };
+      return models?.some((m) => m.model === PIPELINE && m.stable === version) ? true : undefined;
+    },
+    30_000
+  );
+  let labelled = 0;
+  for (let i = 0; i < flights.length; i += 500) {
+    const batch = flights.slice(i, i + 500);
+    const res = await fetch(`${base}/predict`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ rows: batch.map((f) => f.row) }),
+    });
+    if (res.status !== 200) throw new Error(`demo: predict answered ${res.status}: ${await res.text()}`);
+    const { predictions } = (await res.json()) as { predictions: { id: string }[] };
+    const feedback = predictions.map((p, j) => ({ predictionId: p.id, label: batch[j]!.delay }));
+    const fb = await fetch(`${base}/feedback`, { method: 'POST', headers, body: JSON.stringify({ feedback }) });
+    labelled += ((await fb.json()) as { stored?: number }).stored ?? 0;
+  }
+  return labelled;
+}
 
 runMain('demo', async () => {
   const config = loadConfig();
-  const sets = process.argv.slice(2);
+  const overrides = parseSets(process.argv.slice(2));
   await stackUp(config);
-  await workersUp(config);
+  await processesUp(config);
+  const db = createPool(config);
   const client = await connectClient(config);
   try {
-    const handle = await startRun(client, config, 'flight-delays', sets);
-    process.stdout.write(
-      `\ntraining flight-delays${sets.length ? ` (${sets.join(' ')})` : ''}: ${handle.workflowId}\n`
+    const token = await demoToken(db, config);
+    const id = `lifecycle-${PIPELINE}-${Date.now().toString(36)}`;
+    const handle = await client.workflow.start<typeof lifecycle>('lifecycle', {
+      taskQueue: config.temporal.taskQueue,
+      workflowId: id,
+      args: [{ pipeline: PIPELINE, config: overrides, requestedBy: DEMO }],
+    });
+    say(`\n1. lifecycle ${id}: train, then release (${uiLink(config, id)})`);
+    const training = client.workflow.getHandle<typeof trainingPipeline>(`${id}-train`);
+    await waitFor(
+      'the training run',
+      async () =>
+        await training
+          .describe()
+          .then(() => true)
+          .catch(() => undefined),
+      60_000
     );
-    const result = await watchRun(handle).catch((err: unknown) => {
+    const trained = await watchRun(training).catch((err: unknown) => {
       throw new Error(describeFailure(err));
     });
-    process.stdout.write('\n');
-    printResult(result);
-    process.stdout.write(
+    printResult(trained);
+    if (!trained.gate.passed) return say('\nThe model failed its gate: nothing is released.');
+
+    const releaseId = `release-${PIPELINE}-v${trained.model.version}-production`;
+    say(`\n2. release ${releaseId}: checklist, then a human decision`);
+    await approval(client, releaseId);
+    const { release } = await handle.result();
+    say(`${release!.status}: ${release!.outcome}`);
+
+    say(
+      `\n3. serving June flights to a model trained on January-February (http://${config.serving.host}:${config.serving.port})`
+    );
+    const flights = await juneFlights(20_000);
+    const labelled = await serve(config, token, release!.version, flights);
+    say(
+      `   ${flights.length} flights predicted; ${labelled} of the sampled predictions got their real delay as feedback`
+    );
+
+    say('\n4. the monitor checks the window (cairn monitor check, instead of waiting for its hourly interval)');
+    const monitorId = `monitor-${PIPELINE}-production`;
+    await sleep(durationMs(config.serving.flushInterval) + 1000);
+    const before = (await latestReports(db, PIPELINE, 'production'))[0]?.id ?? 0;
+    await client.workflow.getHandle(monitorId).signal(checkNowSignal);
+    const report = await waitFor(
+      'the report',
+      async () => {
+        const [r] = await latestReports(db, PIPELINE, 'production');
+        return r && r.id > before ? r : undefined;
+      },
+      300_000
+    );
+    say(formatReport(report.report, report.retrainId));
+
+    if (report.retrainId) {
+      say(
+        `\n5. ${report.retrainId} retrains ${PIPELINE}; its release will wait for an approval, never promote by itself`
+      );
+      const retrain = await waitFor(
+        'the retraining to reach its release',
+        async () => {
+          const s = await client.workflow
+            .getHandle(report.retrainId!)
+            .query(statusQuery)
+            .catch(() => undefined);
+          return s?.stage === 'release' || s?.stage === 'done' ? s : undefined;
+        },
+        900_000
+      );
+      const version = (retrain.results.training as { model: { version: number | null } } | undefined)?.model.version;
+      if (version) {
+        const next = `release-${PIPELINE}-v${version}-production`;
+        await waitFor(
+          'the retrained release',
+          async () => ((await stageOf(client, next)) === 'awaiting-approval' ? true : undefined),
+          120_000
+        );
+        say(`   ${PIPELINE}@${version} waits for approval: npm run cairn -- approve ${next} --by ${DEMO}`);
+      } else say('   the retrained model failed its gate: nothing to release');
+    }
+    say(
       [
         '',
-        `See the run in the Temporal UI: ${uiLink(config, handle.workflowId)}`,
-        `  or find every run of the pipeline there with the query: CairnPipeline = "flight-delays"`,
-        'The workers keep running: `npm run cairn -- run penguins --watch` trains another pipeline;',
-        '`npm run stack:down` stops everything.',
+        `Temporal UI: ${uiLink(config, id)}  (query: CairnModel = "${PIPELINE}")`,
+        `Predict:     curl -s -H "authorization: Bearer $(cat ${join(config.home, 'secrets', 'demo-token')})" -H 'content-type: application/json' \\`,
+        `               -d '{"row":{"date":"2001-06-07T08:04:00Z","distance":1536,"origin":"LAX","destination":"MSP"}}' \\`,
+        `               http://${config.serving.host}:${config.serving.port}/v1/models/${PIPELINE}/predict`,
+        'More:        npm run cairn -- deployments list | monitor report flight-delays | schedule create flight-delays --cron "0 3 * * 1"',
+        'The stack keeps running; `npm run stack:down` stops everything.',
         '',
       ].join('\n')
     );
   } finally {
     await client.connection.close();
+    await db.end();
   }
 });
