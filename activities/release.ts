@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { principalsWithRole } from '../lib/auth/tokens.js';
+import { approversOf } from '../lib/auth/tokens.js';
 import { readFeed } from '../lib/monitoring/feed.js';
 import { monitoringPolicyProblems } from '../lib/monitoring/policy.js';
 import { compareCanary } from '../lib/release/canary.js';
@@ -164,13 +164,13 @@ export function createReleaseActivities(deps: ActivityDeps) {
           });
         }
 
-        const approvers = await principalsWithRole(db, 'approver');
+        const approvers = await approversOf(db, r.model);
         items.push({
           item: 'approvers',
           ok: approvers.length > 0,
           detail: approvers.length
             ? `approvers: ${approvers.join(', ')}`
-            : 'no principal holds the approver role (cairn tokens create --role approver)',
+            : `no principal may approve ${r.model} (cairn tokens create --principal <name> --role approver:${r.model})`,
         });
 
         const passed = items.every((i) => i.ok);

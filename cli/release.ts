@@ -2,7 +2,7 @@
 import { userInfo } from 'node:os';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Command } from 'commander';
-import { ROLES, createToken, revokeToken } from '../lib/auth/tokens.js';
+import { ROLES, createToken, isRole, revokeToken } from '../lib/auth/tokens.js';
 import type { Role } from '../lib/auth/tokens.js';
 import { changeDeployment, getDeployment, listDeployments, moves } from '../lib/release/deployments.js';
 import { ModelRefError, parseModelRef } from '../lib/registry/model-ref.js';
@@ -168,14 +168,15 @@ export function addReleaseCommands(program: Command): void {
     .requiredOption('-p, --principal <name>', 'who the token belongs to')
     .option(
       '-r, --role <role>',
-      `role (repeatable): ${ROLES.join(', ')}`,
+      `role (repeatable): ${ROLES.join(', ')}, approver:<model>`,
       (v: string, all: string[]) => [...all, v],
       []
     )
     .action(async (o: { principal: string; role: string[] }) => {
       const roles = o.role.length ? o.role : ['predict'];
-      const unknown = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
-      if (unknown.length) throw new UsageError(`unknown role ${unknown.join(', ')} (roles: ${ROLES.join(', ')})`);
+      const unknown = roles.filter((r) => !isRole(r));
+      if (unknown.length)
+        throw new UsageError(`unknown role ${unknown.join(', ')} (roles: ${ROLES.join(', ')}, approver:<model>)`);
       await withDb(async (db) => {
         const t = await createToken(db, o.principal, roles as Role[]);
         print(`token ${t.id} for ${o.principal} (${roles.join(', ')}); shown once:`);

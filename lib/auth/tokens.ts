@@ -2,7 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Queryable } from '../db/pool.js';
 
 export const ROLES = ['predict', 'approver', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+/** A role everywhere, or `approver:<model>`: may approve releases of that model only (least privilege). */
+export type Role = (typeof ROLES)[number] | `approver:${string}`;
+
+export function isRole(text: string): text is Role {
+  return (ROLES as readonly string[]).includes(text) || /^approver:[a-z][a-z0-9-]*$/.test(text);
+}
 
 export interface Principal {
   tokenId: string;
@@ -49,11 +54,12 @@ export async function revokeToken(db: Queryable, id: string): Promise<boolean> {
   return rowCount === 1;
 }
 
-/** Principals holding a role through at least one live token. */
-export async function principalsWithRole(db: Queryable, role: Role): Promise<string[]> {
+/** Principals that may approve releases of `model` (role `approver` or `approver:<model>`) through a live token. */
+export async function approversOf(db: Queryable, model: string): Promise<string[]> {
   const { rows } = await db.query<{ principal: string }>(
-    `SELECT DISTINCT principal FROM cairn.api_tokens WHERE $1 = ANY (roles) AND revoked_at IS NULL ORDER BY principal`,
-    [role]
+    `SELECT DISTINCT principal FROM cairn.api_tokens
+     WHERE ('approver' = ANY (roles) OR $1 = ANY (roles)) AND revoked_at IS NULL ORDER BY principal`,
+    [`approver:${model}`]
   );
   return rows.map((r) => r.principal);
 }

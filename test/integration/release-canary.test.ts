@@ -94,7 +94,7 @@ async function release(input: ReleaseModelInput) {
 const canary = { kind: 'canary' as const, steps: [0.2, 0.5, 1], observation: '3s', limits: { minRows: 10 } };
 
 beforeAll(async () => {
-  await createToken(deps.db, 'alice', ['approver']);
+  await createToken(deps.db, 'alice', [`approver:${model}`]);
   token = (await createToken(deps.db, 'canary-test', ['predict'])).token;
   expect(await train(10)).toBe(1);
   expect(await train(30)).toBe(2);

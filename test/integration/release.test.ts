@@ -62,7 +62,6 @@ const approvals = (id: string) =>
   );
 
 describe('releaseModel', () => {
-  // Runs first: no approver exists yet in the test database.
   it('refuses a release whose checklist fails and lists every failing item', async () => {
     const model = `rel-${randomUUID().slice(0, 8)}`;
     await train(model);
@@ -83,12 +82,12 @@ describe('releaseModel', () => {
       expect(cause.message).toContain(`${item}:`);
     }
     expect(cause.message).toContain(`${model}@7 is not registered`);
-    expect(cause.message).toContain('no principal holds the approver role');
+    expect(cause.message).toContain(`no principal may approve ${model}`);
   });
 
   it('refuses a version that failed its gate, naming only that item', async () => {
-    await createToken(deps.db, 'alice', ['approver']);
     const model = `rel-${randomUUID().slice(0, 8)}`;
+    await createToken(deps.db, 'alice', [`approver:${model}`]);
     const version = await train(model, { rounds: 2, gate: { minAccuracy: 0.999 } });
     const err = (await release({ model, version, first: true }, async () => undefined).catch(
       (e: unknown) => e
@@ -109,9 +108,9 @@ describe('releaseModel', () => {
   });
 
   it('ignores decisions from principals without the approver role, then promotes on an approver signal', async () => {
-    await createToken(deps.db, 'alice', ['approver']);
-    await createToken(deps.db, 'mallory', ['predict']);
     const model = `rel-${randomUUID().slice(0, 8)}`;
+    await createToken(deps.db, 'alice', [`approver:${model}`]);
+    await createToken(deps.db, 'mallory', ['predict', 'approver:some-other-model']);
     const v1 = await train(model);
     const { handle, result } = await release({ model, version: v1, first: true }, async (h) => {
       await waitForStage(h, 'awaiting-approval');
@@ -160,8 +159,8 @@ describe('releaseModel', () => {
   });
 
   it('counts silence as a rejection when the approval times out, and records it', async () => {
-    await createToken(deps.db, 'alice', ['approver']);
     const model = `rel-${randomUUID().slice(0, 8)}`;
+    await createToken(deps.db, 'alice', [`approver:${model}`]);
     const version = await train(model);
     const { handle, result } = await release(
       { model, version, first: true, approvalTimeout: '2s' },

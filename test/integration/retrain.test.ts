@@ -39,8 +39,8 @@ describe('retraining', () => {
   });
 
   it('a schedule triggered on demand starts retrainModel, whose release waits for approval and promotes nothing', async () => {
-    await createToken(deps.db, 'alice', ['approver']);
     const pipeline = 'penguins';
+    await createToken(deps.db, 'alice', [`approver:${pipeline}`]);
     const scheduleId = `retrain-test-${randomUUID().slice(0, 8)}`;
     await withWorker(deps, async (taskQueue) => {
       const schedule = await createRetrainSchedule(ctx.client, { pipeline, cron: '0 3 * * 1', taskQueue, scheduleId });

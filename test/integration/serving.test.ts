@@ -85,7 +85,7 @@ beforeAll(async () => {
   expect(await train(40)).toBe(2);
   await change(moves.promote(1, null), 'promote');
   token = (await createToken(deps.db, 'serving-test', ['predict'])).token;
-  approverToken = (await createToken(deps.db, 'serving-approver', ['approver'])).token;
+  approverToken = (await createToken(deps.db, 'serving-approver', [`approver:${model}`])).token;
   const config = testConfig();
   server = await buildServer({
     ...deps,
