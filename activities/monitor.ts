@@ -138,7 +138,10 @@ export function createMonitorActivities(deps: ActivityDeps) {
            WHERE p.model = $1 AND p.environment = $2 AND p.version = $3 AND f.at > $4 AND f.at <= $5`,
           range
         ),
-        db.query<{ cost: number }>('SELECT cost FROM cairn.runs WHERE id = $1', [version.runId]),
+        // A run that reused cached stages cost little; the package's cost is what the run that trained it spent.
+        db.query<{ cost: number }>('SELECT max(cost) AS cost FROM cairn.runs WHERE package_digest = $1', [
+          version.packageDigest,
+        ]),
         referenceOf(pkg, version.packageDigest, watched),
       ]);
       heartbeat();
