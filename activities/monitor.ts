@@ -138,10 +138,13 @@ export function createMonitorActivities(deps: ActivityDeps) {
            WHERE p.model = $1 AND p.environment = $2 AND p.version = $3 AND f.at > $4 AND f.at <= $5`,
           range
         ),
-        // A run that reused cached stages cost little; the package's cost is what the run that trained it spent.
-        db.query<{ cost: number }>('SELECT max(cost) AS cost FROM cairn.runs WHERE package_digest = $1', [
-          version.packageDigest,
-        ]),
+        // A run that reused cached stages cost little: count what training this config on this data cost when it
+        // was done, the most any run of it spent.
+        db.query<{ cost: number }>(
+          `SELECT max(r.cost) AS cost FROM cairn.runs r JOIN cairn.runs v ON v.id = $1
+           WHERE r.pipeline = v.pipeline AND r.dataset_digest = v.dataset_digest AND r.config_digest = v.config_digest`,
+          [version.runId]
+        ),
         referenceOf(pkg, version.packageDigest, watched),
       ]);
       heartbeat();

@@ -25,6 +25,7 @@ export interface ChecklistItem {
 }
 
 export interface ReleaseRequest {
+  /** `<workflow id>/<run id>` of the releaseModel run. */
   releaseId: string;
   model: string;
   version: number;

@@ -7,6 +7,9 @@ import { checkNowSignal } from '../workflows/monitor-model.js';
 import { json, print, UsageError, withClient, withDb } from './io.js';
 import { formatTable } from './table.js';
 
+/** Money: small amounts (a CPU-minute costs a thousandth) keep three significant digits. */
+const money = (v: number) => (v === 0 || v >= 0.01 ? v.toFixed(4) : v.toPrecision(3));
+
 const fixed = (v: number | null | undefined, digits = 4) =>
   v === null || v === undefined || Number.isNaN(v) ? '-' : v.toFixed(digits);
 
@@ -34,7 +37,7 @@ export function formatReport(r: MonitoringReport, retrainId: string | null): str
     '',
     `volume       ${r.volume.requests} requests, ${r.volume.predictions} predictions, ${r.volume.errors} errors, ${r.volume.sampledRows} rows sampled`,
     `latency      p50 ${fixed(r.latency.p50Ms, 2)} ms, p99 ${fixed(r.latency.p99Ms, 2)} ms${r.latency.limitMs ? ` (limit ${r.latency.limitMs} ms)` : ''}`,
-    `cost         training ${fixed(r.cost.training)} + inference ${fixed(r.cost.inference)} (${r.cost.per1000} per 1,000) = ${fixed(r.cost.total)}`,
+    `cost         training ${money(r.cost.training)} + inference ${money(r.cost.inference)} (${r.cost.per1000} per 1,000) = ${money(r.cost.total)}`,
   ];
   if (r.performance) {
     const p = r.performance;

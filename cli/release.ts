@@ -116,8 +116,9 @@ export function addReleaseCommands(program: Command): void {
         if (!current) throw new ModelRefError(`nothing serves ${model} in ${o.env}`);
         if (current.canaryVersion !== null && current.releaseId) {
           // A canary belongs to its release: the workflow rolls back and records the outcome.
+          const [workflowId, runId] = current.releaseId.split('/');
           await withClient((client) =>
-            client.workflow.getHandle(current.releaseId!).signal(rollbackSignal, { by: o.by, reason: o.reason })
+            client.workflow.getHandle(workflowId!, runId).signal(rollbackSignal, { by: o.by, reason: o.reason })
           );
           print(`asked release ${current.releaseId} to roll back the canary of ${model}@${current.canaryVersion}`);
           return;

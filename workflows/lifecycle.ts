@@ -45,12 +45,12 @@ export async function lifecycle(raw: LifecycleInput): Promise<LifecycleResult> {
 /** The body `lifecycle` and `retrainModel` share. */
 export async function trainAndRelease(
   input: z.output<typeof lifecycleInput>,
-  stages: StageTracker
+  stages: StageTracker,
+  trainingId = `${workflowInfo().workflowId}-train`
 ): Promise<LifecycleResult> {
-  const id = workflowInfo().workflowId;
   const training = await stages.run('training', () =>
     executeChild(trainingPipeline, {
-      workflowId: `${id}-train`,
+      workflowId: trainingId,
       args: [
         {
           pipeline: input.pipeline,

@@ -105,7 +105,10 @@ const decideSchema = z.strictObject({
 export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModelResult> {
   const input = parseInput('releaseModel', releaseModelInput, raw);
   const { model, version, environment, strategy } = input;
-  const releaseId = workflowInfo().workflowId;
+  // The record of this release: workflow id and run, so a later release under the same workflow id (the same
+  // version released again) gets a record, and approvals, of its own.
+  const { workflowId, runId } = workflowInfo();
+  const releaseId = `${workflowId}/${runId}`;
   const request: ReleaseRequest = { releaseId, model, version, environment, strategy, first: input.first };
   const status: WorkflowStatus = { stage: 'checklist', results: {} };
   const stages = new StageTracker(status);
@@ -159,7 +162,7 @@ export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModel
           throw new Error(
             `invalid decision: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`
           );
-        if (!waiting()) throw new Error(`release ${releaseId} is not waiting for a decision (stage: ${status.stage})`);
+        if (!waiting()) throw new Error(`release ${workflowId} is not waiting for a decision (stage: ${status.stage})`);
         if (!approvers.includes(parsed.data.by)) throw new Error(`${parsed.data.by} does not hold the approver role`);
       },
     }
@@ -261,7 +264,7 @@ export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModel
     }
   }
   stages.enter('promoting');
-  await deploy(request, { kind: 'promote' }, approvedBy, `release ${releaseId} approved by ${approvedBy}`);
+  await deploy(request, { kind: 'promote' }, approvedBy, `release ${workflowId} approved by ${approvedBy}`);
   if (input.monitor) status.results.monitor = await ensureMonitor(model, environment);
   return end(
     'promoted',

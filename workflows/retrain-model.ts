@@ -1,4 +1,4 @@
-import { setHandler } from '@temporalio/workflow';
+import { patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import { parseInput } from './input.js';
 import { lifecycleInput, trainAndRelease } from './lifecycle.js';
@@ -31,6 +31,11 @@ export async function retrainModel(raw: RetrainModelInput): Promise<RetrainModel
   setHandler(retrainRequestSignal, ({ reason }) => {
     if (!reasons.includes(String(reason))) reasons.push(String(reason));
   });
-  const result = await trainAndRelease(input, new StageTracker(status));
+  // One workflow id serves every retraining of a model; each run's training gets an id (and a tracked run) of its own.
+  const { workflowId, runId } = workflowInfo();
+  const trainingId = patched('retrain-training-id-per-run')
+    ? `${workflowId}-train-${runId.slice(0, 8)}`
+    : `${workflowId}-train`;
+  const result = await trainAndRelease(input, new StageTracker(status), trainingId);
   return { ...result, reasons };
 }

@@ -112,7 +112,7 @@ describe('releaseModel', () => {
     await createToken(deps.db, 'alice', [`approver:${model}`]);
     await createToken(deps.db, 'mallory', ['predict', 'approver:some-other-model']);
     const v1 = await train(model);
-    const { handle, result } = await release({ model, version: v1, first: true }, async (h) => {
+    const { result } = await release({ model, version: v1, first: true }, async (h) => {
       await waitForStage(h, 'awaiting-approval');
       const refused = await h
         .executeUpdate(decideUpdate, { args: [{ decision: 'approve', by: 'mallory' }] })
@@ -132,9 +132,9 @@ describe('releaseModel', () => {
     expect(result.status).toBe('promoted');
     expect((await getDeployment(deps.db, model, 'production'))?.stableVersion).toBe(v1);
     expect((await resolveVersion(deps.db, { model, alias: 'production' })).version).toBe(v1);
-    expect((await releases(handle.workflowId)).rows[0]).toMatchObject({ status: 'promoted' });
+    expect((await releases(result.releaseId)).rows[0]).toMatchObject({ status: 'promoted' });
     // The refused update never reached history; the signals did and are recorded as they were judged.
-    expect((await approvals(handle.workflowId)).rows).toEqual([
+    expect((await approvals(result.releaseId)).rows).toEqual([
       { decision: 'approve', by: 'mallory', accepted: false },
       { decision: 'approve', by: 'alice', accepted: true },
     ]);
@@ -162,14 +162,14 @@ describe('releaseModel', () => {
     const model = `rel-${randomUUID().slice(0, 8)}`;
     await createToken(deps.db, 'alice', [`approver:${model}`]);
     const version = await train(model);
-    const { handle, result } = await release(
+    const { result } = await release(
       { model, version, first: true, approvalTimeout: '2s' },
       async () => undefined
     );
     expect(result.status).toBe('rejected');
     expect(result.outcome).toContain('no decision within 2s');
-    expect((await releases(handle.workflowId)).rows[0]).toMatchObject({ status: 'rejected' });
-    expect((await approvals(handle.workflowId)).rows).toEqual([{ decision: 'timeout', by: 'cairn', accepted: true }]);
+    expect((await releases(result.releaseId)).rows[0]).toMatchObject({ status: 'rejected' });
+    expect((await approvals(result.releaseId)).rows).toEqual([{ decision: 'timeout', by: 'cairn', accepted: true }]);
     expect(await getDeployment(deps.db, model, 'production')).toBeUndefined();
   });
 });
