@@ -180,8 +180,13 @@ export function createMonitorActivities(deps: ActivityDeps) {
           JSON.stringify(report),
         ]
       );
-      if (report.status === 'alert')
+      if (report.status === 'alert') {
         deps.logger.warn({ model: c.model, report: rows[0]!.id, breaches: report.breaches }, 'monitoring alert');
+      }
+      // Exported on the worker's Prometheus endpoint with the Temporal Runtime's metrics.
+      Context.current()
+        .metricMeter.createCounter('cairn_monitoring_reports', 'reports', 'monitoring reports by status')
+        .add(1, { model: c.model, environment: c.environment, status: report.status });
       return {
         deployed: true,
         reportId: rows[0]!.id,
