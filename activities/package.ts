@@ -1,9 +1,7 @@
 import { canonicalJson } from '../lib/ml/canonical-json.js';
 import type { TableStatistics } from '../lib/data/statistics.js';
 import type { ServablePackage } from '../lib/scoring/scorer.js';
-import type { ColumnRule } from '../lib/validate/contract.js';
 import { compileContract } from '../lib/validate/contract.js';
-import type { Task } from '../pipelines/define.js';
 import { resolvePipeline } from '../pipelines/index.js';
 import type { ActivityDeps } from './deps.js';
 import type {
@@ -20,17 +18,9 @@ import { trackedStage } from './tracked-stage.js';
 
 export const PACKAGE_FORMAT = 'cairn.model-package/v1';
 
-/** What a model package holds: everything needed to serve the model and to trace and rebuild it. */
+/** What a model package holds: what serving needs (ServablePackage), and what traces and rebuilds the model. */
 export interface ModelPackage extends ServablePackage {
   format: typeof PACKAGE_FORMAT;
-  pipeline: { name: string; version: string };
-  task: Task;
-  target: string;
-  classes?: string[];
-  model: unknown;
-  features: unknown;
-  contract: ColumnRule[];
-  referenceStatistics: TableStatistics;
   metrics: Record<string, number>;
   gate: GateResult;
   lineage: {

@@ -94,7 +94,10 @@ export const configSchema = z.strictObject({
   nats: z
     .strictObject({
       /** NATS server with JetStream, for streaming inference. @default 'nats://127.0.0.1:4222' */
-      url: z.string().regex(/^(nats|tls):\/\/[^\s]+$/, 'expected nats://host:port').default('nats://127.0.0.1:4222'),
+      url: z
+        .string()
+        .regex(/^(nats|tls):\/\/[^\s]+$/, 'expected nats://host:port')
+        .default('nats://127.0.0.1:4222'),
     })
     .prefault({}),
 });

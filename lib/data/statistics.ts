@@ -206,16 +206,7 @@ export function histogramOn(column: NumberColumn | TimestampColumn, edges: reado
       nonFinite++;
       continue;
     }
-    // Last edge <= v, clamped into [0, bins - 1].
-    let lo = 0;
-    let hi = bins + 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (e[mid]! <= v) lo = mid + 1;
-      else hi = mid;
-    }
-    const bin = lo - 1;
-    counts[bin < 0 ? 0 : bin >= bins ? bins - 1 : bin]!++;
+    counts[binOf(e, v)]!++;
   }
   return { edges: [...edges], counts: Array.from(counts), nonFinite };
 }
@@ -282,4 +273,22 @@ function booleanStatistics(column: BooleanColumn): BooleanStatistics {
     true: trueCount,
     false: values.length - missingCount - trueCount,
   };
+}
+
+/**
+ * The bin of `v` on ascending `edges`: bin i holds edges[i] <= v < edges[i + 1], the last bin also v = edges[last];
+ * values below the first edge go to the first bin and values above the last edge to the last bin. Needs 2 edges.
+ */
+export function binOf(edges: ArrayLike<number>, v: number): number {
+  const bins = edges.length - 1;
+  // The number of edges <= v, by binary search; the bin is one less, clamped into [0, bins - 1].
+  let lo = 0;
+  let hi = bins + 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (edges[mid]! <= v) lo = mid + 1;
+    else hi = mid;
+  }
+  const bin = lo - 1;
+  return bin < 0 ? 0 : bin >= bins ? bins - 1 : bin;
 }

@@ -1,3 +1,4 @@
+import { binOf } from '../data/statistics.js';
 /**
  * Histograms for the binned drift measures (PSI, Jensen-Shannon, binned Wasserstein): the current window is counted
  * on the reference (training) edges, so both histograms share bins.
@@ -92,16 +93,7 @@ export function histogramOnEdges(values: Float64Array, edges: ArrayLike<number>,
         missing++;
         continue;
       }
-      // The last edge <= v, clamped into [0, bins - 1].
-      let lo = 0;
-      let hi = bins + 1;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (e[mid]! <= v) lo = mid + 1;
-        else hi = mid;
-      }
-      const b = lo - 1;
-      counts[b < 0 ? 0 : b > last ? last : b]!++;
+      counts[binOf(e, v)]!++;
     }
   }
   return { counts, missing };

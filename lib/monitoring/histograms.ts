@@ -1,3 +1,6 @@
+import { binOf } from '../data/statistics.js';
+
+export { binOf };
 /**
  * The fixed-edge histograms of the serving feed: latencies on log-spaced edges, features and outputs on the training
  * reference's edges. Pure code; the recorder's hot loops call `binOf` once per value.
@@ -17,24 +20,6 @@ export const LATENCY_MIN_MS = 0.05;
 export const LATENCY_EDGES: readonly number[] = Object.freeze(
   Array.from({ length: 61 }, (_, i) => Number((LATENCY_MIN_MS * LATENCY_FACTOR ** i).toPrecision(6)))
 );
-
-/**
- * The bin of `v` on ascending `edges`: bin i holds edges[i] <= v < edges[i + 1], the last bin also v = edges[last];
- * values below the first edge go to the first bin and values above the last edge to the last bin, as in
- * `histogramOn` (lib/data/statistics.ts). Needs at least 2 edges.
- */
-export function binOf(edges: ArrayLike<number>, v: number): number {
-  const bins = edges.length - 1;
-  let lo = 0;
-  let hi = bins + 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (edges[mid]! <= v) lo = mid + 1;
-    else hi = mid;
-  }
-  const bin = lo - 1;
-  return bin < 0 ? 0 : bin >= bins ? bins - 1 : bin;
-}
 
 /**
  * Quantile `q` (0..1) of the values a histogram counted, interpolated within the bin where it falls: geometrically on
