@@ -1,15 +1,11 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
-import { ActivityFailure, ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { BatchHeartbeat, BatchOutputManifest } from '../../activities/batch-inference.js';
 import { encodeTable } from '../../lib/data/snapshot.js';
 import { readParquet } from '../../lib/data/read-parquet.js';
@@ -17,16 +13,11 @@ import { batchInference } from '../../workflows/batch-inference.js';
 import type { BatchInferenceInput, BatchInferenceStatus } from '../../workflows/batch-inference.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
-import { services } from '../helpers/services.js';
+import { pendingHeartbeat, trainWorkerProcesses } from '../helpers/processes.js';
 import { activityEvents, useServices, withWorker } from '../helpers/temporal.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ctx = useServices();
 const { deps } = ctx;
-const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const child of children) child.kill('SIGKILL');
-});
 
 const ROWS = 1_000_000;
 const CHUNK_ROWS = 100_000;
@@ -49,44 +40,7 @@ beforeAll(async () => {
   dataset = trained.dataset;
 }, 240_000);
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** The real `cairn-train` worker entry point, as a separate process on the given queue. */
-async function startTrainWorker(queue: string): Promise<ChildProcess> {
-  const s = services();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/cairn-train.ts'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: {
-      PATH: process.env.PATH,
-      CAIRN_HOME: s.home,
-      CAIRN_LOG_LEVEL: 'warn',
-      CAIRN_TRAIN_TASK_QUEUE: queue,
-      CAIRN_METRICS_PORT: String(await freePort()),
-      TEMPORAL_ADDRESS: s.temporalAddress,
-      DATABASE_URL: s.databaseUrl,
-      S3_ENDPOINT: s.s3.endpoint,
-      S3_BUCKET: s.s3.bucket,
-      S3_SECRET_KEY: s.s3.secretKey,
-    },
-  });
-  children.push(child);
-  return child;
-}
-
-/** The scoring activity's last heartbeat as the server has it: what a retry resumes from. */
-async function scoreHeartbeat(handle: WorkflowHandle): Promise<BatchHeartbeat | undefined> {
-  const { raw } = await handle.describe();
-  const pending = raw.pendingActivities?.find((a) => a.activityType?.name === 'scoreBatch');
-  const payload = pending?.heartbeatDetails?.payloads?.[0];
-  return payload ? defaultPayloadConverter.fromPayload<BatchHeartbeat>(payload) : undefined;
-}
+const startTrainWorker = trainWorkerProcesses();
 
 /** Reads every part of an output back with Cairn's Parquet reader: row indices and predictions, in order. */
 async function readOutput(digest: string): Promise<{ manifest: BatchOutputManifest; rows: number }> {
@@ -173,7 +127,7 @@ describe('batchInference', () => {
         const deadline = Date.now() + 120_000;
         while (!(beat && beat.nextChunk >= 2) && Date.now() < deadline) {
           await new Promise((r) => setTimeout(r, 100));
-          beat = await scoreHeartbeat(handle);
+          beat = await pendingHeartbeat<BatchHeartbeat>(handle, 'scoreBatch');
         }
         first.kill('SIGKILL');
         await new Promise((r) => first.once('exit', r));

@@ -162,10 +162,7 @@ describe('releaseModel', () => {
     const model = `rel-${randomUUID().slice(0, 8)}`;
     await createToken(deps.db, 'alice', [`approver:${model}`]);
     const version = await train(model);
-    const { result } = await release(
-      { model, version, first: true, approvalTimeout: '2s' },
-      async () => undefined
-    );
+    const { result } = await release({ model, version, first: true, approvalTimeout: '2s' }, async () => undefined);
     expect(result.status).toBe('rejected');
     expect(result.outcome).toContain('no decision within 2s');
     expect((await releases(result.releaseId)).rows[0]).toMatchObject({ status: 'rejected' });

@@ -1,65 +1,19 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { WorkflowHandle } from '@temporalio/client';
-import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
-import { afterAll, describe, expect, it } from 'vitest';
+import { CancelledFailure } from '@temporalio/common';
+import { describe, expect, it } from 'vitest';
 import type { TrainHeartbeat, TrainResult } from '../../activities/stage-types.js';
 import { getRun } from '../../lib/tracking/queries.js';
 import { reconcileRuns } from '../../lib/tracking/reconcile.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
-import { services } from '../helpers/services.js';
+import { pendingHeartbeat, trainWorkerProcesses } from '../helpers/processes.js';
 import { RUN_ACTIVITIES, activityEvents, useServices, withWorker } from '../helpers/temporal.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ctx = useServices();
 const { deps } = ctx;
-const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const child of children) child.kill('SIGKILL');
-});
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** The real `cairn-train` worker entry point, as a separate process on the given queue. */
-async function startTrainWorker(queue: string): Promise<ChildProcess> {
-  const s = services();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/cairn-train.ts'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: {
-      PATH: process.env.PATH,
-      CAIRN_HOME: s.home,
-      CAIRN_LOG_LEVEL: 'warn',
-      CAIRN_TRAIN_TASK_QUEUE: queue,
-      CAIRN_METRICS_PORT: String(await freePort()),
-      TEMPORAL_ADDRESS: s.temporalAddress,
-      DATABASE_URL: s.databaseUrl,
-      S3_ENDPOINT: s.s3.endpoint,
-      S3_BUCKET: s.s3.bucket,
-      S3_SECRET_KEY: s.s3.secretKey,
-    },
-  });
-  children.push(child);
-  return child;
-}
-
-async function trainHeartbeat(handle: WorkflowHandle): Promise<TrainHeartbeat | undefined> {
-  const { raw } = await handle.describe();
-  const pending = raw.pendingActivities?.find((a) => a.activityType?.name === 'train');
-  const payload = pending?.heartbeatDetails?.payloads?.[0];
-  return payload ? defaultPayloadConverter.fromPayload<TrainHeartbeat>(payload) : undefined;
-}
+const startTrainWorker = trainWorkerProcesses();
 
 describe('kill -9 of the cairn-train worker during training', () => {
   it('loses nothing: once a worker is back, training resumes from its checkpoint and finished stages do not run again', async () => {
@@ -79,7 +33,7 @@ describe('kill -9 of the cairn-train worker during training', () => {
         const deadline = Date.now() + 120_000;
         while (!(beat?.checkpointRound && beat.checkpointRound < beat.total - 10) && Date.now() < deadline) {
           await new Promise((r) => setTimeout(r, 250));
-          beat = await trainHeartbeat(handle);
+          beat = await pendingHeartbeat<TrainHeartbeat>(handle, 'train');
         }
         expect(beat?.checkpointRound, 'no checkpoint was reported in time').toBeGreaterThanOrEqual(10);
         first.kill('SIGKILL');
@@ -119,7 +73,8 @@ describe('kill -9 of the cairn-train worker during training', () => {
           ],
         });
         const deadline = Date.now() + 120_000;
-        while (!(await trainHeartbeat(handle)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+        while (!(await pendingHeartbeat<TrainHeartbeat>(handle, 'train')) && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 250));
         worker.kill('SIGKILL');
         await new Promise((r) => worker.once('exit', r));
 
@@ -153,7 +108,8 @@ describe('kill -9 of the cairn-train worker during training', () => {
         ],
       });
       const deadline = Date.now() + 120_000;
-      while (!(await trainHeartbeat(handle)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+      while (!(await pendingHeartbeat<TrainHeartbeat>(handle, 'train')) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 250));
       await handle.terminate('operator stopped it');
       expect((await getRun(deps.db, handle.workflowId))?.status).toBe('running');
 
