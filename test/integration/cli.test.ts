@@ -5,9 +5,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ensureBinaries } from '../../infra/stack/binaries.js';
 import { startRun } from '../../lib/tracking/runs.js';
+import { trainingPipeline } from '../../workflows/training-pipeline.js';
 import { services, testDeps } from '../helpers/services.js';
-import { withWorker } from '../helpers/temporal.js';
+import { testClient, withWorker } from '../helpers/temporal.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
@@ -203,5 +205,66 @@ describe('cairn CLI', () => {
     });
     expect(unreachable.code).toBe(2);
     expect(oneLine(unreachable.stderr)).toMatch(/^cairn-train-worker: cannot reach postgres at 127\.0\.0\.1:1\/cairn/);
+  });
+
+  it('releases from the CLI: tokens, release, a refused approve, approval by `temporal workflow signal`, rollback', async () => {
+    const model = `cli-${Date.now().toString(36)}`;
+    const client = await testClient();
+    try {
+      await withWorker(deps, async (taskQueue) => {
+        const env = { CAIRN_TASK_QUEUE: taskQueue };
+        await client.workflow.execute(trainingPipeline, {
+          taskQueue,
+          workflowId: `${model}-train`,
+          args: [{ pipeline: 'penguins', model, config: { rounds: 5 } }],
+        });
+        const token = await runEntry(
+          'cli/main.ts',
+          ['tokens', 'create', '--principal', 'alice', '--role', `approver:${model}`],
+          env
+        );
+        expect(token.stdout).toMatch(new RegExp(`^token \\w+ for alice \\(approver:${model}\\); shown once:\\ncairn_`));
+
+        const started = await runEntry('cli/main.ts', ['release', `${model}@1`, '--first'], env);
+        expect(started.code).toBe(0);
+        const workflowId = `release-${model}-v1-production`;
+        expect(started.stdout).toContain(`started ${workflowId}`);
+        const handle = client.workflow.getHandle(workflowId);
+        for (
+          let i = 0;
+          i < 100 && (await handle.query<{ stage: string }>('status')).stage !== 'awaiting-approval';
+          i++
+        ) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        const refused = await runEntry('cli/main.ts', ['approve', workflowId, '--by', 'mallory'], env);
+        expect(refused.code).toBe(2);
+        expect(oneLine(refused.stderr)).toBe('cairn: approve refused: mallory does not hold the approver role');
+
+        const s = services();
+        const { temporal } = ensureBinaries(s.home, ['temporal']);
+        await run(temporal, [
+          'workflow',
+          'signal',
+          '--workflow-id',
+          workflowId,
+          '--name',
+          'approve',
+          '-i',
+          '{"by":"alice"}',
+          '--address',
+          s.temporalAddress,
+        ]);
+        expect(await handle.result()).toMatchObject({ status: 'promoted' });
+
+        const listed = await runEntry('cli/main.ts', ['deployments', 'list', '--model', model], env);
+        expect(listed.stdout).toMatch(new RegExp(`${model}\\s+production\\s+v1\\s+-`));
+        const rollback = await runEntry('cli/main.ts', ['rollback', model], env);
+        expect(rollback.code).toBe(2);
+        expect(oneLine(rollback.stderr)).toBe('cairn: no previous version to roll back to');
+      });
+    } finally {
+      await client.connection.close();
+    }
   });
 });
