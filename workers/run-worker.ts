@@ -22,7 +22,7 @@ export async function runWorker(role: WorkerRole): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config, { worker: role });
   await preflight(config, ['temporal', 'postgres', 'object-store']);
-  const metricsPort = config.worker.metricsPort + (role === 'cairn-train' ? 1 : 0);
+  const metricsPort = config.worker.metricsPort && config.worker.metricsPort + (role === 'cairn-train' ? 1 : 0);
   try {
     installTemporalRuntime({ logger, metricsPort });
   } catch (err) {
@@ -56,7 +56,10 @@ export async function runWorker(role: WorkerRole): Promise<void> {
       }),
       shutdownGraceTime: config.worker.shutdownGraceTime,
     });
-    logger.info({ taskQueue, metrics: `http://127.0.0.1:${metricsPort}/metrics` }, 'worker running');
+    logger.info(
+      { taskQueue, metrics: metricsPort ? `http://127.0.0.1:${metricsPort}/metrics` : 'off' },
+      'worker running'
+    );
     await worker.run();
     logger.info({ taskQueue }, 'worker stopped');
   } finally {

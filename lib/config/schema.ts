@@ -67,8 +67,11 @@ export const configSchema = z.strictObject({
     .prefault({}),
   worker: z
     .strictObject({
-      /** Prometheus endpoint of the `cairn` worker; the `cairn-train` worker uses the next port. @default 9464 */
-      metricsPort: port.default(9464),
+      /**
+       * Prometheus endpoint of the `cairn` worker; the `cairn-train` worker uses the next port; 0 serves none (more
+       * workers of a queue on one machine). @default 9464
+       */
+      metricsPort: z.coerce.number({ error: 'expected a port number' }).int().min(0).max(65535).default(9464),
       /** How long running activities get to finish on SIGTERM. @default '30s' */
       shutdownGraceTime: duration.default('30s'),
     })

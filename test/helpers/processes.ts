@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
@@ -8,14 +7,6 @@ import { afterAll } from 'vitest';
 import { services } from './services.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * Starts the real `cairn-train` worker entry point as a separate process on a queue, so a test can `kill -9` it;
@@ -36,7 +27,8 @@ export function trainWorkerProcesses(): (queue: string) => Promise<ChildProcess>
         CAIRN_HOME: s.home,
         CAIRN_LOG_LEVEL: 'warn',
         CAIRN_TRAIN_TASK_QUEUE: queue,
-        CAIRN_METRICS_PORT: String(await freePort()),
+        // No metrics endpoint: a port picked free here could be taken before the worker binds it.
+        CAIRN_METRICS_PORT: '0',
         TEMPORAL_ADDRESS: s.temporalAddress,
         DATABASE_URL: s.databaseUrl,
         S3_ENDPOINT: s.s3.endpoint,
@@ -55,4 +47,12 @@ export async function pendingHeartbeat<T>(handle: WorkflowHandle, activityType: 
   const pending = raw.pendingActivities?.find((a) => a.activityType?.name === activityType);
   const payload = pending?.heartbeatDetails?.payloads?.[0];
   return payload ? defaultPayloadConverter.fromPayload<T>(payload) : undefined;
+}
+
+/** Kills a worker process with SIGKILL (a crash) and waits until it is gone; one that already exited is left alone. */
+export async function crash(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
 }

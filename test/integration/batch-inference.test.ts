@@ -13,7 +13,7 @@ import { batchInference } from '../../workflows/batch-inference.js';
 import type { BatchInferenceInput, BatchInferenceStatus } from '../../workflows/batch-inference.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
-import { pendingHeartbeat, trainWorkerProcesses } from '../helpers/processes.js';
+import { crash, pendingHeartbeat, trainWorkerProcesses } from '../helpers/processes.js';
 import { activityEvents, useServices, withWorker } from '../helpers/temporal.js';
 
 const ctx = useServices();
@@ -129,8 +129,7 @@ describe('batchInference', () => {
           await new Promise((r) => setTimeout(r, 100));
           beat = await pendingHeartbeat<BatchHeartbeat>(handle, 'scoreBatch');
         }
-        first.kill('SIGKILL');
-        await new Promise((r) => first.once('exit', r));
+        await crash(first);
         expect(beat?.nextChunk, 'no stored chunk was reported in time').toBeGreaterThanOrEqual(2);
         expect(beat!.nextChunk, 'the worker finished before it could be killed').toBeLessThan(CHUNKS);
         expect(beat!.parts).toHaveLength(beat!.nextChunk);

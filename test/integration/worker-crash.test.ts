@@ -7,7 +7,7 @@ import { getRun } from '../../lib/tracking/queries.js';
 import { reconcileRuns } from '../../lib/tracking/reconcile.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
-import { pendingHeartbeat, trainWorkerProcesses } from '../helpers/processes.js';
+import { crash, pendingHeartbeat, trainWorkerProcesses } from '../helpers/processes.js';
 import { RUN_ACTIVITIES, activityEvents, useServices, withWorker } from '../helpers/temporal.js';
 
 const ctx = useServices();
@@ -36,8 +36,7 @@ describe('kill -9 of the cairn-train worker during training', () => {
           beat = await pendingHeartbeat<TrainHeartbeat>(handle, 'train');
         }
         expect(beat?.checkpointRound, 'no checkpoint was reported in time').toBeGreaterThanOrEqual(10);
-        first.kill('SIGKILL');
-        await new Promise((r) => first.once('exit', r));
+        await crash(first);
 
         await startTrainWorker(queue);
         const result = await handle.result();
@@ -75,8 +74,7 @@ describe('kill -9 of the cairn-train worker during training', () => {
         const deadline = Date.now() + 120_000;
         while (!(await pendingHeartbeat<TrainHeartbeat>(handle, 'train')) && Date.now() < deadline)
           await new Promise((r) => setTimeout(r, 250));
-        worker.kill('SIGKILL');
-        await new Promise((r) => worker.once('exit', r));
+        await crash(worker);
 
         await handle.cancel();
         const err = await handle.result().catch((e: unknown) => e);
