@@ -949,22 +949,125 @@ function compile(tree: Tree): CompiledTree {
 
 const ROUTE_BLOCK = 256;
 
+/** A model's trees compiled, in order, with the most features any of them reads. */
+interface CompiledModel {
+  /** The `trees` array compiled and its length then: a model whose list changed is compiled again. */
+  source: Tree[];
+  length: number;
+  trees: CompiledTree[];
+  features: number;
+  /**
+   * Every tree in one set of arrays, for routing one row: tree t starts at node `root[t]` and takes `depth[t]` steps;
+   * `child` holds node indices into these arrays.
+   */
+  flat: {
+    root: Int32Array;
+    depth: Int32Array;
+    feature: Int32Array;
+    threshold: Float64Array;
+    nanRight: Int32Array;
+    child: Int32Array;
+    value: Float64Array;
+  };
+}
+
+const compiledModels = new WeakMap<GbdtModel, CompiledModel>();
+
+/**
+ * The compiled trees of a model, compiled once per model (online serving scores one row at a time). Models are plain
+ * data that do not change once predicted with; a tree list that was replaced or grew is compiled again.
+ */
+function compileModel(model: GbdtModel): CompiledModel {
+  const cached = compiledModels.get(model);
+  if (cached && cached.source === model.trees && cached.length === model.trees.length) return cached;
+  const trees = model.trees.map(compile);
+  let features = 0;
+  let size = 0;
+  for (const tree of trees) {
+    features = Math.max(features, tree.features);
+    size += tree.feature.length;
+  }
+  const flat: CompiledModel['flat'] = {
+    root: new Int32Array(trees.length),
+    depth: new Int32Array(trees.length),
+    feature: new Int32Array(size),
+    threshold: new Float64Array(size),
+    nanRight: new Int32Array(size),
+    child: new Int32Array(2 * size),
+    value: new Float64Array(size),
+  };
+  let offset = 0;
+  trees.forEach((tree, t) => {
+    flat.root[t] = offset;
+    flat.depth[t] = tree.depth;
+    flat.feature.set(tree.feature, offset);
+    flat.threshold.set(tree.threshold, offset);
+    flat.nanRight.set(tree.nanRight, offset);
+    flat.value.set(tree.value, offset);
+    for (let i = 0; i < tree.child.length; i++) flat.child[2 * offset + i] = tree.child[i]! + offset;
+    offset += tree.feature.length;
+  });
+  const compiled: CompiledModel = { source: model.trees, length: trees.length, trees, features, flat };
+  compiledModels.set(model, compiled);
+  return compiled;
+}
+
 /**
  * Raw scores for every row: base score plus every tree, added in tree order. Rows go a block at a time: the block
  * is copied row-major, then each tree routes the whole block one level per pass, so the steps of different rows
- * overlap instead of waiting on each other.
+ * overlap instead of waiting on each other. A single row (online serving) is routed straight from its columns:
+ * the same comparisons and the same additions in the same order, so the same numbers bit for bit.
  */
 function rawScores(model: GbdtModel, columns: Float64Array[], rows: number): Float64Array[] {
   const k = outputsOf(model.params);
   const raw = model.baseScore.map((b) => new Float64Array(rows).fill(b));
   if (raw.length !== k) throw new MlInputError(`baseScore has ${raw.length} entries, expected ${k}`, 'baseScore');
-  const trees = model.trees.map(compile);
+  const { trees, features, flat } = compileModel(model);
   const width = columns.length;
-  trees.forEach((tree, t) => {
-    if (tree.features > width) throw new MlInputError(`tree ${t} splits on feature ${tree.features - 1}`, 'trees');
-  });
-  const block = new Float64Array(ROUTE_BLOCK * width);
-  const nodes = new Int32Array(ROUTE_BLOCK);
+  if (features > width) {
+    const t = trees.findIndex((tree) => tree.features > width);
+    throw new MlInputError(`tree ${t} splits on feature ${trees[t]!.features - 1}`, 'trees');
+  }
+  if (rows === 1) {
+    // Values are read from the columns as they stand: a row copied into a JS array would box every value read.
+    const { root, depth, feature, threshold, nanRight, child, value } = flat;
+    const n = root.length;
+    let t = 0;
+    // Four trees at a time: their steps do not wait on each other. A leaf is its own child, so the extra steps of
+    // a shallower tree stay at its leaf; leaf values are added in tree order as below.
+    for (; t + 4 <= n; t += 4) {
+      let a = root[t]!;
+      let b = root[t + 1]!;
+      let c = root[t + 2]!;
+      let e = root[t + 3]!;
+      for (let d = Math.max(depth[t]!, depth[t + 1]!, depth[t + 2]!, depth[t + 3]!); d > 0; d--) {
+        const xa = columns[feature[a]!]![0]!;
+        const xb = columns[feature[b]!]![0]!;
+        const xc = columns[feature[c]!]![0]!;
+        const xe = columns[feature[e]!]![0]!;
+        a = child[2 * a + (+(xa > threshold[a]!) | (+(xa !== xa) & nanRight[a]!))]!;
+        b = child[2 * b + (+(xb > threshold[b]!) | (+(xb !== xb) & nanRight[b]!))]!;
+        c = child[2 * c + (+(xc > threshold[c]!) | (+(xc !== xc) & nanRight[c]!))]!;
+        e = child[2 * e + (+(xe > threshold[e]!) | (+(xe !== xe) & nanRight[e]!))]!;
+      }
+      raw[t % k]![0]! += value[a]!;
+      raw[(t + 1) % k]![0]! += value[b]!;
+      raw[(t + 2) % k]![0]! += value[c]!;
+      raw[(t + 3) % k]![0]! += value[e]!;
+    }
+    for (; t < n; t++) {
+      let node = root[t]!;
+      for (let d = depth[t]!; d > 0; d--) {
+        const x = columns[feature[node]!]![0]!;
+        node = child[2 * node + (+(x > threshold[node]!) | (+(x !== x) & nanRight[node]!))]!;
+      }
+      raw[t % k]![0]! += value[node]!;
+    }
+    return raw;
+  }
+  const size = Math.min(rows, ROUTE_BLOCK);
+  const block = new Float64Array(size * width);
+  const nodes = new Int32Array(size);
   for (let start = 0; start < rows; start += ROUTE_BLOCK) {
     const count = Math.min(ROUTE_BLOCK, rows - start);
     for (let f = 0; f < width; f++) {
