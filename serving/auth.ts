@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { authenticate } from '../lib/auth/tokens.js';
 import type { Principal } from '../lib/auth/tokens.js';
 import type { Queryable } from '../lib/db/pool.js';
@@ -16,8 +16,18 @@ export interface TokenCacheOptions {
 
 interface Entry {
   lookup: Promise<Principal | undefined>;
+  /** The lookup's answer once it has one. */
+  settled?: { principal: Principal | undefined };
   expires: number;
+  /** When it was last used (a counter): the least recently used entry is forgotten first. */
+  used: number;
 }
+
+/** SHA-256 in hex: one call where node has `crypto.hash` (20.12), a Hash object otherwise. */
+const sha256: (text: string) => string =
+  typeof crypto.hash === 'function'
+    ? (text) => crypto.hash('sha256', text, 'hex')
+    : (text) => crypto.createHash('sha256').update(text).digest('hex');
 
 /**
  * Token lookups with a short memory, so authenticating is not a database round trip per request. Keyed by the
@@ -26,6 +36,7 @@ interface Entry {
  */
 export class TokenCache {
   private readonly entries = new Map<string, Entry>();
+  private clock = 0;
   private readonly ttlMs: number;
   private readonly negativeTtlMs: number;
   private readonly max: number;
@@ -43,28 +54,56 @@ export class TokenCache {
 
   /** The live principal of `token`, or undefined. */
   lookup(token: string): Promise<Principal | undefined> {
-    const key = createHash('sha256').update(token).digest('hex');
+    return this.entry(token).lookup;
+  }
+
+  /**
+   * `lookup` without a promise when the answer is already known (a cached token: most requests): `{ principal }`
+   * then, else the lookup under way.
+   */
+  check(token: string): { principal: Principal | undefined } | Promise<Principal | undefined> {
+    const entry = this.entry(token);
+    return entry.settled ?? entry.lookup;
+  }
+
+  private entry(token: string): Entry {
+    const key = sha256(token);
     const now = this.now();
     const cached = this.entries.get(key);
     if (cached && cached.expires > now) {
-      // Most recently used last: Map keeps insertion order, so the first key is the one to evict.
-      this.entries.delete(key);
-      this.entries.set(key, cached);
-      return cached.lookup;
+      // A use stamp, not a move to the end of the map: deleting and re-adding a key on every request churns the
+      // map's tables, garbage that lives long enough to be promoted and collected by full GCs.
+      cached.used = ++this.clock;
+      return cached;
     }
-    const entry: Entry = { lookup: authenticate(this.db, token), expires: now + this.ttlMs };
-    this.entries.delete(key);
+    const entry: Entry = { lookup: authenticate(this.db, token), expires: now + this.ttlMs, used: ++this.clock };
     this.entries.set(key, entry);
-    while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+    if (this.entries.size > this.max) this.evict();
     entry.lookup.then(
       (principal) => {
+        entry.settled = { principal };
         if (!principal) entry.expires = Math.min(entry.expires, this.now() + this.negativeTtlMs);
       },
       () => {
         if (this.entries.get(key) === entry) this.entries.delete(key);
       }
     );
-    return entry.lookup;
+    return entry;
+  }
+
+  /** Forgets the least recently used entries beyond `max` (a scan: it runs on a miss, which asks the database). */
+  private evict(): void {
+    while (this.entries.size > this.max) {
+      let oldest: string | undefined;
+      let used = Infinity;
+      for (const [key, entry] of this.entries) {
+        if (entry.used < used) {
+          used = entry.used;
+          oldest = key;
+        }
+      }
+      this.entries.delete(oldest!);
+    }
   }
 
   clear(): void {

@@ -1,5 +1,18 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ModelRoute } from './model-set.js';
+import type { LoadedModel, ModelRoute } from './model-set.js';
+
+/** The request metrics of one served version, counted without a label lookup per request. */
+export interface VersionMetrics {
+  /** A predict request this version answered with `status` after `seconds`, with `rows` predictions in it. */
+  request(status: number, seconds: number, rows: number): void;
+}
+
+/** Counts of one version not yet added to the prom-client counters (they are when scraped). */
+interface Pending {
+  labels: { model: string; version: string };
+  statuses: Map<number, number>;
+  predictions: number;
+}
 
 export interface ServingMetrics {
   registry: Registry;
@@ -12,6 +25,11 @@ export interface ServingMetrics {
   /** Feedback labels by model and outcome (stored, unknown). */
   feedback: Counter<'model' | 'outcome'>;
   feedFlushErrors: Counter;
+  /**
+   * The request metrics of a loaded version. Its requests and predictions are plain numbers until a scrape adds them
+   * to `requests` and `predictions` (prom-client hashes a label object on every call).
+   */
+  of(loaded: LoadedModel): VersionMetrics;
 }
 
 /**
@@ -46,27 +64,66 @@ export function createServingMetrics(state: {
       this.set(state.droppedSamples());
     },
   });
+  const pending = new Map<string, Pending>();
+  const requests = new Counter({
+    name: 'cairn_serving_requests_total',
+    help: 'Predict requests by model, serving version and HTTP status.',
+    labelNames: ['model', 'version', 'status'] as const,
+    registers,
+    collect() {
+      for (const p of pending.values()) {
+        for (const [status, n] of p.statuses) {
+          if (n > 0) this.inc({ ...p.labels, status }, n);
+          p.statuses.set(status, 0);
+        }
+      }
+    },
+  });
+  const predictions = new Counter({
+    name: 'cairn_serving_predictions_total',
+    help: 'Rows scored and answered, by model and version.',
+    labelNames: ['model', 'version'] as const,
+    registers,
+    collect() {
+      for (const p of pending.values()) {
+        if (p.predictions > 0) this.inc(p.labels, p.predictions);
+        p.predictions = 0;
+      }
+    },
+  });
+  const latency = new Histogram({
+    name: 'cairn_serving_request_duration_seconds',
+    help: "Seconds from a predict request's arrival to its answer.",
+    labelNames: ['model', 'version'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  });
+  const versions = new WeakMap<LoadedModel, VersionMetrics>();
+  const of = (loaded: LoadedModel): VersionMetrics => {
+    let metrics = versions.get(loaded);
+    if (metrics) return metrics;
+    const labels = { model: loaded.model, version: String(loaded.version) };
+    const key = `${labels.model}@${labels.version}`;
+    let p = pending.get(key);
+    if (!p) pending.set(key, (p = { labels, statuses: new Map(), predictions: 0 }));
+    const counts = p;
+    const timed = latency.labels(labels);
+    metrics = {
+      request(status, seconds, rows) {
+        counts.statuses.set(status, (counts.statuses.get(status) ?? 0) + 1);
+        counts.predictions += rows;
+        timed.observe(seconds);
+      },
+    };
+    versions.set(loaded, metrics);
+    return metrics;
+  };
   return {
     registry,
-    requests: new Counter({
-      name: 'cairn_serving_requests_total',
-      help: 'Predict requests by model, serving version and HTTP status.',
-      labelNames: ['model', 'version', 'status'] as const,
-      registers,
-    }),
-    predictions: new Counter({
-      name: 'cairn_serving_predictions_total',
-      help: 'Rows scored and answered, by model and version.',
-      labelNames: ['model', 'version'] as const,
-      registers,
-    }),
-    latency: new Histogram({
-      name: 'cairn_serving_request_duration_seconds',
-      help: "Seconds from a predict request's arrival to its answer.",
-      labelNames: ['model', 'version'] as const,
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers,
-    }),
+    of,
+    requests,
+    predictions,
+    latency,
     feedback: new Counter({
       name: 'cairn_serving_feedback_total',
       help: 'Feedback labels by model and outcome (stored, unknown prediction id).',

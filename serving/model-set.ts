@@ -70,9 +70,25 @@ export class ModelSet {
     return point < route.canaryWeight ? route.canary : route.stable;
   }
 
-  /** Looks for deployment changes every `intervalMs`. */
+  /**
+   * Looks for deployment changes every `intervalMs`. A failed look keeps the loaded versions serving; it is logged
+   * once per outage, not once per poll.
+   */
   start(intervalMs: number): void {
-    this.timer = setInterval(() => void this.refresh().catch(() => undefined), intervalMs);
+    let failing = false;
+    this.timer = setInterval(() => {
+      this.refresh().then(
+        () => {
+          if (failing) this.deps.logger.info('deployments readable again');
+          failing = false;
+        },
+        (err: unknown) => {
+          if (!failing)
+            this.deps.logger.error({ err }, 'deployments could not be read; serving the versions already loaded');
+          failing = true;
+        }
+      );
+    }, intervalMs);
     this.timer.unref();
   }
 

@@ -370,7 +370,8 @@ export class FeedRecorder {
   }
 
   private sample(m: FeedModel, log: NonNullable<ServedRequest['log']>): void {
-    const at = this.now().toISOString();
+    // Most requests keep no row: the time is read (and formatted) only for one that does.
+    let at: string | undefined;
     for (let i = 0; i < log.ids.length; i++) {
       if (this.random() >= this.sampleRate) continue;
       if (this.samples.length >= this.maxPendingSamples) {
@@ -385,7 +386,7 @@ export class FeedRecorder {
         version: m.version,
         input: log.inputs[i],
         output: log.outputs[i],
-        at,
+        at: (at ??= this.now().toISOString()),
       });
       this.sampleIds.add(id);
     }
