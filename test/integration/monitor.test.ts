@@ -6,10 +6,9 @@ import type { MonitoringReport } from '../../lib/monitoring/report.js';
 import { resolveSourcePath } from '../../lib/pipelines/run-config.js';
 import { changeDeployment, moves } from '../../lib/release/deployments.js';
 import type { Server } from '../../serving/server.js';
-import { buildServer } from '../../serving/server.js';
 import { monitorModel } from '../../workflows/monitor-model.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
-import { testConfig } from '../helpers/services.js';
+import { startTestServer } from '../helpers/serving.js';
 import { useServices, withWorker } from '../helpers/temporal.js';
 
 const ctx = useServices();
@@ -76,14 +75,7 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 90_
 
 beforeAll(async () => {
   token = (await createToken(deps.db, 'monitor-test', ['predict'])).token;
-  const config = testConfig();
-  server = await buildServer({
-    ...deps,
-    config: { serving: { ...config.serving, sampleRate: 1, reloadInterval: 200, flushInterval: 200 } },
-  });
-  await server.app.listen({ host: '127.0.0.1', port: 0 });
-  const address = server.app.server.address();
-  base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  ({ server, base } = await startTestServer(deps, { flushInterval: 200 }));
 });
 
 afterAll(async () => {

@@ -11,12 +11,11 @@ import { getDeployment } from '../../lib/release/deployments.js';
 import { registerVersion, resolveVersion } from '../../lib/registry/models.js';
 import { startRun } from '../../lib/tracking/runs.js';
 import type { Server } from '../../serving/server.js';
-import { buildServer } from '../../serving/server.js';
 import { approveSignal, statusQuery } from '../../workflows/messages.js';
 import { releaseModel } from '../../workflows/release-model.js';
 import type { ReleaseModelInput } from '../../workflows/release-model.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
-import { testConfig } from '../helpers/services.js';
+import { startTestServer } from '../helpers/serving.js';
 import { useServices, withWorker } from '../helpers/temporal.js';
 
 const ctx = useServices();
@@ -99,16 +98,8 @@ beforeAll(async () => {
   expect(await train(10)).toBe(1);
   expect(await train(30)).toBe(2);
   expect((await release({ model, version: 1, first: true })).status).toBe('promoted');
-  const config = testConfig();
-  server = await buildServer({
-    ...deps,
-    // The broken canary fails every request it takes; its error logs are expected here.
-    logger: deps.logger.child({}, { level: 'silent' }),
-    config: { serving: { ...config.serving, sampleRate: 1, reloadInterval: 200, flushInterval: 500 } },
-  });
-  await server.app.listen({ host: '127.0.0.1', port: 0 });
-  const address = server.app.server.address();
-  base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  // The broken canary fails every request it takes; its error logs are expected here.
+  ({ server, base } = await startTestServer(deps, { flushInterval: 500 }, deps.logger.child({}, { level: 'silent' })));
 }, 240_000);
 
 afterAll(async () => {

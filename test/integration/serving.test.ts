@@ -8,9 +8,8 @@ import { resolveSourcePath } from '../../lib/pipelines/run-config.js';
 import { changeDeployment, moves } from '../../lib/release/deployments.js';
 import type { DeploymentState, Deployment } from '../../lib/release/deployments.js';
 import type { Server } from '../../serving/server.js';
-import { buildServer } from '../../serving/server.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
-import { testConfig } from '../helpers/services.js';
+import { startTestServer } from '../helpers/serving.js';
 import { useServices, withWorker } from '../helpers/temporal.js';
 
 const ctx = useServices();
@@ -86,16 +85,7 @@ beforeAll(async () => {
   await change(moves.promote(1, null), 'promote');
   token = (await createToken(deps.db, 'serving-test', ['predict'])).token;
   approverToken = (await createToken(deps.db, 'serving-approver', [`approver:${model}`])).token;
-  const config = testConfig();
-  server = await buildServer({
-    ...deps,
-    config: {
-      serving: { ...config.serving, environment: ENV, sampleRate: 1, reloadInterval: 200, flushInterval: '1h' },
-    },
-  });
-  await server.app.listen({ host: '127.0.0.1', port: 0 });
-  const address = server.app.server.address();
-  base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  ({ server, base } = await startTestServer(deps, { environment: ENV, flushInterval: '1h' }));
 }, 240_000);
 
 afterAll(async () => {
