@@ -3,7 +3,15 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const BENCHES = ['artifact-stream.ts', 'orchestration.ts', 'pipeline.ts', 'data.ts', 'training.ts', 'memory.ts'];
+const BENCHES = [
+  'artifact-stream.ts',
+  'orchestration.ts',
+  'pipeline.ts',
+  'data.ts',
+  'training.ts',
+  'memory.ts',
+  'serving.ts',
+];
 
 const failed: string[] = [];
 for (const bench of BENCHES) {
