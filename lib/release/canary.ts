@@ -1,3 +1,4 @@
+import { jensenShannonDistance } from '../drift/jensen-shannon.js';
 import type { CategoryCounts, FeedSummary, NumericBins } from '../monitoring/feed.js';
 
 /** What a canary may not do worse than the stable version over one observation window. */
@@ -49,21 +50,6 @@ function proportions(a: NumericBins | CategoryCounts, b: NumericBins | CategoryC
   const cb = b.kind === 'categorical' ? b.counts : {};
   const keys = [...new Set([...Object.keys(ca), ...Object.keys(cb)])];
   return [keys.map((k) => ca[k] ?? 0), keys.map((k) => cb[k] ?? 0)];
-}
-
-/** Jensen-Shannon distance, base 2 (0 = same distribution, 1 = disjoint). */
-export function jensenShannonDistance(p: readonly number[], q: readonly number[]): number {
-  const sp = p.reduce((s, x) => s + x, 0);
-  const sq = q.reduce((s, x) => s + x, 0);
-  let divergence = 0;
-  for (let i = 0; i < p.length; i++) {
-    const a = p[i]! / sp;
-    const b = (q[i] ?? 0) / sq;
-    const m = (a + b) / 2;
-    if (a > 0) divergence += (a * Math.log2(a / m)) / 2;
-    if (b > 0) divergence += (b * Math.log2(b / m)) / 2;
-  }
-  return Math.sqrt(Math.max(0, divergence));
 }
 
 /** Judges a canary against the stable version on error rate, p99 latency and prediction distribution. */
