@@ -2,6 +2,7 @@ import type { ArtifactStore } from '../lib/artifacts/index.js';
 import type { Pool } from '../lib/db/pool.js';
 import type { CodeVersion } from '../lib/lineage/code-version.js';
 import type { Logger } from '../lib/logging/logger.js';
+import type { Project } from '../lib/pipeline/project.js';
 
 /** What activities need from the outside world; workers pass real services, unit tests may pass others. */
 export interface ActivityDeps {
@@ -12,4 +13,6 @@ export interface ActivityDeps {
   code: CodeVersion;
   /** Price of one CPU-second, for run costs. */
   cpuSecondPrice: number;
+  /** The user project whose pipelines `runPipeline` runs (CAIRN_PROJECT, else the working directory). */
+  project: Project;
 }

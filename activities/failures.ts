@@ -1,8 +1,11 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import { z } from 'zod';
 import { ArtifactIntegrityError, ArtifactNotFoundError } from '../lib/artifacts/index.js';
 import { DataReadError } from '../lib/data/table.js';
 import { InvalidConfigError } from '../lib/pipelines/run-config.js';
-import { UnknownPipelineError } from '../pipelines/index.js';
+import { PipelineDefinitionError } from '../lib/pipeline/pipeline.js';
+import { ProjectLoadError, UnknownPipelineError } from '../lib/pipeline/project.js';
+import { StepValidationError } from '../lib/pipeline/step.js';
 
 /**
  * Turns errors a retry cannot fix (bad request, bad data, a missing artifact) into non-retryable failures with a type and details;
@@ -24,6 +27,15 @@ export function asFailure(err: unknown): unknown {
       ...err.details,
     });
   }
+  if (err instanceof StepValidationError)
+    return ApplicationFailure.nonRetryable(err.message, 'StepValidationError', { problems: err.problems });
+  // A step's own zod check failing is a validation error too, whoever threw it.
+  if (err instanceof z.ZodError)
+    return ApplicationFailure.nonRetryable(`validation failed: ${z.prettifyError(err)}`, 'StepValidationError', {
+      problems: err.issues.map((i) => `${i.path.join('.') || '(value)'}: ${i.message}`),
+    });
+  if (err instanceof PipelineDefinitionError || err instanceof ProjectLoadError)
+    return ApplicationFailure.nonRetryable(err.message, err.name);
   return err;
 }
 

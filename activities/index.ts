@@ -8,6 +8,7 @@ import { createPackageActivities } from './package.js';
 import { createPrepareActivities } from './prepare.js';
 import { createRegisterActivities } from './register.js';
 import { createReleaseActivities } from './release.js';
+import { createRunStepActivities } from './run-step.js';
 import { createTrainActivities } from './train.js';
 import { createTransformActivities } from './transform.js';
 import { createValidateActivities } from './validate.js';
@@ -29,6 +30,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createReleaseActivities(deps),
     ...createBatchInferenceActivities(deps),
     ...createMonitorActivities(deps),
+    ...createRunStepActivities(deps),
   };
 }
 

@@ -11,6 +11,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
+import { defineProject } from '../lib/pipeline/project.js';
 import { createActivities } from '../activities/index.js';
 import type { Activities } from '../activities/index.js';
 import { createArtifactStore } from '../lib/artifacts/index.js';
@@ -154,6 +155,7 @@ async function main(): Promise<void> {
       logger: createLogger(config),
       code: readCodeVersion(),
       cpuSecondPrice: config.tracking.cpuSecondPrice,
+      project: defineProject({ pipelines: [] }),
     };
     const activities = createActivities(deps);
     const client = new Client({ connection, namespace: config.temporal.namespace });

@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
+import { defineProject } from '../lib/pipeline/project.js';
 import { createActivities } from '../activities/index.js';
 import { createArtifactStore } from '../lib/artifacts/index.js';
 import type { ArtifactStore } from '../lib/artifacts/index.js';
@@ -364,6 +365,7 @@ async function ensureModel(config: CairnConfig, db: Pool, store: ArtifactStore):
       logger: createLogger(config),
       code: readCodeVersion(),
       cpuSecondPrice: config.tracking.cpuSecondPrice,
+      project: defineProject({ pipelines: [] }),
     });
     const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
     const taskQueue = `bench-serving-${randomUUID()}`;

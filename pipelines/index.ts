@@ -1,3 +1,4 @@
+import { UnknownPipelineError } from '../lib/pipeline/project.js';
 import { FeatureStateError } from '../lib/features/matrix.js';
 import { createScorer } from '../lib/scoring/scorer.js';
 import type { Scorer, ServablePackage } from '../lib/scoring/scorer.js';
@@ -10,17 +11,11 @@ export const PIPELINES: Record<string, Pipeline> = Object.fromEntries(
   [flightDelays, penguins].map((p) => [p.name, p as unknown as Pipeline])
 );
 
-export class UnknownPipelineError extends Error {
-  override readonly name = 'UnknownPipelineError';
-  readonly userFacing = true;
-  constructor(readonly pipeline: string) {
-    super(`unknown pipeline ${JSON.stringify(pipeline)} (known: ${Object.keys(PIPELINES).sort().join(', ')})`);
-  }
-}
+export { UnknownPipelineError };
 
 export function resolvePipeline(name: string): Pipeline {
   const pipeline = PIPELINES[name];
-  if (!pipeline) throw new UnknownPipelineError(name);
+  if (!pipeline) throw new UnknownPipelineError(name, Object.keys(PIPELINES));
   return pipeline;
 }
 

@@ -8,6 +8,7 @@ import { readCodeVersion } from '../lib/lineage/code-version.js';
 import { preflight } from '../lib/health/probes.js';
 import { createLogger } from '../lib/logging/logger.js';
 import { installTemporalRuntime } from '../lib/logging/temporal-runtime.js';
+import { loadProject } from '../lib/pipeline/project.js';
 import { connectWorker } from '../lib/temporal/connection.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -33,6 +34,7 @@ export async function runWorker(role: WorkerRole): Promise<void> {
     );
   }
 
+  const project = await loadProject(config.project ?? process.cwd());
   const connection = await connectWorker(config);
   const db = createPool(config);
   try {
@@ -53,11 +55,17 @@ export async function runWorker(role: WorkerRole): Promise<void> {
         logger,
         code: readCodeVersion(),
         cpuSecondPrice: config.tracking.cpuSecondPrice,
+        project,
       }),
       shutdownGraceTime: config.worker.shutdownGraceTime,
     });
     logger.info(
-      { taskQueue, metrics: metricsPort ? `http://127.0.0.1:${metricsPort}/metrics` : 'off' },
+      {
+        taskQueue,
+        project: project.dir ?? 'none',
+        pipelines: [...project.pipelines.keys()],
+        metrics: metricsPort ? `http://127.0.0.1:${metricsPort}/metrics` : 'off',
+      },
       'worker running'
     );
     await worker.run();

@@ -6,3 +6,4 @@ export { releaseModel } from './release-model.js';
 export { lifecycle } from './lifecycle.js';
 export { retrainModel } from './retrain-model.js';
 export { monitorModel } from './monitor-model.js';
+export { runPipeline } from './run-pipeline.js';

@@ -7,6 +7,18 @@ export interface WorkflowStatus {
   progress?: number;
   /** Results of the stages finished so far, by stage name (references, never data). */
   results: Record<string, unknown>;
+  /** `runPipeline` only: every step of the plan, in plan order. */
+  steps?: Record<string, StepStatus>;
+}
+
+/** One node of a `runPipeline` run, as the `status` query shows it. */
+export interface StepStatus {
+  step: string;
+  queue: 'light' | 'heavy';
+  state: 'pending' | 'running' | 'succeeded' | 'failed';
+  cacheHit?: boolean;
+  /** For a `foreach`: items in all, finished, running now. */
+  items?: { total: number; done: number; running: number; cacheHits: number };
 }
 
 export const statusQuery = defineQuery<WorkflowStatus>('status');

@@ -14,6 +14,8 @@ export const configSchema = z.strictObject({
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** Where local state lives: Temporal's database file, logs, pids, generated secrets. @default '.cairn' */
   home: z.string().min(1).default('.cairn'),
+  /** The user project whose `cairn.config.ts` lists the pipelines to run and serve. @default the working directory */
+  project: z.string().min(1).optional(),
   temporal: z
     .strictObject({
       /** gRPC address of the Temporal frontend. @default '127.0.0.1:7233' */
@@ -112,6 +114,7 @@ export type CairnConfigInput = z.input<typeof configSchema>;
 export const ENV_KEYS = {
   CAIRN_LOG_LEVEL: 'logLevel',
   CAIRN_HOME: 'home',
+  CAIRN_PROJECT: 'project',
   TEMPORAL_ADDRESS: 'temporal.address',
   TEMPORAL_NAMESPACE: 'temporal.namespace',
   TEMPORAL_TLS: 'temporal.tls',

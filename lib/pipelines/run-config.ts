@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
 import type { Pipeline } from '../../pipelines/define.js';
 import { sha256 } from '../artifacts/digest.js';
 import { canonicalJson } from '../ml/canonical-json.js';
@@ -45,7 +46,7 @@ export function parseSets(sets: string[]): Plain {
 }
 
 /** The config file beside the pipeline, if any. */
-export function pipelineDefaults(pipeline: Pipeline): Plain {
+export function pipelineDefaults(pipeline: Pick<Pipeline, 'name'>): Plain {
   const file = join(ROOT, 'pipelines', pipeline.name, 'config.yaml');
   if (!existsSync(file)) return {};
   const doc: unknown = parseYaml(readFileSync(file, 'utf8'));
@@ -64,9 +65,14 @@ export interface RunConfig {
  * The full config of a run: the pipeline's defaults, its config.yaml, then `overrides` (the workflow input's
  * `config`), then `sets` (`--set k=v`). Unknown keys and wrong types fail with every problem named.
  */
-export function resolveRunConfig(pipeline: Pipeline, overrides: unknown = {}, sets: string[] = []): RunConfig {
+export function resolveRunConfig(
+  pipeline: { name: string; config: z.ZodType },
+  overrides: unknown = {},
+  sets: string[] = [],
+  defaults: Plain = pipelineDefaults(pipeline)
+): RunConfig {
   if (!isPlain(overrides)) throw new InvalidConfigError(pipeline.name, ['config must be an object']);
-  const raw = merge(merge(pipelineDefaults(pipeline), overrides), parseSets(sets));
+  const raw = merge(merge(defaults, overrides), parseSets(sets));
   const parsed = pipeline.config.safeParse(raw);
   if (!parsed.success) {
     throw new InvalidConfigError(

@@ -7,6 +7,8 @@ import type { Pool } from '../../lib/db/pool.js';
 import { readCodeVersion } from '../../lib/lineage/code-version.js';
 import type { CodeVersion } from '../../lib/lineage/code-version.js';
 import { createLogger } from '../../lib/logging/logger.js';
+import { defineProject } from '../../lib/pipeline/project.js';
+import type { Project } from '../../lib/pipeline/project.js';
 import type { Logger } from '../../lib/logging/logger.js';
 
 /** What test/global-setup.ts started for the whole run. */
@@ -52,11 +54,12 @@ export interface TestDeps {
   db: Pool;
   store: S3ArtifactStore;
   logger: Logger;
+  project: Project;
   close(): Promise<void>;
 }
 
 /** Real PostgreSQL and S3 dependencies for activities; call close() in afterAll. */
-export function testDeps(options: { partSize?: number } = {}): TestDeps {
+export function testDeps(options: { partSize?: number; project?: Project } = {}): TestDeps {
   const config = testConfig();
   const db = createPool(config);
   const store = new S3ArtifactStore({ ...services().s3, partSize: options.partSize, spoolDir: `${config.home}/tmp` });
@@ -66,6 +69,7 @@ export function testDeps(options: { partSize?: number } = {}): TestDeps {
     db,
     store,
     logger: createLogger(config),
+    project: options.project ?? defineProject({ pipelines: [] }),
     close: () => db.end(),
   };
 }

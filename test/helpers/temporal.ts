@@ -96,7 +96,7 @@ export async function activityEvents(handle: WorkflowHandle): Promise<ActivityEv
  * Real dependencies and a Temporal client for one test file: the client connects before its tests, and both
  * close after them. Read `.client` inside tests (it is set in beforeAll).
  */
-export function useServices(options: { partSize?: number } = {}): { deps: TestDeps; client: Client } {
+export function useServices(options: Parameters<typeof testDeps>[0] = {}): { deps: TestDeps; client: Client } {
   const used = { deps: testDeps(options), client: undefined as unknown as Client };
   beforeAll(async () => {
     used.client = await testClient();

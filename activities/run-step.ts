@@ -1,0 +1,212 @@
+import { Context } from '@temporalio/activity';
+import type { ArtifactRef } from '../lib/artifacts/index.js';
+import { decodeTable, encodeTable } from '../lib/data/index.js';
+import { canonicalJson } from '../lib/ml/canonical-json.js';
+import type { AnyPipeline, PlanNode } from '../lib/pipeline/pipeline.js';
+import type { AnyStep, StepContext, StepStore } from '../lib/pipeline/step.js';
+import { describeIssues, StepValidationError } from '../lib/pipeline/step.js';
+import { resolveRunConfig } from '../lib/pipelines/run-config.js';
+import { startRun } from '../lib/tracking/runs.js';
+import type { ActivityDeps } from './deps.js';
+import { failFast } from './failures.js';
+import { trackedStage } from './tracked-stage.js';
+
+export interface PlanPipelineInput {
+  pipeline: string;
+  config?: Record<string, unknown>;
+  trigger?: string;
+  requestedBy?: string;
+  parentRunId?: string;
+  noCache?: boolean;
+}
+
+/** What a step activity needs to know about its run. JSON, small. */
+export interface StepRunPlan {
+  runId: string;
+  pipeline: string;
+  config: Record<string, unknown>;
+  configDigest: string;
+  noCache: boolean;
+}
+
+/** A planned run of a DAG pipeline: the run and the nodes `runPipeline` interprets. */
+export interface PipelineRunPlan extends StepRunPlan {
+  pipelineVersion: string;
+  code: ActivityDeps['code'];
+  nodes: PlanNode[];
+  outputs: Record<string, unknown>;
+}
+
+export interface RunStepInput {
+  plan: StepRunPlan;
+  node: string;
+  step: string;
+  /** The index of the `foreach` item this run is for. */
+  item?: number;
+  /** The resolved input: references already replaced by the values they name. */
+  input: unknown;
+}
+
+export interface RunStepResult {
+  output: unknown;
+  cacheHit: boolean;
+}
+
+/** Largest step output: outputs travel through Temporal's history, so they carry references, not data. */
+export const MAX_OUTPUT_BYTES = 256 * 1024;
+
+const isRef = (v: unknown): v is ArtifactRef =>
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as ArtifactRef).digest === 'string' &&
+  /^sha256:[0-9a-f]{64}$/.test((v as ArtifactRef).digest) &&
+  typeof (v as ArtifactRef).bytes === 'number' &&
+  typeof (v as ArtifactRef).uri === 'string';
+
+/** Every artifact reference in a value, by its path (`model`, `parts.3`): recorded and verified before a cache hit. */
+export function artifactsIn(value: unknown, path = '', out: Record<string, ArtifactRef> = {}) {
+  if (isRef(value)) out[path || 'output'] = value;
+  else if (typeof value === 'object' && value !== null)
+    for (const [k, v] of Object.entries(value)) artifactsIn(v, path ? `${path}.${k}` : k, out);
+  return out;
+}
+
+const digestOf = (ref: ArtifactRef | string) => (typeof ref === 'string' ? ref : ref.digest);
+
+export function createRunStepActivities(deps: ActivityDeps) {
+  const { db, store, logger, code, project } = deps;
+  // Planning a pipeline is pure, but its wiring runs user code: plan once per (pipeline, config) per worker.
+  const planned = new Map<string, ReturnType<AnyPipeline['plan']>>();
+  const planFor = (pipeline: AnyPipeline, config: Record<string, unknown>, digest: string) => {
+    const key = `${pipeline.name}\0${digest}`;
+    let p = planned.get(key);
+    if (!p) planned.set(key, (p = pipeline.plan(config)));
+    return p;
+  };
+
+  const stepStore: StepStore = {
+    putJson: (value) => store.putBytes(canonicalJson(value), { mediaType: 'application/json' }),
+    getJson: (ref) => store.getJson(digestOf(ref)),
+    putBytes: (bytes, mediaType) => store.putBytes(bytes, mediaType ? { mediaType } : {}),
+    getBytes: (ref) => store.getBytes(digestOf(ref)),
+    putFile: (path) => store.putFile(path),
+    getFile: (ref, path) => store.getFile(digestOf(ref), path),
+    putTable: (table) => store.putBytes(encodeTable(table), { mediaType: 'application/vnd.cairn.table' }),
+    getTable: async (ref) => decodeTable(await store.getBytes(digestOf(ref))),
+  };
+
+  async function execute(step: AnyStep, plan: StepRunPlan, node: string, input: unknown): Promise<RunStepResult> {
+    const ctx = Context.current();
+    const parsed = step.input.safeParse(input);
+    if (!parsed.success) {
+      const problems = describeIssues(parsed.error);
+      throw new StepValidationError(`step ${node} (${step.name}): invalid input: ${problems.join('; ')}`, problems);
+    }
+    let beat: { done?: number; total?: number; checkpoint?: string } = {
+      ...(ctx.info.heartbeatDetails as object | undefined),
+    };
+    const context: StepContext = {
+      runId: plan.runId,
+      node,
+      attempt: ctx.info.attempt,
+      config: plan.config,
+      store: stepStore,
+      log: logger.child({ run: plan.runId, node }),
+      progress(done, total) {
+        beat = { ...beat, done, ...(total === undefined ? {} : { total }) };
+        ctx.heartbeat(beat);
+      },
+      async checkpoint(value) {
+        const ref = await stepStore.putJson(value);
+        beat = { ...beat, checkpoint: ref.digest };
+        ctx.heartbeat(beat);
+      },
+      resume: async <T>() => (beat.checkpoint ? stepStore.getJson<T>(beat.checkpoint) : undefined),
+      signal: ctx.cancellationSignal,
+    };
+    const result = await trackedStage(
+      deps,
+      plan,
+      node,
+      {
+        cache: {
+          implementation: `step/${step.name}/${step.version}/${step.codeDigest}`,
+          inputs: { input: parsed.data, config: plan.configDigest },
+        },
+        artifacts: (r: { output: unknown }) => artifactsIn(r.output),
+      },
+      async () => {
+        // Heartbeats keep flowing while the step awaits I/O; a killed worker is noticed within the heartbeat timeout.
+        const ticker = setInterval(() => ctx.heartbeat(beat), 1000);
+        try {
+          ctx.heartbeat(beat);
+          const raw = await step.run(context, parsed.data);
+          const output = step.output.safeParse(raw);
+          if (!output.success) {
+            const problems = describeIssues(output.error);
+            throw new StepValidationError(
+              `step ${node} (${step.name}): invalid output: ${problems.join('; ')}`,
+              problems
+            );
+          }
+          const bytes = Buffer.byteLength(JSON.stringify(output.data ?? null));
+          if (bytes > MAX_OUTPUT_BYTES)
+            throw new StepValidationError(
+              `step ${node} (${step.name}): output is ${bytes} bytes of JSON (limit ${MAX_OUTPUT_BYTES}); put data in ctx.store and return its reference`
+            );
+          return { output: output.data ?? null };
+        } finally {
+          clearInterval(ticker);
+        }
+      }
+    );
+    return { output: result.output, cacheHit: result.cacheHit };
+  }
+
+  return {
+    /** Resolves the pipeline from the project and its config, wires its plan and records the run. */
+    async planPipeline(input: PlanPipelineInput): Promise<PipelineRunPlan> {
+      return failFast(async () => {
+        const runId = Context.current().info.workflowExecution?.workflowId ?? 'unknown';
+        const pipeline = project.pipeline(input.pipeline);
+        const { config, configDigest } = resolveRunConfig(pipeline, input.config ?? {}, [], {});
+        const { plan } = planFor(pipeline, config, configDigest);
+        await startRun(db, {
+          id: runId,
+          pipeline: pipeline.name,
+          pipelineVersion: pipeline.version,
+          trigger: input.trigger ?? 'manual',
+          ...(input.requestedBy ? { requestedBy: input.requestedBy } : {}),
+          ...(input.parentRunId ? { parentRunId: input.parentRunId } : {}),
+          config,
+          configDigest,
+          code,
+        });
+        return {
+          runId,
+          pipeline: pipeline.name,
+          pipelineVersion: pipeline.version,
+          config,
+          configDigest,
+          code,
+          noCache: input.noCache ?? false,
+          ...plan,
+        };
+      });
+    },
+
+    /**
+     * Runs one step of a planned run: input checked against the step's schema, cached on (step, version, code
+     * digest, input, config digest), tracked in run_stages, output checked and kept small. Validation errors are
+     * final; anything else is retried by the workflow's bounded policy.
+     */
+    async runStep({ plan, node, step: name, item, input }: RunStepInput): Promise<RunStepResult> {
+      return failFast(async () => {
+        const pipeline = project.pipeline(plan.pipeline);
+        const step = planFor(pipeline, plan.config, plan.configDigest).steps.get(name);
+        if (!step) throw new StepValidationError(`pipeline ${plan.pipeline} has no step ${name}`);
+        return execute(step, plan, item === undefined ? node : `${node}[${item}]`, input);
+      });
+    },
+  };
+}

@@ -1,0 +1,80 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { AnyPipeline } from './pipeline.js';
+
+/** What a project's `cairn.config.ts` exports by default. */
+export interface ProjectSpec {
+  /** The project's pipelines; names must be unique. */
+  pipelines: AnyPipeline[];
+}
+
+export interface Project {
+  /** The project's root directory, or undefined for a project made in code (tests). */
+  readonly dir: string | undefined;
+  readonly pipelines: ReadonlyMap<string, AnyPipeline>;
+  /** The pipeline by name; UnknownPipelineError names the known ones. */
+  pipeline(name: string): AnyPipeline;
+}
+
+export class UnknownPipelineError extends Error {
+  override readonly name = 'UnknownPipelineError';
+  readonly userFacing = true;
+  constructor(
+    readonly pipeline: string,
+    known: string[]
+  ) {
+    super(`unknown pipeline ${JSON.stringify(pipeline)} (known: ${known.sort().join(', ') || 'none'})`);
+  }
+}
+
+export class ProjectLoadError extends Error {
+  override readonly name = 'ProjectLoadError';
+  readonly userFacing = true;
+}
+
+/** Declares a project: `export default defineProject({ pipelines: [...] })` in `cairn.config.ts`. */
+export function defineProject(spec: ProjectSpec, dir?: string): Project {
+  const pipelines = new Map<string, AnyPipeline>();
+  for (const p of spec.pipelines) {
+    if (pipelines.has(p.name)) throw new ProjectLoadError(`two pipelines are named ${p.name}`);
+    pipelines.set(p.name, p);
+  }
+  return {
+    dir,
+    pipelines,
+    pipeline(name) {
+      const found = pipelines.get(name);
+      if (!found) throw new UnknownPipelineError(name, [...pipelines.keys()]);
+      return found;
+    },
+  };
+}
+
+export const PROJECT_FILES = ['cairn.config.ts', 'cairn.config.mts', 'cairn.config.js', 'cairn.config.mjs'];
+
+/** The project's config file in `dir`, if it has one. */
+export function projectFile(dir: string): string | undefined {
+  return PROJECT_FILES.map((f) => join(dir, f)).find((f) => existsSync(f));
+}
+
+/**
+ * Loads the project in `dir` (its `cairn.config.ts`). TypeScript loads as it is: Cairn's processes run under tsx.
+ * A directory without a project file gives an empty project, so workers without one still serve built-ins.
+ */
+export async function loadProject(dir: string): Promise<Project> {
+  const root = resolve(dir);
+  const file = projectFile(root);
+  if (!file) return defineProject({ pipelines: [] }, undefined);
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+  } catch (err) {
+    throw new ProjectLoadError(`${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  const project = mod.default as Project | ProjectSpec | undefined;
+  if (!project || !('pipelines' in project))
+    throw new ProjectLoadError(`${file}: expected \`export default defineProject({ pipelines: [...] })\``);
+  const pipelines = project.pipelines instanceof Map ? [...project.pipelines.values()] : project.pipelines;
+  return defineProject({ pipelines: pipelines as AnyPipeline[] }, root);
+}
