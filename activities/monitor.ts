@@ -9,7 +9,8 @@ import type { MonitoringReport, ReferenceColumn, ReportStatus } from '../lib/mon
 import { getDeployment } from '../lib/release/deployments.js';
 import { resolveVersion } from '../lib/registry/models.js';
 import { LOWER_IS_BETTER } from '../pipelines/define.js';
-import { resolvePipeline, scorerFor } from '../pipelines/index.js';
+import { resolvePipeline } from '../pipelines/index.js';
+import { scorerFor } from '../lib/scoring/scorer.js';
 import { loadDataset } from './dataset.js';
 import type { ActivityDeps } from './deps.js';
 import type { ModelPackage } from './package.js';

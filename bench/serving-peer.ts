@@ -7,8 +7,8 @@
 // `tsx bench/serving-peer.ts <package.json>`: listens on 127.0.0.1, a free port, and sends `{ port }` over IPC.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { scorerFor } from '../lib/scoring/scorer.js';
 import type { ServablePackage } from '../lib/scoring/scorer.js';
-import { scorerFor } from '../pipelines/index.js';
 
 const pkg = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as ServablePackage;
 const scorer = scorerFor(pkg);

@@ -5,8 +5,8 @@ import type { Logger } from '../lib/logging/logger.js';
 import { listDeployments } from '../lib/release/deployments.js';
 import type { Deployment } from '../lib/release/deployments.js';
 import { resolveVersion } from '../lib/registry/models.js';
+import { scorerFor } from '../lib/scoring/scorer.js';
 import type { Scorer, ServablePackage } from '../lib/scoring/scorer.js';
-import { scorerFor } from '../pipelines/index.js';
 
 /** A model version ready to score. */
 export interface LoadedModel {
@@ -47,6 +47,8 @@ export class ModelSet {
   private loaded = new Map<string, Promise<LoadedModel>>();
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
+  /** Why a deployment revision could not be loaded, by `model#revision`: said once, retried quietly. */
+  private readonly failures = new Map<string, string>();
   /** True once the first refresh finished. */
   ready = false;
 
@@ -54,6 +56,11 @@ export class ModelSet {
     private readonly deps: ModelSetDeps,
     readonly environment: string
   ) {}
+
+  /** Deployments that could not be loaded, and why. */
+  loadErrors(): { deployment: string; error: string }[] {
+    return [...this.failures].map(([deployment, error]) => ({ deployment, error }));
+  }
 
   get(model: string): ModelRoute | undefined {
     return this.routes.get(model);
@@ -109,8 +116,10 @@ export class ModelSet {
       deployments.map(async (d) => {
         const current = this.routes.get(d.model);
         if (current?.revision === d.revision) return next.set(d.model, current);
+        const key = `${d.model}#${d.revision}`;
         try {
           next.set(d.model, await this.routeOf(d));
+          this.failures.delete(key);
           this.deps.logger.info(
             {
               model: d.model,
@@ -122,15 +131,20 @@ export class ModelSet {
             'deployment loaded'
           );
         } catch (err) {
-          this.deps.logger.error(
-            { err, model: d.model, revision: d.revision },
-            'deployment failed to load; serving the previous one'
-          );
+          const why = err instanceof Error ? err.message : String(err);
+          if (this.failures.get(key) !== why)
+            this.deps.logger.error(
+              { err, model: d.model, revision: d.revision },
+              'deployment failed to load; serving the previous one (retried quietly until it loads)'
+            );
+          this.failures.set(key, why);
           if (current) next.set(d.model, current);
         }
       })
     );
     this.routes = next;
+    const live = new Set(deployments.map((d) => `${d.model}#${d.revision}`));
+    for (const key of this.failures.keys()) if (!live.has(key)) this.failures.delete(key);
     this.ready = true;
     const inUse = new Set(
       [...next.values()]

@@ -3,6 +3,7 @@ import type { TableStatistics } from '../data/statistics.js';
 import type { ColumnType, Table } from '../data/table.js';
 import { DataReadError } from '../data/table.js';
 import type { FeatureDef, FeatureSpec } from '../features/feature.js';
+import { featureFromSpec } from '../features/kinds.js';
 import { buildMatrix } from '../features/matrix.js';
 import type { Model } from '../ml/index.js';
 import { predict } from '../ml/index.js';
@@ -63,9 +64,15 @@ function allRows(n: number): Int32Array {
 }
 
 /**
- * Builds the scorer of a package: the same contract rules and feature code as training (no training/serving skew).
- * `defs` are the pipeline's feature definitions for the package's config.
+ * Builds the scorer of a package from the package alone: its contract rules, and its features rebuilt from their
+ * recorded kind, params and fitted state, the same feature code as training (no training/serving skew). No pipeline
+ * code is needed, so any server can load any version.
  */
+export function scorerFor(pkg: ServablePackage): Scorer {
+  return createScorer(pkg, (pkg.features as FeatureSpec[]).map(featureFromSpec));
+}
+
+/** The scorer of a package with explicit feature definitions (they must match the package's specs). */
 export function createScorer(pkg: ServablePackage, defs: FeatureDef[]): Scorer {
   const inputs = pkg.contract.filter((r) => r.column !== pkg.target).map((r) => ({ ...r, unique: false }));
   const known = new Set(inputs.map((r) => r.column));
