@@ -1,10 +1,9 @@
 import { Context } from '@temporalio/activity';
 import type { ArtifactRef } from '../lib/artifacts/index.js';
-import { decodeTable, encodeTable } from '../lib/data/index.js';
-import { canonicalJson } from '../lib/ml/canonical-json.js';
+import { invokeStep, parseStepInput, stepStore } from '../lib/pipeline/invoke.js';
 import type { AnyPipeline, PlanNode } from '../lib/pipeline/pipeline.js';
-import type { AnyStep, StepContext, StepStore } from '../lib/pipeline/step.js';
-import { describeIssues, StepValidationError } from '../lib/pipeline/step.js';
+import type { AnyStep, StepContext } from '../lib/pipeline/step.js';
+import { StepValidationError } from '../lib/pipeline/step.js';
 import { resolveRunConfig } from '../lib/pipelines/run-config.js';
 import { startRun } from '../lib/tracking/runs.js';
 import type { ActivityDeps } from './deps.js';
@@ -52,9 +51,6 @@ export interface RunStepResult {
   cacheHit: boolean;
 }
 
-/** Largest step output: outputs travel through Temporal's history, so they carry references, not data. */
-export const MAX_OUTPUT_BYTES = 256 * 1024;
-
 const isRef = (v: unknown): v is ArtifactRef =>
   typeof v === 'object' &&
   v !== null &&
@@ -71,8 +67,6 @@ export function artifactsIn(value: unknown, path = '', out: Record<string, Artif
   return out;
 }
 
-const digestOf = (ref: ArtifactRef | string) => (typeof ref === 'string' ? ref : ref.digest);
-
 export function createRunStepActivities(deps: ActivityDeps) {
   const { db, store, logger, code, project } = deps;
   // Planning a pipeline is pure, but its wiring runs user code: plan once per (pipeline, config) per worker.
@@ -84,24 +78,11 @@ export function createRunStepActivities(deps: ActivityDeps) {
     return p;
   };
 
-  const stepStore: StepStore = {
-    putJson: (value) => store.putBytes(canonicalJson(value), { mediaType: 'application/json' }),
-    getJson: (ref) => store.getJson(digestOf(ref)),
-    putBytes: (bytes, mediaType) => store.putBytes(bytes, mediaType ? { mediaType } : {}),
-    getBytes: (ref) => store.getBytes(digestOf(ref)),
-    putFile: (path) => store.putFile(path),
-    getFile: (ref, path) => store.getFile(digestOf(ref), path),
-    putTable: (table) => store.putBytes(encodeTable(table), { mediaType: 'application/vnd.cairn.table' }),
-    getTable: async (ref) => decodeTable(await store.getBytes(digestOf(ref))),
-  };
+  const storeView = stepStore(store);
 
   async function execute(step: AnyStep, plan: StepRunPlan, node: string, input: unknown): Promise<RunStepResult> {
     const ctx = Context.current();
-    const parsed = step.input.safeParse(input);
-    if (!parsed.success) {
-      const problems = describeIssues(parsed.error);
-      throw new StepValidationError(`step ${node} (${step.name}): invalid input: ${problems.join('; ')}`, problems);
-    }
+    const parsed = parseStepInput(step, node, input);
     let beat: { done?: number; total?: number; checkpoint?: string } = {
       ...(ctx.info.heartbeatDetails as object | undefined),
     };
@@ -110,18 +91,18 @@ export function createRunStepActivities(deps: ActivityDeps) {
       node,
       attempt: ctx.info.attempt,
       config: plan.config,
-      store: stepStore,
+      store: storeView,
       log: logger.child({ run: plan.runId, node }),
       progress(done, total) {
         beat = { ...beat, done, ...(total === undefined ? {} : { total }) };
         ctx.heartbeat(beat);
       },
       async checkpoint(value) {
-        const ref = await stepStore.putJson(value);
+        const ref = await storeView.putJson(value);
         beat = { ...beat, checkpoint: ref.digest };
         ctx.heartbeat(beat);
       },
-      resume: async <T>() => (beat.checkpoint ? stepStore.getJson<T>(beat.checkpoint) : undefined),
+      resume: async <T>() => (beat.checkpoint ? storeView.getJson<T>(beat.checkpoint) : undefined),
       signal: ctx.cancellationSignal,
     };
     const result = await trackedStage(
@@ -131,7 +112,7 @@ export function createRunStepActivities(deps: ActivityDeps) {
       {
         cache: {
           implementation: `step/${step.name}/${step.version}/${step.codeDigest}`,
-          inputs: { input: parsed.data, config: plan.configDigest },
+          inputs: { input: parsed, config: plan.configDigest },
         },
         artifacts: (r: { output: unknown }) => artifactsIn(r.output),
       },
@@ -140,21 +121,7 @@ export function createRunStepActivities(deps: ActivityDeps) {
         const ticker = setInterval(() => ctx.heartbeat(beat), 1000);
         try {
           ctx.heartbeat(beat);
-          const raw = await step.run(context, parsed.data);
-          const output = step.output.safeParse(raw);
-          if (!output.success) {
-            const problems = describeIssues(output.error);
-            throw new StepValidationError(
-              `step ${node} (${step.name}): invalid output: ${problems.join('; ')}`,
-              problems
-            );
-          }
-          const bytes = Buffer.byteLength(JSON.stringify(output.data ?? null));
-          if (bytes > MAX_OUTPUT_BYTES)
-            throw new StepValidationError(
-              `step ${node} (${step.name}): output is ${bytes} bytes of JSON (limit ${MAX_OUTPUT_BYTES}); put data in ctx.store and return its reference`
-            );
-          return { output: output.data ?? null };
+          return { output: await invokeStep(step, context, parsed) };
         } finally {
           clearInterval(ticker);
         }

@@ -18,3 +18,9 @@ export type {
 } from './pipeline.js';
 export { defineProject, loadProject, ProjectLoadError, UnknownPipelineError } from './project.js';
 export type { Project, ProjectSpec } from './project.js';
+export { runLocally } from './testing.js';
+export type { LocalRun, LocalRunOptions } from './testing.js';
+export type { ArtifactRef } from '../artifacts/index.js';
+export type { Table } from '../data/table.js';
+// One zod for schemas and Cairn's checks: `import { z } from 'cairn'`.
+export { z } from 'zod';

@@ -89,3 +89,16 @@ describe('pipeline wiring', () => {
     expect(makeList.input.safeParse({ n: 'three' }).success).toBe(false);
   });
 });
+
+describe('runLocally', () => {
+  it('runs a pipeline in process with the same checks, for a project’s unit tests', async () => {
+    const { runLocally } = await import('../../../lib/pipeline/index.js');
+    const run = await runLocally(fanOut, { config: { n: 8, delayMs: 0 } });
+    expect(run.outputs).toMatchObject({ sumOfSquares: 204, count: 8 });
+    expect((run.steps.square as unknown[]).length).toBe(8);
+    const report = run.outputs.report as { digest: string };
+    expect(await run.store.getJson(report.digest)).toEqual({ items: [1, 2, 3, 4, 5, 6, 7, 8], total: 36 });
+    await expect(runLocally(fanOut, { config: { n: 13, delayMs: 0 } })).rejects.toThrow(/13 is refused/);
+    await expect(runLocally(fanOut, { config: { n: 0 } })).rejects.toThrow(/make-list.*invalid input: n:/);
+  });
+});
