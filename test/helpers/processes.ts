@@ -10,14 +10,15 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
  * Starts the real `cairn-train` worker entry point as a separate process on a queue, so a test can `kill -9` it;
- * whatever is still running is killed after the file's tests.
+ * `env` adds to its environment (e.g. `CAIRN_PROJECT`, the project whose steps it runs). Whatever is still running
+ * is killed after the file's tests.
  */
-export function trainWorkerProcesses(): (queue: string) => Promise<ChildProcess> {
+export function trainWorkerProcesses(): (queue: string, env?: Record<string, string>) => Promise<ChildProcess> {
   const children: ChildProcess[] = [];
   afterAll(() => {
     for (const child of children) child.kill('SIGKILL');
   });
-  return async (queue) => {
+  return async (queue, env = {}) => {
     const s = services();
     const child = spawn(process.execPath, ['--import', 'tsx', 'workers/cairn-train.ts'], {
       cwd: ROOT,
@@ -34,6 +35,7 @@ export function trainWorkerProcesses(): (queue: string) => Promise<ChildProcess>
         S3_ENDPOINT: s.s3.endpoint,
         S3_BUCKET: s.s3.bucket,
         S3_SECRET_KEY: s.s3.secretKey,
+        ...env,
       },
     });
     children.push(child);

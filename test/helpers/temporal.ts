@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { temporal } from '@temporalio/proto';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.js';
 import type { Activities, ActivityDeps } from '../../activities/index.js';
+import type { RunStepInput } from '../../activities/run-step.js';
 import { afterAll, beforeAll } from 'vitest';
 import { services, testDeps } from './services.js';
 import type { TestDeps } from './services.js';
@@ -90,6 +93,88 @@ export async function activityEvents(handle: WorkflowHandle): Promise<ActivityEv
     }
   }
   return { scheduled, attempts };
+}
+
+export interface StepEvent {
+  /** The history event's id. */
+  id: number;
+  kind: 'scheduled' | 'closed';
+  node: string;
+  item?: number;
+  /** The activity's id (the same on both events, and in `describe().raw.pendingActivities`). */
+  activityId: string;
+  /** How a closed activity ended. */
+  outcome?: 'completed' | 'failed' | 'timedOut';
+  /** The attempt a closed activity ended with: earlier attempts retried by the server leave no event of their own. */
+  attempt?: number;
+  /** Why the attempt before the last one ended (a retried activity only), e.g. a heartbeat timeout. */
+  lastFailure?: temporal.api.failure.v1.IFailure;
+}
+
+/** runStep activities as the history has them: when each was scheduled and closed (completed, failed, timed out). */
+export async function stepEvents(handle: WorkflowHandle): Promise<StepEvent[]> {
+  const history = await handle.fetchHistory();
+  const scheduled = new Map<string, { input: RunStepInput; activityId: string }>();
+  const started = new Map<string, temporal.api.history.v1.IActivityTaskStartedEventAttributes>();
+  const out: StepEvent[] = [];
+  for (const event of history.events ?? []) {
+    const id = Number(event.eventId);
+    const s = event.activityTaskScheduledEventAttributes;
+    if (s?.activityType?.name === 'runStep') {
+      const input = defaultPayloadConverter.fromPayload<RunStepInput>(s.input!.payloads![0]!);
+      const activityId = s.activityId ?? '';
+      scheduled.set(String(id), { input, activityId });
+      out.push({
+        id,
+        kind: 'scheduled',
+        node: input.node,
+        ...(input.item === undefined ? {} : { item: input.item }),
+        activityId,
+      });
+    }
+    if (event.activityTaskStartedEventAttributes)
+      started.set(
+        String(event.activityTaskStartedEventAttributes.scheduledEventId),
+        event.activityTaskStartedEventAttributes
+      );
+    const outcome = event.activityTaskCompletedEventAttributes
+      ? 'completed'
+      : event.activityTaskFailedEventAttributes
+        ? 'failed'
+        : event.activityTaskTimedOutEventAttributes
+          ? 'timedOut'
+          : undefined;
+    const closed =
+      event.activityTaskCompletedEventAttributes ??
+      event.activityTaskFailedEventAttributes ??
+      event.activityTaskTimedOutEventAttributes;
+    const of = closed && scheduled.get(String(closed.scheduledEventId));
+    if (of && outcome) {
+      const start = started.get(String(closed.scheduledEventId));
+      out.push({
+        id,
+        kind: 'closed',
+        node: of.input.node,
+        ...(of.input.item === undefined ? {} : { item: of.input.item }),
+        activityId: of.activityId,
+        outcome,
+        ...(start ? { attempt: start.attempt ?? 1 } : {}),
+        ...(start?.lastFailure ? { lastFailure: start.lastFailure } : {}),
+      });
+    }
+  }
+  return out;
+}
+
+/** The most activities of `node` in flight at once, from the history. */
+export function maxInFlight(events: StepEvent[], node: string): number {
+  let now = 0;
+  let max = 0;
+  for (const e of events.filter((e) => e.node === node)) {
+    now += e.kind === 'scheduled' ? 1 : -1;
+    max = Math.max(max, now);
+  }
+  return max;
 }
 
 /**

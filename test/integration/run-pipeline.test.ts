@@ -1,16 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { WorkflowHandle } from '@temporalio/client';
-import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
+import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
-import type { RunStepInput } from '../../activities/run-step.js';
 import { getRun } from '../../lib/tracking/queries.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { runPipeline } from '../../workflows/run-pipeline.js';
 import type { RunPipelineInput } from '../../workflows/run-pipeline.js';
 import { CairnPipeline, CairnStage } from '../../workflows/search-attributes.js';
 import project from '../fixtures/project/cairn.config.js';
-import { activityEvents, useServices, withWorker } from '../helpers/temporal.js';
+import { activityEvents, maxInFlight, stepEvents, useServices, withWorker } from '../helpers/temporal.js';
 
 const ctx = useServices({ project });
 const { deps } = ctx;
@@ -21,48 +19,6 @@ function start(taskQueue: string, input: Partial<RunPipelineInput>) {
     workflowId: `run-${randomUUID()}`,
     args: [{ pipeline: 'fan-out', ...input }],
   });
-}
-
-interface StepEvent {
-  id: number;
-  kind: 'scheduled' | 'closed';
-  node: string;
-  item?: number;
-}
-
-/** runStep activities as the history has them: when each was scheduled and closed (completed, failed, timed out). */
-export async function stepEvents(handle: WorkflowHandle): Promise<StepEvent[]> {
-  const history = await handle.fetchHistory();
-  const scheduled = new Map<string, RunStepInput>();
-  const out: StepEvent[] = [];
-  for (const event of history.events ?? []) {
-    const id = Number(event.eventId);
-    const s = event.activityTaskScheduledEventAttributes;
-    if (s?.activityType?.name === 'runStep') {
-      const input = defaultPayloadConverter.fromPayload<RunStepInput>(s.input!.payloads![0]!);
-      scheduled.set(String(id), input);
-      out.push({ id, kind: 'scheduled', node: input.node, ...(input.item === undefined ? {} : { item: input.item }) });
-    }
-    const closed =
-      event.activityTaskCompletedEventAttributes ??
-      event.activityTaskFailedEventAttributes ??
-      event.activityTaskTimedOutEventAttributes;
-    const input = closed && scheduled.get(String(closed.scheduledEventId));
-    if (input)
-      out.push({ id, kind: 'closed', node: input.node, ...(input.item === undefined ? {} : { item: input.item }) });
-  }
-  return out;
-}
-
-/** The most activities of `node` in flight at once, from the history. */
-export function maxInFlight(events: StepEvent[], node: string): number {
-  let now = 0;
-  let max = 0;
-  for (const e of events.filter((e) => e.node === node)) {
-    now += e.kind === 'scheduled' ? 1 : -1;
-    max = Math.max(max, now);
-  }
-  return max;
 }
 
 describe('runPipeline: a DAG of user steps through Temporal, PostgreSQL and S3', () => {
