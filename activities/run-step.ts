@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import type { ArtifactRef } from '../lib/artifacts/index.js';
-import { invokeStep, parseStepInput, stepStore } from '../lib/pipeline/invoke.js';
+import { configFor, invokeStep, parseStepInput, stepStore } from '../lib/pipeline/invoke.js';
 import type { AnyPipeline, PlanNode } from '../lib/pipeline/pipeline.js';
 import type { AnyStep, StepContext } from '../lib/pipeline/step.js';
 import { StepValidationError } from '../lib/pipeline/step.js';
@@ -90,7 +90,7 @@ export function createRunStepActivities(deps: ActivityDeps) {
       runId: plan.runId,
       node,
       attempt: ctx.info.attempt,
-      config: plan.config,
+      config: configFor(step, plan.config),
       store: storeView,
       log: logger.child({ run: plan.runId, node }),
       progress(done, total) {
@@ -112,7 +112,11 @@ export function createRunStepActivities(deps: ActivityDeps) {
       {
         cache: {
           implementation: `step/${step.name}/${step.version}/${step.codeDigest}`,
-          inputs: { input: parsed, config: plan.configDigest },
+          inputs: {
+            input: parsed,
+            ...(step.usesConfig ? { config: plan.configDigest } : {}),
+            ...(step.fingerprint ? { fingerprint: await step.fingerprint(parsed) } : {}),
+          },
         },
         artifacts: (r: { output: unknown }) => artifactsIn(r.output),
       },

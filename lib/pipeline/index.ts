@@ -21,6 +21,7 @@ export type { Project, ProjectSpec } from './project.js';
 export { runLocally } from './testing.js';
 export type { LocalRun, LocalRunOptions } from './testing.js';
 export type { ArtifactRef } from '../artifacts/index.js';
+export { hashFile } from '../artifacts/digest.js';
 export type { Table } from '../data/table.js';
 // One zod for schemas and Cairn's checks: `import { z } from 'cairn'`.
 export { z } from 'zod';

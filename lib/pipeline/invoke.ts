@@ -23,6 +23,25 @@ export function stepStore(store: ArtifactStore): StepStore {
   };
 }
 
+/**
+ * The config a step sees: the run's, if the step declares it reads it; else a guard that names the mistake, so a
+ * step can never read config its cache key does not cover.
+ */
+export function configFor(step: AnyStep, config: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  if (step.usesConfig) return config;
+  return new Proxy(
+    {},
+    {
+      get(_, key) {
+        if (typeof key === 'symbol') return undefined;
+        throw new StepValidationError(
+          `step ${step.name} reads ctx.config.${key} but does not declare usesConfig: true (wire the value as an input, or declare it)`
+        );
+      },
+    }
+  );
+}
+
 /** A step's input checked against its schema (defaults applied); StepValidationError names every problem. */
 export function parseStepInput(step: AnyStep, node: string, input: unknown): unknown {
   const parsed = step.input.safeParse(input);

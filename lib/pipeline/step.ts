@@ -31,7 +31,10 @@ export interface StepContext {
   node: string;
   /** 1 on the first try; more after a crash or a retryable error. */
   attempt: number;
-  /** The run's whole resolved config (its digest is part of every step's cache key). */
+  /**
+   * The run's whole resolved config, for steps that declare `usesConfig: true` (the config's digest then joins their
+   * cache key). Other steps get their settings through wired inputs, so an unrelated config change keeps their cache.
+   */
   config: Readonly<Record<string, unknown>>;
   store: StepStore;
   log: Logger;
@@ -68,10 +71,17 @@ export interface StepSpec<N extends string, I extends z.ZodType, O extends z.Zod
   description?: string;
   /** @default 'light' */
   queue?: QueueProfile;
+  /** The step reads `ctx.config` (not only its input): the config's digest is part of its cache key. @default false */
+  usesConfig?: boolean;
   input: I;
   /** What the step returns: references (`ArtifactRef`) and small values, never data (at most 256 KiB of JSON). */
   output: O;
   run(ctx: StepContext, input: z.output<I>): Promise<z.input<O>> | z.input<O>;
+  /**
+   * What the step reads from outside its input (a file's content digest, a table's last change): part of the cache
+   * key, so a changed source misses the cache even under the same path. Steps that read only their input need none.
+   */
+  fingerprint?(input: z.output<I>): Promise<unknown> | unknown;
 }
 
 export interface Step<

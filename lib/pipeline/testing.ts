@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { LocalArtifactStore } from '../artifacts/local-store.js';
 import type { ArtifactStore } from '../artifacts/index.js';
-import { invokeStep, parseStepInput, stepStore } from './invoke.js';
+import { configFor, invokeStep, parseStepInput, stepStore } from './invoke.js';
 import type { AnyPipeline, PlanNode } from './pipeline.js';
 import type { StepContext } from './step.js';
 import { resolveTemplate } from './template.js';
@@ -41,7 +41,7 @@ export async function runLocally(pipeline: AnyPipeline, options: LocalRunOptions
       runId: `local-${pipeline.name}`,
       node: name,
       attempt: 1,
-      config,
+      config: configFor(step, config),
       store: view,
       log: pino({ level: 'silent' }),
       progress: () => undefined,

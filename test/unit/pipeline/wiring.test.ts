@@ -101,4 +101,24 @@ describe('runLocally', () => {
     await expect(runLocally(fanOut, { config: { n: 13, delayMs: 0 } })).rejects.toThrow(/13 is refused/);
     await expect(runLocally(fanOut, { config: { n: 0 } })).rejects.toThrow(/make-list.*invalid input: n:/);
   });
+
+  it('gives ctx.config only to steps that declare usesConfig, so no step reads config its cache key misses', async () => {
+    const { defineStep, runLocally, z } = await import('../../../lib/pipeline/index.js');
+    const output = z.strictObject({ n: z.number() });
+    const sneaky = defineStep({
+      name: 'sneaky',
+      version: '1',
+      input: z.strictObject({}),
+      output,
+      run: (ctx) => ({ n: ctx.config.n as number }),
+    });
+    const declared = defineStep({ ...sneaky, name: 'declared', usesConfig: true });
+    const config = z.strictObject({ n: z.number().default(4) });
+    const pipeline = (step: typeof sneaky | typeof declared) =>
+      definePipeline({ name: 'config-reader', version: '1', config, steps: (p) => ({ n: p.step(step, {}).out.n }) });
+    await expect(runLocally(pipeline(sneaky))).rejects.toThrow(
+      /reads ctx.config.n but does not declare usesConfig: true/
+    );
+    expect((await runLocally(pipeline(declared))).outputs).toEqual({ n: 4 });
+  });
 });
