@@ -8,6 +8,7 @@ import { runMain } from '../lib/process/main.js';
 import { connectClient } from '../lib/temporal/connection.js';
 import type { hello } from '../workflows/hello.js';
 import { statusQuery } from '../workflows/messages.js';
+import type { RunPipelineResult } from '../workflows/run-pipeline.js';
 import type { trainingPipeline } from '../workflows/training-pipeline.js';
 import { ModelRefError, parseModelRef } from '../lib/registry/model-ref.js';
 import { aliasHistory, listModels, listVersions, resolveVersion } from '../lib/registry/models.js';
@@ -19,6 +20,15 @@ import { addMonitorCommands } from './monitor.js';
 import { addReleaseCommands } from './release.js';
 import { addScheduleCommands } from './schedule.js';
 import { formatTable, short } from './table.js';
+import {
+  addProjectCommands,
+  cliProject,
+  describeStep,
+  printPipelineResult,
+  reproducePipelineRun,
+  startPipelineRun,
+  watchPipelineRun,
+} from './pipelines.js';
 import { describeFailure, EXIT, printResult, startRun, uiLink, watchRun } from './training.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -56,16 +66,32 @@ program
 
 program
   .command('run')
-  .description('start a training run of a pipeline (penguins, flight-delays, …)')
+  .description(
+    'start a run of a pipeline: one of the project (runPipeline) or a built-in one (penguins, flight-delays)'
+  )
   .argument('<pipeline>', 'pipeline name')
   .option('-s, --set <key=value>', 'override a config key (repeatable; dotted keys for nested ones)', collect, [])
-  .option('-w, --watch', 'follow the run: stage by stage, a progress bar while training, then the result table')
-  .action(async (name: string, options: { set: string[]; watch?: boolean }) => {
+  .option('-w, --watch', 'follow the run step by stage (a progress bar while training), then the result table')
+  .option('--no-cache', 'recompute every step instead of reusing cached results')
+  .action(async (name: string, options: { set: string[]; watch?: boolean; cache: boolean }) => {
     const config = loadConfig();
+    const project = await cliProject(config);
     await preflight(config, ['temporal']);
     const client = await connectClient(config);
     try {
-      const handle = await startRun(client, config, name, options.set);
+      if (project.pipelines.has(name)) {
+        const handle = await startPipelineRun(client, config, project, name, options.set, { noCache: !options.cache });
+        print(`started ${handle.workflowId}: ${uiLink(config, handle.workflowId)}`);
+        if (!options.watch) return;
+        try {
+          printPipelineResult(await watchPipelineRun(handle));
+        } catch (err) {
+          process.stderr.write(`cairn: ${describeFailure(err)}\n`);
+          process.exitCode = EXIT.failed;
+        }
+        return;
+      }
+      const handle = await startRun(client, config, name, options.set, { noCache: !options.cache, project });
       print(`started ${handle.workflowId}: ${uiLink(config, handle.workflowId)}`);
       if (!options.watch) return;
       try {
@@ -92,7 +118,14 @@ program
       const handle = client.workflow.getHandle<typeof trainingPipeline>(workflowId);
       const description = await handle.describe();
       print(`${workflowId}  ${description.type}  ${description.status.name}  ${uiLink(config, workflowId)}`);
-      if (description.status.name === 'COMPLETED') printResult(await handle.result());
+      if (description.type === 'runPipeline') {
+        const status = await handle.query(statusQuery);
+        for (const [id, s] of Object.entries(status.steps ?? {})) print(describeStep(id, s));
+      }
+      if (description.status.name === 'COMPLETED')
+        if (description.type === 'runPipeline')
+          printPipelineResult((await handle.result()) as unknown as RunPipelineResult);
+        else printResult(await handle.result());
       else if (description.status.name === 'FAILED') {
         const failure = await handle.result().catch((err: unknown) => err);
         print(describeFailure(failure));
@@ -341,14 +374,26 @@ program
 
 program
   .command('reproduce')
-  .description('re-run what made a model version (recorded config and dataset snapshot, no cache) and compare digests')
-  .argument('<ref>', '<model>@<version|alias>')
+  .description('re-run what made a model version or a pipeline run (recorded config, no cache) and compare digests')
+  .argument('<ref>', '<model>@<version|alias>, or the id of a runPipeline run')
   .option('--json', 'print JSON')
   .action(async (ref: string, options: { json?: boolean }) => {
     await withDb(async (db, store, config) => {
       await preflight(config, ['temporal', 'object-store']);
       const client = await connectClient(config);
       try {
+        if (!ref.includes('@')) {
+          const r = await reproducePipelineRun(client, db, config, await cliProject(config), ref);
+          if (options.json) json(r);
+          else {
+            print(`run ${r.run} reproduced by ${r.reproducedBy}`);
+            print(`  recorded outputs    ${r.recorded}`);
+            print(`  reproduced outputs  ${r.reproduced}  ${r.identical ? 'IDENTICAL' : 'DIFFERENT'}`);
+            if (r.differences.length) print(`  differ: ${r.differences.join(', ')}`);
+          }
+          process.exitCode = r.identical ? EXIT.ok : EXIT.gateFailed;
+          return;
+        }
         const r = await reproduce(client, db, store, config, ref);
         if (options.json) json(r);
         else {
@@ -394,6 +439,7 @@ program
     else await (await import('../serving/main.js')).serve(config);
   });
 
+addProjectCommands(program);
 addReleaseCommands(program);
 addScheduleCommands(program);
 addMonitorCommands(program);

@@ -6,7 +6,8 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import type { TrainHeartbeat } from '../activities/stage-types.js';
 import type { CairnConfig } from '../lib/config/index.js';
 import { parseSets, resolveRunConfig } from '../lib/pipelines/run-config.js';
-import { resolvePipeline } from '../pipelines/index.js';
+import { PIPELINES, resolvePipeline, UnknownPipelineError } from '../pipelines/index.js';
+import type { Project } from '../lib/pipeline/project.js';
 import { statusQuery } from '../workflows/messages.js';
 import { CairnPipeline, CairnTrigger } from '../workflows/search-attributes.js';
 import { STAGES } from '../workflows/training-pipeline.js';
@@ -25,8 +26,14 @@ export function uiLink(config: CairnConfig, workflowId: string): string {
  * Checks the request the way the workflow will (pipeline name, config keys and types) so a bad request fails here,
  * before any workflow exists; then starts `trainingPipeline`.
  */
-export async function startRun(client: Client, config: CairnConfig, pipelineName: string, sets: string[]) {
-  const pipeline = resolvePipeline(pipelineName);
+export async function startRun(
+  client: Client,
+  config: CairnConfig,
+  pipelineName: string,
+  sets: string[],
+  options: { noCache?: boolean; project?: Project } = {}
+) {
+  const pipeline = resolveBuiltIn(pipelineName, options.project);
   const overrides = parseSets(sets);
   resolveRunConfig(pipeline, overrides);
   const workflowId = `train-${pipeline.name}-${randomUUID().slice(0, 8)}`;
@@ -40,6 +47,7 @@ export async function startRun(client: Client, config: CairnConfig, pipelineName
         trigger: 'manual',
         requestedBy: userInfo().username,
         trainTaskQueue: config.temporal.trainTaskQueue,
+        ...(options.noCache ? { noCache: true } : {}),
       },
     ],
     typedSearchAttributes: [
@@ -47,6 +55,12 @@ export async function startRun(client: Client, config: CairnConfig, pipelineName
       { key: CairnTrigger, value: 'manual' },
     ],
   });
+}
+
+/** A built-in (tabular) pipeline; an unknown name lists the project's pipelines too. */
+function resolveBuiltIn(name: string, project?: Project) {
+  if (PIPELINES[name] || !project) return resolvePipeline(name);
+  throw new UnknownPipelineError(name, [...Object.keys(PIPELINES), ...project.pipelines.keys()]);
 }
 
 async function trainProgress(handle: WorkflowHandle): Promise<TrainHeartbeat | undefined> {

@@ -183,7 +183,7 @@ export async function runPipeline(input: RunPipelineInput): Promise<RunPipelineR
       string,
       unknown
     >;
-    await light.finishRun(info.workflowId, { status: 'succeeded' });
+    await light.finishRun(info.workflowId, { status: 'succeeded', outputs: result });
     enter('done');
     return {
       runId: info.workflowId,

@@ -19,6 +19,8 @@ export interface RunRecord {
   modelName: string | null;
   modelVersion: number | null;
   cacheHits: string[];
+  /** A runPipeline run's named outputs. */
+  outputs: Record<string, unknown> | null;
   cpuSeconds: number;
   cost: number;
   startedAt: Date;
@@ -43,7 +45,7 @@ export interface RunDetail extends RunRecord {
 const RUN_COLUMNS = `id, pipeline, pipeline_version AS "pipelineVersion", trigger, requested_by AS "requestedBy",
   parent_run_id AS "parentRunId", status, error, config, config_digest AS "configDigest", code_commit AS "codeCommit",
   code_dirty AS "codeDirty", dataset_digest AS "datasetDigest", package_digest AS "packageDigest", model_name AS "modelName",
-  model_version AS "modelVersion", cache_hits AS "cacheHits", cpu_seconds AS "cpuSeconds", cost, started_at AS "startedAt",
+  model_version AS "modelVersion", cache_hits AS "cacheHits", outputs, cpu_seconds AS "cpuSeconds", cost, started_at AS "startedAt",
   ended_at AS "endedAt"`;
 
 export async function listRuns(db: Pool, filter: { pipeline?: string; limit?: number } = {}): Promise<RunRecord[]> {

@@ -121,13 +121,16 @@ export interface RunEnd {
   error?: string;
   packageDigest?: string;
   model?: { name: string; version: number };
+  /** A runPipeline run's named outputs. */
+  outputs?: Record<string, unknown>;
 }
 
 /** Ends a run in a terminal status (once: a later call never overwrites a terminal status). */
 export async function finishRun(db: Pool, runId: string, end: RunEnd): Promise<void> {
   await db.query(
     `UPDATE cairn.runs SET status = $2, error = $3, package_digest = COALESCE($4, package_digest),
-       model_name = COALESCE($5, model_name), model_version = COALESCE($6, model_version), ended_at = now()
+       model_name = COALESCE($5, model_name), model_version = COALESCE($6, model_version),
+       outputs = COALESCE($7, outputs), ended_at = now()
      WHERE id = $1 AND status = 'running'`,
     [
       runId,
@@ -136,6 +139,7 @@ export async function finishRun(db: Pool, runId: string, end: RunEnd): Promise<v
       end.packageDigest ?? null,
       end.model?.name ?? null,
       end.model?.version ?? null,
+      end.outputs === undefined ? null : JSON.stringify(end.outputs),
     ]
   );
   // A stage that was running when the run ended (its worker died) ends with the run.

@@ -74,6 +74,10 @@ describe('runPipeline: a DAG of user steps through Temporal, PostgreSQL and S3',
       const run = await getRun(deps.db, again.workflowId);
       expect(run?.stages.every((s) => s.cacheHit)).toBe(true);
 
+      // Only the foreach's concurrency changed: no step reads it, so every step stays cached.
+      const reshaped = await (await start(taskQueue, { config: { ...config, concurrency: 1 } })).result();
+      expect(reshaped.cached.sort()).toEqual(['combine', 'make-list', 'square', 'summarize']);
+
       const fresh = await (await start(taskQueue, { config, noCache: true })).result();
       expect(fresh.cached).toEqual([]);
       expect(fresh.outputs).toEqual(result.outputs);
