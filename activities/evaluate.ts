@@ -6,8 +6,8 @@ import { evaluate, predict } from '../lib/ml/index.js';
 import type { FeatureMatrix, Model } from '../lib/ml/index.js';
 import { findVersion } from '../lib/registry/models.js';
 import { recordMetrics } from '../lib/tracking/runs.js';
-import { LOWER_IS_BETTER } from '../pipelines/define.js';
-import type { Pipeline, Threshold } from '../pipelines/define.js';
+import { LOWER_IS_BETTER } from '../lib/pipeline/tabular.js';
+import type { TabularPipeline, Threshold } from '../lib/pipeline/tabular.js';
 import { resolvePipeline } from '../pipelines/index.js';
 import { loadDataset } from './dataset.js';
 import type { ActivityDeps } from './deps.js';
@@ -21,7 +21,7 @@ import type {
   RunPlan,
   TrainResult,
   TransformResult,
-} from './stage-types.js';
+} from '../lib/pipeline/stage-types.js';
 import { splitForRun } from './transform.js';
 import { trackedStage } from './tracked-stage.js';
 
@@ -58,7 +58,7 @@ export function compareWithChampion(
 }
 
 function metricsOf(
-  pipeline: Pipeline,
+  pipeline: TabularPipeline,
   plan: RunPlan,
   y: Float64Array,
   model: Model,
@@ -73,7 +73,7 @@ export function createEvaluateActivities(deps: ActivityDeps) {
   const { db, store } = deps;
 
   /** The champion's metrics on this run's held-out rows, computed with its own fitted features; or why not. */
-  async function scoreChampion(pipeline: Pipeline, plan: RunPlan, dataset: DatasetRef, packageDigest: string) {
+  async function scoreChampion(pipeline: TabularPipeline, plan: RunPlan, dataset: DatasetRef, packageDigest: string) {
     try {
       const pkg = await store.getJson<ModelPackage>(packageDigest);
       const table = await loadDataset(store, dataset.digest, dataset.data.digest);

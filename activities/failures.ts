@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
 import { ArtifactIntegrityError, ArtifactNotFoundError } from '../lib/artifacts/index.js';
 import { DataReadError } from '../lib/data/table.js';
-import { InvalidConfigError } from '../lib/pipelines/run-config.js';
+import { InvalidConfigError } from '../lib/pipeline/run-config.js';
 import { PipelineDefinitionError } from '../lib/pipeline/pipeline.js';
 import { ProjectLoadError, UnknownPipelineError } from '../lib/pipeline/project.js';
 import { StepValidationError } from '../lib/pipeline/step.js';

@@ -3,12 +3,12 @@ import { hashFile } from '../lib/artifacts/digest.js';
 import { buildManifest, encodeTable, readTable } from '../lib/data/index.js';
 import { DataReadError } from '../lib/data/table.js';
 import { canonicalJson } from '../lib/ml/canonical-json.js';
-import { resolveSourcePath } from '../lib/pipelines/run-config.js';
+import { resolveSourcePath } from '../lib/pipeline/run-config.js';
 import { setRunDataset } from '../lib/tracking/runs.js';
 import { resolvePipeline } from '../pipelines/index.js';
 import type { ActivityDeps } from './deps.js';
 import { failFast } from './failures.js';
-import type { Cached, DatasetRef, RunPlan } from './stage-types.js';
+import type { Cached, DatasetRef, RunPlan } from '../lib/pipeline/stage-types.js';
 import { trackedStage } from './tracked-stage.js';
 
 export function createIngestActivities(deps: ActivityDeps) {

@@ -8,7 +8,7 @@ import { buildReport, predictionReference, referenceColumns } from '../lib/monit
 import type { MonitoringReport, ReferenceColumn, ReportStatus } from '../lib/monitoring/report.js';
 import { getDeployment } from '../lib/release/deployments.js';
 import { resolveVersion } from '../lib/registry/models.js';
-import { LOWER_IS_BETTER } from '../pipelines/define.js';
+import { LOWER_IS_BETTER } from '../lib/pipeline/tabular.js';
 import { resolvePipeline } from '../pipelines/index.js';
 import { scorerFor } from '../lib/scoring/scorer.js';
 import { loadDataset } from './dataset.js';

@@ -13,7 +13,7 @@ import type {
   RunPlan,
   TrainResult,
   TransformResult,
-} from './stage-types.js';
+} from '../lib/pipeline/stage-types.js';
 import { trackedStage } from './tracked-stage.js';
 
 export const PACKAGE_FORMAT = 'cairn.model-package/v1';

@@ -1,10 +1,10 @@
 import { Context } from '@temporalio/activity';
-import { resolveRunConfig } from '../lib/pipelines/run-config.js';
+import { resolveRunConfig } from '../lib/pipeline/run-config.js';
 import { startRun } from '../lib/tracking/runs.js';
 import { resolvePipeline } from '../pipelines/index.js';
 import type { ActivityDeps } from './deps.js';
 import { failFast } from './failures.js';
-import type { RunPlan } from './stage-types.js';
+import type { RunPlan } from '../lib/pipeline/stage-types.js';
 
 export interface PrepareInput {
   pipeline: string;

@@ -2,7 +2,13 @@ import { registerVersion, setAlias } from '../lib/registry/models.js';
 import { finishRun } from '../lib/tracking/runs.js';
 import type { RunEnd } from '../lib/tracking/runs.js';
 import type { ActivityDeps } from './deps.js';
-import type { DatasetRef, EvaluationResult, PackageResult, RegisterResult, RunPlan } from './stage-types.js';
+import type {
+  DatasetRef,
+  EvaluationResult,
+  PackageResult,
+  RegisterResult,
+  RunPlan,
+} from '../lib/pipeline/stage-types.js';
 import { trackedStage } from './tracked-stage.js';
 
 export interface RegisterInput {

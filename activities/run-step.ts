@@ -4,7 +4,7 @@ import { configFor, invokeStep, parseStepInput, stepStore } from '../lib/pipelin
 import type { AnyPipeline, PlanNode } from '../lib/pipeline/pipeline.js';
 import type { AnyStep, StepContext } from '../lib/pipeline/step.js';
 import { StepValidationError } from '../lib/pipeline/step.js';
-import { resolveRunConfig } from '../lib/pipelines/run-config.js';
+import { resolveRunConfig } from '../lib/pipeline/run-config.js';
 import { startRun } from '../lib/tracking/runs.js';
 import type { ActivityDeps } from './deps.js';
 import { failFast } from './failures.js';

@@ -4,7 +4,7 @@ import { recordArtifacts, stageFinished, stageStarted } from '../lib/tracking/ru
 import { lookupStep, saveStep, stepKey } from '../lib/tracking/step-cache.js';
 import type { ActivityDeps } from './deps.js';
 import { asFailure } from './failures.js';
-import type { RunPlan } from './stage-types.js';
+import type { RunPlan } from '../lib/pipeline/stage-types.js';
 
 export interface StageOptions<T> {
   /** Makes the stage cacheable: its implementation version and everything it reads (digests and config). */

@@ -5,8 +5,8 @@ import type { Model } from '../lib/ml/index.js';
 import { trainInThread } from '../lib/training/run.js';
 import { resolvePipeline } from '../pipelines/index.js';
 import type { ActivityDeps } from './deps.js';
-import type { Trainer } from '../pipelines/define.js';
-import type { Cached, RunPlan, TrainHeartbeat, TrainResult, TransformResult } from './stage-types.js';
+import type { Trainer } from '../lib/pipeline/tabular.js';
+import type { Cached, RunPlan, TrainHeartbeat, TrainResult, TransformResult } from '../lib/pipeline/stage-types.js';
 import { trackedStage } from './tracked-stage.js';
 
 /** How often (in rounds) the model so far is stored as a checkpoint. */

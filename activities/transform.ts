@@ -6,14 +6,14 @@ import type { Table } from '../lib/data/table.js';
 import { canonicalJson } from '../lib/ml/canonical-json.js';
 import { compileContract } from '../lib/validate/contract.js';
 import { resolvePipeline } from '../pipelines/index.js';
-import type { Pipeline } from '../pipelines/define.js';
+import type { TabularPipeline } from '../lib/pipeline/tabular.js';
 import { loadDataset } from './dataset.js';
 import type { ActivityDeps } from './deps.js';
-import type { Cached, DatasetRef, RunPlan, TransformResult } from './stage-types.js';
+import type { Cached, DatasetRef, RunPlan, TransformResult } from '../lib/pipeline/stage-types.js';
 import { trackedStage } from './tracked-stage.js';
 
 /** Class names of a classification target: the contract's allowed values, else the sorted observed ones. */
-function classesOf(pipeline: Pipeline, observed: string[]): string[] {
+function classesOf(pipeline: TabularPipeline, observed: string[]): string[] {
   const rule = compileContract(pipeline.contract).find((r) => r.column === pipeline.target.column);
   return rule?.allowed ?? [...new Set(observed)].sort();
 }
@@ -34,7 +34,7 @@ function withTarget(rows: Int32Array, y: Float64Array): { rows: Int32Array; y: F
 }
 
 /** The run's split of the snapshot: training and held-out rows with their targets (rows without one dropped). */
-export function splitForRun(pipeline: Pipeline, plan: RunPlan, table: Table) {
+export function splitForRun(pipeline: TabularPipeline, plan: RunPlan, table: Table) {
   const split = splitRows(table, pipeline.split(plan.config as never));
   const target = table.columns[pipeline.target.column];
   const classes =

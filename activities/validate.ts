@@ -9,7 +9,7 @@ import type { ValidationReport } from '../lib/validate/report.js';
 import { resolvePipeline } from '../pipelines/index.js';
 import { loadDataset } from './dataset.js';
 import type { ActivityDeps } from './deps.js';
-import type { Cached, DatasetRef, RunPlan, ValidationResult } from './stage-types.js';
+import type { Cached, DatasetRef, RunPlan, ValidationResult } from '../lib/pipeline/stage-types.js';
 import { trackedStage } from './tracked-stage.js';
 
 export function createValidateActivities(deps: ActivityDeps) {

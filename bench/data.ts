@@ -12,7 +12,7 @@ import type { AsyncBuffer } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { readParquet } from '../lib/data/index.js';
 import type { Table } from '../lib/data/index.js';
-import { resolveSourcePath } from '../lib/pipelines/run-config.js';
+import { resolveSourcePath } from '../lib/pipeline/run-config.js';
 import { runMain } from '../lib/process/main.js';
 import { checkContract } from '../lib/validate/check.js';
 import { compileContract } from '../lib/validate/contract.js';

@@ -22,7 +22,7 @@ import {
   reservoirSample,
   wassersteinDistance,
 } from '../lib/drift/index.js';
-import { resolveSourcePath } from '../lib/pipelines/run-config.js';
+import { resolveSourcePath } from '../lib/pipeline/run-config.js';
 import { runMain } from '../lib/process/main.js';
 import { interleave, report, stats } from './harness.js';
 import type { Sample } from './harness.js';

@@ -7,7 +7,7 @@ import { buildMatrix, encodeTarget, fitFeatures } from '../lib/features/matrix.j
 import { splitRows } from '../lib/features/split.js';
 import type { GbdtParams } from '../lib/ml/index.js';
 import type { FeatureMatrix } from '../lib/ml/types.js';
-import { resolveRunConfig, resolveSourcePath } from '../lib/pipelines/run-config.js';
+import { resolveRunConfig, resolveSourcePath } from '../lib/pipeline/run-config.js';
 import { resolvePipeline } from '../pipelines/index.js';
 
 export interface FlightMatrices {

@@ -40,7 +40,7 @@ import type { Pool } from '../lib/db/pool.js';
 import { preflight } from '../lib/health/probes.js';
 import { readCodeVersion } from '../lib/lineage/code-version.js';
 import { createLogger } from '../lib/logging/logger.js';
-import { resolveSourcePath } from '../lib/pipelines/run-config.js';
+import { resolveSourcePath } from '../lib/pipeline/run-config.js';
 import { runMain } from '../lib/process/main.js';
 import { listVersions } from '../lib/registry/models.js';
 import { changeDeployment, moves } from '../lib/release/deployments.js';

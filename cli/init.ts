@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import packageJson from '../package.json' with { type: 'json' };
-import { resolveSourcePath } from '../lib/pipelines/run-config.js';
+import { resolveSourcePath } from '../lib/pipeline/run-config.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TEMPLATES = fileURLToPath(new URL('./templates/project', import.meta.url));

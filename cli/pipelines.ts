@@ -9,7 +9,7 @@ import type { Pool } from '../lib/db/pool.js';
 import { canonicalJson } from '../lib/ml/canonical-json.js';
 import { loadProject } from '../lib/pipeline/project.js';
 import type { Project } from '../lib/pipeline/project.js';
-import { parseSets, resolveRunConfig } from '../lib/pipelines/run-config.js';
+import { parseSets, resolveRunConfig } from '../lib/pipeline/run-config.js';
 import { ModelRefError } from '../lib/registry/model-ref.js';
 import { statusQuery } from '../workflows/messages.js';
 import type { StepStatus } from '../workflows/messages.js';

@@ -16,7 +16,7 @@ import type { CairnConfig } from '../lib/config/index.js';
 import { createPool } from '../lib/db/pool.js';
 import type { Pool } from '../lib/db/pool.js';
 import { latestReports } from '../lib/monitoring/reports.js';
-import { parseSets, resolveSourcePath } from '../lib/pipelines/run-config.js';
+import { parseSets, resolveSourcePath } from '../lib/pipeline/run-config.js';
 import { runMain } from '../lib/process/main.js';
 import { connectClient } from '../lib/temporal/connection.js';
 import type { lifecycle } from '../workflows/lifecycle.js';

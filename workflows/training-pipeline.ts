@@ -10,7 +10,7 @@ import {
 } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Activities } from '../activities/index.js';
-import type { EvaluationResult, GateResult } from '../activities/stage-types.js';
+import type { EvaluationResult, GateResult } from '../lib/pipeline/stage-types.js';
 import { parseInput } from './input.js';
 import { statusQuery } from './messages.js';
 import type { WorkflowStatus } from './messages.js';

@@ -1,4 +1,4 @@
-import type { Split } from '../../pipelines/define.js';
+import type { Split } from '../pipeline/tabular.js';
 import type { Table } from '../data/table.js';
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same split on every machine. */

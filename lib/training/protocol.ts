@@ -1,4 +1,4 @@
-import type { Trainer, Task } from '../../pipelines/define.js';
+import type { Trainer, Task } from '../pipeline/tabular.js';
 import type { Model } from '../ml/index.js';
 
 /** What the activity sends the training thread. Typed arrays are transferred, not copied. */

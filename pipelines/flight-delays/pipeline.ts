@@ -2,10 +2,10 @@ import { z } from 'zod';
 import { numeric } from '../../lib/features/builders.js';
 import { calendarFeatures } from '../features/calendar.js';
 import { categoryFeatures } from '../features/categories.js';
-import { definePipeline } from '../define.js';
+import { defineTabularPipeline } from '../../lib/pipeline/tabular.js';
 
 /** Arrival delay of US flights (January-June 2001) from when, how far and between which airports. */
-export const flightDelays = definePipeline({
+export const flightDelays = defineTabularPipeline({
   name: 'flight-delays',
   description: 'Predict arrival delay in minutes from the departure time, distance, origin and destination.',
   version: '1',

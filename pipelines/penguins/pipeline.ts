@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { numeric } from '../../lib/features/builders.js';
 import { categoryFeatures } from '../features/categories.js';
-import { definePipeline } from '../define.js';
+import { defineTabularPipeline } from '../../lib/pipeline/tabular.js';
 
 const SPECIES = ['Adelie', 'Chinstrap', 'Gentoo'] as const;
 
 /** Palmer penguins: species from beak, flipper, mass, island and sex. Small; the fast tests run it. */
-export const penguins = definePipeline({
+export const penguins = defineTabularPipeline({
   name: 'penguins',
   description: 'Classify penguin species from body measurements, island and sex.',
   version: '1',

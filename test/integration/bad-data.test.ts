@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
-import { resolveSourcePath } from '../../lib/pipelines/run-config.js';
+import { resolveSourcePath } from '../../lib/pipeline/run-config.js';
 import { getRun } from '../../lib/tracking/queries.js';
 import type { Violation } from '../../lib/validate/report.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';

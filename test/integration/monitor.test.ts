@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../../lib/auth/tokens.js';
 import type { MonitoringReport } from '../../lib/monitoring/report.js';
-import { resolveSourcePath } from '../../lib/pipelines/run-config.js';
+import { resolveSourcePath } from '../../lib/pipeline/run-config.js';
 import { changeDeployment, moves } from '../../lib/release/deployments.js';
 import type { Server } from '../../serving/server.js';
 import { monitorModel } from '../../workflows/monitor-model.js';

@@ -6,7 +6,7 @@ import type { ModelPackage } from '../../activities/package.js';
 import { createToken } from '../../lib/auth/tokens.js';
 import { canonicalJson } from '../../lib/ml/canonical-json.js';
 import { readFeed } from '../../lib/monitoring/feed.js';
-import { resolveSourcePath } from '../../lib/pipelines/run-config.js';
+import { resolveSourcePath } from '../../lib/pipeline/run-config.js';
 import { getDeployment } from '../../lib/release/deployments.js';
 import { registerVersion, resolveVersion } from '../../lib/registry/models.js';
 import { startRun } from '../../lib/tracking/runs.js';

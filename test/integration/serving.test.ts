@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../../lib/auth/tokens.js';
 import type { NumericBins, CategoryCounts } from '../../lib/monitoring/feed.js';
 import { readFeed } from '../../lib/monitoring/feed.js';
-import { resolveSourcePath } from '../../lib/pipelines/run-config.js';
+import { resolveSourcePath } from '../../lib/pipeline/run-config.js';
 import { changeDeployment, moves } from '../../lib/release/deployments.js';
 import type { DeploymentState, Deployment } from '../../lib/release/deployments.js';
 import type { Server } from '../../serving/server.js';

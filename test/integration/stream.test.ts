@@ -5,7 +5,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { resolveSourcePath } from '../../lib/pipelines/run-config.js';
+import { resolveSourcePath } from '../../lib/pipeline/run-config.js';
 import { changeDeployment, moves } from '../../lib/release/deployments.js';
 import { answerId, ensureStreams, startStreamConsumer, streamNames, streamSettings } from '../../serving/stream.js';
 import type {

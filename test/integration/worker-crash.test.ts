@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
-import type { TrainHeartbeat, TrainResult } from '../../activities/stage-types.js';
+import type { TrainHeartbeat, TrainResult } from '../../lib/pipeline/stage-types.js';
 import { getRun } from '../../lib/tracking/queries.js';
 import { reconcileRuns } from '../../lib/tracking/reconcile.js';
 import { statusQuery } from '../../workflows/messages.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readTable } from '../../../lib/data/index.js';
 import { featureFromSpec } from '../../../lib/features/kinds.js';
 import { FeatureStateError, buildMatrix, fitFeatures } from '../../../lib/features/matrix.js';
-import { resolveSourcePath } from '../../../lib/pipelines/run-config.js';
+import { resolveSourcePath } from '../../../lib/pipeline/run-config.js';
 import { PIPELINES } from '../../../pipelines/index.js';
 
 describe('features rebuilt from a package alone', () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { numeric } from '../../../lib/features/builders.js';
-import { definePipeline, PipelineDefinitionError } from '../../../pipelines/define.js';
+import { PipelineDefinitionError } from '../../../lib/pipeline/pipeline.js';
+import { defineTabularPipeline } from '../../../lib/pipeline/tabular.js';
 
 const base = {
   name: 'toy',
@@ -17,19 +18,19 @@ const base = {
 
 // Never called: `npm run typecheck` proves each mistake below is a type error (an unused @ts-expect-error fails it).
 export function typeErrors() {
-  definePipeline({
+  defineTabularPipeline({
     ...base,
     // @ts-expect-error the target must be a contract column
     target: { column: 'price', task: 'regression' },
     evaluation: { metrics: ['rmse'], gate: () => ({}) },
   });
-  definePipeline({
+  defineTabularPipeline({
     ...base,
     target: { column: 'y', task: 'regression' },
     // @ts-expect-error accuracy is not a regression metric
     evaluation: { metrics: ['accuracy'], gate: () => ({}) },
   });
-  definePipeline({
+  defineTabularPipeline({
     ...base,
     target: { column: 'y', task: 'regression' },
     // @ts-expect-error the gate names a metric the task does not report
@@ -37,9 +38,9 @@ export function typeErrors() {
   });
 }
 
-describe('definePipeline', () => {
+describe('defineTabularPipeline', () => {
   it('accepts a well-formed pipeline', () => {
-    const p = definePipeline({
+    const p = defineTabularPipeline({
       ...base,
       target: { column: 'y', task: 'regression' },
       evaluation: { metrics: ['rmse'], gate: () => ({ rmse: { max: 1 } }) },
@@ -49,7 +50,7 @@ describe('definePipeline', () => {
 
   it('names what the type checker cannot see', () => {
     expect(() =>
-      definePipeline({
+      defineTabularPipeline({
         ...base,
         name: 'Toy Pipeline',
         features: () => [numeric('z')],

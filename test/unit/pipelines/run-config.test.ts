@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSets, resolveRunConfig } from '../../../lib/pipelines/run-config.js';
+import { parseSets, resolveRunConfig } from '../../../lib/pipeline/run-config.js';
 import { resolvePipeline, UnknownPipelineError } from '../../../pipelines/index.js';
 
 describe('pipeline index and run config', () => {

@@ -1,7 +1,8 @@
 import type { z } from 'zod';
-import type { FeatureDef } from '../lib/features/feature.js';
-import type { GbdtParams } from '../lib/ml/gbdt.js';
-import type { MonitoringPolicy } from '../lib/monitoring/policy.js';
+import { PipelineDefinitionError } from './pipeline.js';
+import type { FeatureDef } from '../features/feature.js';
+import type { GbdtParams } from '../ml/gbdt.js';
+import type { MonitoringPolicy } from '../monitoring/policy.js';
 
 /** What a pipeline learns. */
 export type Task = 'regression' | 'binary' | 'multiclass';
@@ -48,7 +49,7 @@ type Columns<R extends RowSchema> = keyof z.output<R> & string;
  * `config` holds every tunable with its default; YAML beside the pipeline, `--set k=v` and the workflow input
  * override it. The other fields are functions of the parsed config so that config can change them.
  */
-export interface PipelineSpec<R extends RowSchema, C extends z.ZodObject, T extends Task> {
+export interface TabularSpec<R extends RowSchema, C extends z.ZodObject, T extends Task> {
   /** kebab-case, unique; the name runs are started by. */
   name: string;
   description: string;
@@ -78,22 +79,17 @@ export interface PipelineSpec<R extends RowSchema, C extends z.ZodObject, T exte
 /** Metrics where smaller is better; the rest are better larger. */
 export const LOWER_IS_BETTER: ReadonlySet<string> = new Set(['rmse', 'mae', 'logLoss']);
 
-export type Pipeline = PipelineSpec<RowSchema, z.ZodObject, Task>;
+export type TabularPipeline = TabularSpec<RowSchema, z.ZodObject, Task>;
 
 const NAME = /^[a-z][a-z0-9-]*$/;
-
-/** Thrown when a pipeline definition is wrong in a way the type checker cannot see. */
-export class PipelineDefinitionError extends Error {
-  override readonly name = 'PipelineDefinitionError';
-}
 
 /**
  * Declares a pipeline. Type errors catch a target that is not a contract column, a metric the task cannot report
  * or a gate on an unknown metric; the rest is checked here, when the pipeline index loads.
  */
-export function definePipeline<const R extends RowSchema, const C extends z.ZodObject, const T extends Task>(
-  spec: PipelineSpec<R, C, T>
-): PipelineSpec<R, C, T> {
+export function defineTabularPipeline<const R extends RowSchema, const C extends z.ZodObject, const T extends Task>(
+  spec: TabularSpec<R, C, T>
+): TabularSpec<R, C, T> {
   const problems: string[] = [];
   if (!NAME.test(spec.name)) problems.push(`name ${JSON.stringify(spec.name)} must be kebab-case`);
   const defaults = spec.config.safeParse({});

@@ -1,6 +1,6 @@
-import type { Task } from '../pipelines/define.js';
-import type { ArtifactRef } from '../lib/artifacts/index.js';
-import type { CodeVersion } from '../lib/lineage/code-version.js';
+import type { Task } from './tabular.js';
+import type { ArtifactRef } from '../artifacts/index.js';
+import type { CodeVersion } from '../lineage/code-version.js';
 
 /** Everything a run is: the resolved pipeline, full config and the code that runs it. JSON, small. */
 export interface RunPlan {

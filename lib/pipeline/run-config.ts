@@ -4,7 +4,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import type { Pipeline } from '../../pipelines/define.js';
+import type { TabularPipeline } from './tabular.js';
 import { sha256 } from '../artifacts/digest.js';
 import { canonicalJson } from '../ml/canonical-json.js';
 
@@ -46,7 +46,7 @@ export function parseSets(sets: string[]): Plain {
 }
 
 /** The config file beside the pipeline, if any. */
-export function pipelineDefaults(pipeline: Pick<Pipeline, 'name'>): Plain {
+export function pipelineDefaults(pipeline: Pick<TabularPipeline, 'name'>): Plain {
   const file = join(ROOT, 'pipelines', pipeline.name, 'config.yaml');
   if (!existsSync(file)) return {};
   const doc: unknown = parseYaml(readFileSync(file, 'utf8'));
