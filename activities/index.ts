@@ -2,7 +2,7 @@ import type { ActivityDeps } from './deps.js';
 import { createBatchInferenceActivities } from './batch-inference.js';
 import { createEvaluateActivities } from './evaluate.js';
 import { createHelloActivities } from './hello.js';
-import { createIngestActivities } from './ingest.js';
+import { createIngestActivities, createSnapshotStage } from './ingest.js';
 import { createMonitorActivities } from './monitor.js';
 import { createPackageActivities } from './package.js';
 import { createPrepareActivities } from './prepare.js';
@@ -17,9 +17,7 @@ export type { ActivityDeps } from './deps.js';
 
 /** All activities, built over injected dependencies (see STYLE.md: `createActivities({ db, store, logger })`). */
 export function createActivities(deps: ActivityDeps) {
-  return {
-    ...createHelloActivities(deps),
-    ...createPrepareActivities(deps),
+  const stages = {
     ...createIngestActivities(deps),
     ...createValidateActivities(deps),
     ...createTransformActivities(deps),
@@ -27,10 +25,16 @@ export function createActivities(deps: ActivityDeps) {
     ...createEvaluateActivities(deps),
     ...createPackageActivities(deps),
     ...createRegisterActivities(deps),
+  };
+  return {
+    ...createHelloActivities(deps),
+    ...createPrepareActivities(deps),
+    ...stages,
     ...createReleaseActivities(deps),
     ...createBatchInferenceActivities(deps),
     ...createMonitorActivities(deps),
-    ...createRunStepActivities(deps),
+    // The tabular recipe's built-in steps run the same stage code inside their step activity.
+    ...createRunStepActivities(deps, { ...stages, snapshot: createSnapshotStage(deps) }),
   };
 }
 

@@ -1,9 +1,10 @@
 import { Context } from '@temporalio/activity';
-import { hashFile } from '../lib/artifacts/digest.js';
-import { buildManifest, encodeTable, readTable } from '../lib/data/index.js';
-import { DataReadError } from '../lib/data/table.js';
+import type { ArtifactRef } from '../lib/artifacts/index.js';
+import { buildManifest, decodeTable, encodeTable, readTable } from '../lib/data/index.js';
+import type { Table } from '../lib/data/index.js';
+import type { TableSource } from '../lib/pipeline/tabular-recipe.js';
 import { canonicalJson } from '../lib/ml/canonical-json.js';
-import { resolveSourcePath } from '../lib/pipeline/run-config.js';
+import { hashSource, resolveSourcePath } from '../lib/pipeline/run-config.js';
 import { setRunDataset } from '../lib/tracking/runs.js';
 import { resolvePipeline } from '../pipelines/index.js';
 import type { ActivityDeps } from './deps.js';
@@ -28,11 +29,7 @@ export function createIngestActivities(deps: ActivityDeps) {
     const pipeline = resolvePipeline(plan.pipeline);
     const source = pipeline.source(plan.config as never);
     const path = resolveSourcePath(source.path);
-    const file = snapshot
-      ? undefined
-      : await hashFile(path).catch((err: NodeJS.ErrnoException) => {
-          throw err.code === 'ENOENT' ? new DataReadError(path, 'the file does not exist') : err;
-        });
+    const file = snapshot ? undefined : await hashSource(source.path);
     const result = await trackedStage(
       deps,
       plan,
@@ -59,18 +56,40 @@ export function createIngestActivities(deps: ActivityDeps) {
           ...(source.limit ? { limit: source.limit } : {}),
         });
         const data = await store.putBytes(encodeTable(table), { mediaType: 'application/vnd.cairn.table' });
-        const manifest = buildManifest(table, { path: source.path, bytes: file!.bytes, sha256: file!.digest });
-        const manifestRef = await store.putBytes(canonicalJson(manifest), { mediaType: 'application/json' });
-        return {
-          digest: manifest.digest,
-          rowCount: table.rowCount,
-          schemaDigest: manifest.schemaDigest,
-          data,
-          manifest: manifestRef,
-        };
+        return datasetOf(store, table, data, { path: source.path, bytes: file!.bytes, sha256: file!.digest });
       }
     );
     await setRunDataset(db, plan.runId, result.digest);
     return result;
   }
+}
+
+/** A dataset version for a stored table: its manifest (schema, statistics, source) put beside it. */
+async function datasetOf(
+  store: ActivityDeps['store'],
+  table: Table,
+  data: ArtifactRef,
+  source: TableSource
+): Promise<DatasetRef> {
+  const manifest = buildManifest(table, source);
+  const manifestRef = await store.putBytes(canonicalJson(manifest), { mediaType: 'application/json' });
+  return {
+    digest: manifest.digest,
+    rowCount: table.rowCount,
+    schemaDigest: manifest.schemaDigest,
+    data,
+    manifest: manifestRef,
+  };
+}
+
+/**
+ * The `tabular` recipe's first stage: a table a project step stored (Cairn's table encoding) becomes a dataset
+ * version with its manifest, exactly as `ingest` makes one from a file.
+ */
+export function createSnapshotStage({ db, store }: Pick<ActivityDeps, 'db' | 'store'>) {
+  return async (plan: RunPlan, table: ArtifactRef, source: TableSource): Promise<DatasetRef> => {
+    const dataset = await datasetOf(store, decodeTable(await store.getBytes(table.digest)), table, source);
+    await setRunDataset(db, plan.runId, dataset.digest);
+    return dataset;
+  };
 }

@@ -46,6 +46,8 @@ export function createRegisterActivities(deps: ActivityDeps) {
             runId: plan.runId,
             packageDigest: packaged.package.digest,
             datasetDigest: dataset.digest,
+            // In a pipeline of steps, a run that made an already registered package (a reproduction) is that version.
+            samePackageSameVersion: plan.nested === true,
             metrics: evaluation.metrics,
             gate: evaluation.gate,
             lineage: {

@@ -5,6 +5,8 @@ import type { AnyPipeline, PlanNode } from '../lib/pipeline/pipeline.js';
 import type { AnyStep, StepContext } from '../lib/pipeline/step.js';
 import { StepValidationError } from '../lib/pipeline/step.js';
 import { resolveRunConfig } from '../lib/pipeline/run-config.js';
+import { STEP_SERVICES } from '../lib/pipeline/tabular-recipe.js';
+import type { StepServices, TabularStages } from '../lib/pipeline/tabular-recipe.js';
 import { startRun } from '../lib/tracking/runs.js';
 import type { ActivityDeps } from './deps.js';
 import { failFast } from './failures.js';
@@ -23,6 +25,7 @@ export interface PlanPipelineInput {
 export interface StepRunPlan {
   runId: string;
   pipeline: string;
+  pipelineVersion: string;
   config: Record<string, unknown>;
   configDigest: string;
   noCache: boolean;
@@ -30,7 +33,6 @@ export interface StepRunPlan {
 
 /** A planned run of a DAG pipeline: the run and the nodes `runPipeline` interprets. */
 export interface PipelineRunPlan extends StepRunPlan {
-  pipelineVersion: string;
   code: ActivityDeps['code'];
   nodes: PlanNode[];
   outputs: Record<string, unknown>;
@@ -67,7 +69,7 @@ export function artifactsIn(value: unknown, path = '', out: Record<string, Artif
   return out;
 }
 
-export function createRunStepActivities(deps: ActivityDeps) {
+export function createRunStepActivities(deps: ActivityDeps, stages: TabularStages) {
   const { db, store, logger, code, project } = deps;
   // Planning a pipeline is pure, but its wiring runs user code: plan once per (pipeline, config) per worker.
   const planned = new Map<string, ReturnType<AnyPipeline['plan']>>();
@@ -81,6 +83,7 @@ export function createRunStepActivities(deps: ActivityDeps) {
   const storeView = stepStore(store);
 
   async function execute(step: AnyStep, plan: StepRunPlan, node: string, input: unknown): Promise<RunStepResult> {
+    const services: StepServices = { stages, plan: { code, configDigest: plan.configDigest } };
     const ctx = Context.current();
     const parsed = parseStepInput(step, node, input);
     let beat: { done?: number; total?: number; checkpoint?: string } = {
@@ -88,6 +91,7 @@ export function createRunStepActivities(deps: ActivityDeps) {
     };
     const context: StepContext = {
       runId: plan.runId,
+      pipeline: { name: plan.pipeline, version: plan.pipelineVersion },
       node,
       attempt: ctx.info.attempt,
       config: configFor(step, plan.config),
@@ -105,6 +109,7 @@ export function createRunStepActivities(deps: ActivityDeps) {
       resume: async <T>() => (beat.checkpoint ? storeView.getJson<T>(beat.checkpoint) : undefined),
       signal: ctx.cancellationSignal,
     };
+    Object.defineProperty(context, STEP_SERVICES, { value: services });
     const result = await trackedStage(
       deps,
       plan,
@@ -122,9 +127,10 @@ export function createRunStepActivities(deps: ActivityDeps) {
       },
       async () => {
         // Heartbeats keep flowing while the step awaits I/O; a killed worker is noticed within the heartbeat timeout.
-        const ticker = setInterval(() => ctx.heartbeat(beat), 1000);
+        // Built-in training heartbeats its own progress and checkpoints, which these would overwrite.
+        const ticker = step.selfHeartbeat ? undefined : setInterval(() => ctx.heartbeat(beat), 1000);
         try {
-          ctx.heartbeat(beat);
+          if (ticker) ctx.heartbeat(beat);
           return { output: await invokeStep(step, context, parsed) };
         } finally {
           clearInterval(ticker);

@@ -20,11 +20,18 @@ export interface StageOptions<T> {
  */
 export async function trackedStage<T extends object>(
   { db, store, cpuSecondPrice }: Pick<ActivityDeps, 'db' | 'store' | 'cpuSecondPrice'>,
-  plan: Pick<RunPlan, 'noCache'>,
+  plan: Pick<RunPlan, 'noCache' | 'nested'>,
   stage: string,
   options: StageOptions<T>,
   compute: () => Promise<T>
 ): Promise<T & { cacheHit: boolean }> {
+  if (plan.nested) {
+    try {
+      return { ...(await compute()), cacheHit: false };
+    } catch (err) {
+      throw asFailure(err);
+    }
+  }
   const { info } = Context.current();
   const runId = info.workflowExecution?.workflowId ?? info.activityId;
   const wall = performance.now();

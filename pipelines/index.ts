@@ -1,4 +1,5 @@
 import { UnknownPipelineError } from '../lib/pipeline/project.js';
+import { registerTabular, resolveTabular } from '../lib/pipeline/tabular.js';
 import type { TabularPipeline } from '../lib/pipeline/tabular.js';
 import { flightDelays } from './flight-delays/pipeline.js';
 import { penguins } from './penguins/pipeline.js';
@@ -10,8 +11,9 @@ export const PIPELINES: Record<string, TabularPipeline> = Object.fromEntries(
 
 export { UnknownPipelineError };
 
+for (const pipeline of Object.values(PIPELINES)) registerTabular(pipeline);
+
+/** A tabular pipeline by name: a built-in one, or one a loaded project trains with `trainTabular`. */
 export function resolvePipeline(name: string): TabularPipeline {
-  const pipeline = PIPELINES[name];
-  if (!pipeline) throw new UnknownPipelineError(name, Object.keys(PIPELINES));
-  return pipeline;
+  return resolveTabular(name);
 }

@@ -91,7 +91,7 @@ export async function runPipeline(input: RunPipelineInput): Promise<RunPipelineR
       ...(args.parentRunId ? { parentRunId: args.parentRunId } : {}),
       noCache: args.noCache,
     });
-    const { nodes, outputs: returned, pipelineVersion: _v, code: _c, ...stepPlan } = plan;
+    const { nodes, outputs: returned, code: _c, ...stepPlan } = plan;
     for (const node of nodes) steps[node.id] = { step: node.step, queue: node.queue, state: 'pending' };
 
     const outputs: Record<string, unknown> = {};

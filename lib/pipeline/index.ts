@@ -25,3 +25,10 @@ export { hashFile } from '../artifacts/digest.js';
 export type { Table } from '../data/table.js';
 // One zod for schemas and Cairn's checks: `import { z } from 'cairn'`.
 export { z } from 'zod';
+// The tabular recipe: Cairn's built-in steps that turn a table into a registered, servable model.
+export { tabularModel, trainTabular, tabularRead } from './tabular-recipe.js';
+export type { TableSource, TabularModel, TabularModelSpec, TrainTabularInputs } from './tabular-recipe.js';
+export type { MetricName, Split, TabularSpec, Task, Threshold, Trainer } from './tabular.js';
+export type { MonitoringPolicy } from '../monitoring/policy.js';
+export { bucketize, category, datePart, numeric } from '../features/builders.js';
+export type { FeatureDef } from '../features/feature.js';

@@ -45,6 +45,8 @@ export interface ForeachOptions extends StepOptions {
 
 /** The calls a pipeline's `steps` function wires its DAG with. */
 export interface PipelineBuilder {
+  /** The pipeline being wired (recipes such as `trainTabular` read it). */
+  readonly pipeline: { name: string; version: string; config: z.ZodObject };
   step<S extends AnyStep>(
     step: S,
     input: Wired<StepInput<S>> | Ref<StepInput<S>>,
@@ -117,7 +119,8 @@ function fieldsOf(node: string): Fields<never> {
   });
 }
 
-function build(name: string, wire: PipelineSpec<z.ZodObject>['steps'], config: unknown) {
+function build(pipeline: PipelineBuilder['pipeline'], wire: PipelineSpec<z.ZodObject>['steps'], config: unknown) {
+  const { name } = pipeline;
   const nodes: PlanNode[] = [];
   const steps = new Map<string, AnyStep>();
   const ids = new Set<string>();
@@ -160,6 +163,7 @@ function build(name: string, wire: PipelineSpec<z.ZodObject>['steps'], config: u
   };
 
   const builder: PipelineBuilder = {
+    pipeline,
     step(step, input, options = {}) {
       const id = add(step, input, options);
       return { id, output: ref({ node: id, path: [] }), out: fieldsOf(id) };
@@ -200,7 +204,12 @@ export function definePipeline<const C extends z.ZodObject = z.ZodObject>(spec: 
     description: spec.description ?? '',
     version: spec.version,
     config,
-    plan: (resolved) => build(spec.name, spec.steps as PipelineSpec<z.ZodObject>['steps'], resolved),
+    plan: (resolved) =>
+      build(
+        { name: spec.name, version: spec.version, config },
+        spec.steps as PipelineSpec<z.ZodObject>['steps'],
+        resolved
+      ),
   };
   // Wiring mistakes the compiler cannot see (duplicate ids, dangling references) fail when the project loads.
   pipeline.plan(defaults.data);

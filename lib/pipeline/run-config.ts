@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import type { TabularPipeline } from './tabular.js';
-import { sha256 } from '../artifacts/digest.js';
+import { hashFile, sha256 } from '../artifacts/digest.js';
+import { DataReadError } from '../data/table.js';
 import { canonicalJson } from '../ml/canonical-json.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -101,4 +102,12 @@ export function resolveSourcePath(path: string): string {
     return join(dir ?? join(ROOT, 'node_modules', pkg), rest);
   }
   return isAbsolute(path) ? path : resolve(ROOT, path);
+}
+
+/** The content digest and size of a data source file; a missing file is a DataReadError naming it. */
+export function hashSource(path: string): Promise<{ digest: string; bytes: number }> {
+  const file = resolveSourcePath(path);
+  return hashFile(file).catch((err: NodeJS.ErrnoException) => {
+    throw err.code === 'ENOENT' ? new DataReadError(file, 'the file does not exist') : err;
+  });
 }

@@ -16,6 +16,8 @@ export interface RunPlan {
   code: CodeVersion;
   /** Recompute every stage, ignoring the step cache. */
   noCache: boolean;
+  /** The stage runs inside a `runPipeline` step, which tracks and caches it: no tracking or caching of its own. */
+  nested?: boolean;
 }
 
 export interface DatasetRef {

@@ -27,6 +27,8 @@ export interface StepStore {
 export interface StepContext {
   /** The run (workflow) id. */
   runId: string;
+  /** The pipeline this run runs. */
+  pipeline: { name: string; version: string };
   /** This node's id in the pipeline, with `[i]` for the i-th item of a `foreach`. */
   node: string;
   /** 1 on the first try; more after a crash or a retryable error. */
@@ -73,6 +75,8 @@ export interface StepSpec<N extends string, I extends z.ZodType, O extends z.Zod
   queue?: QueueProfile;
   /** The step reads `ctx.config` (not only its input): the config's digest is part of its cache key. @default false */
   usesConfig?: boolean;
+  /** The step heartbeats through Temporal's own API (Cairn's built-in training); no heartbeats are sent for it. */
+  selfHeartbeat?: boolean;
   input: I;
   /** What the step returns: references (`ArtifactRef`) and small values, never data (at most 256 KiB of JSON). */
   output: O;

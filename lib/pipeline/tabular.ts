@@ -1,5 +1,9 @@
 import type { z } from 'zod';
 import { PipelineDefinitionError } from './pipeline.js';
+import { UnknownPipelineError } from './project.js';
+import { sha256 } from '../artifacts/digest.js';
+import { canonicalJson } from '../ml/canonical-json.js';
+import { compileContract } from '../validate/contract.js';
 import type { FeatureDef } from '../features/feature.js';
 import type { GbdtParams } from '../ml/gbdt.js';
 import type { MonitoringPolicy } from '../monitoring/policy.js';
@@ -118,4 +122,41 @@ export function defineTabularPipeline<const R extends RowSchema, const C extends
   }
   if (problems.length) throw new PipelineDefinitionError(`pipeline ${spec.name}: ${problems.join('; ')}`);
   return spec;
+}
+
+/**
+ * sha256 of what a tabular pipeline trains (contract, features, split, trainer, gate, monitoring: their code and
+ * settings), leaving out its name, description, version, source and config schema (runs key on the config's digest).
+ */
+export function tabularDigest(spec: TabularPipeline): string {
+  const { features, target, split, trainer, evaluation, monitoring } = spec;
+  const code = (v: unknown): unknown =>
+    typeof v === 'function'
+      ? v.toString()
+      : typeof v === 'object' && v !== null
+        ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, code(x)]))
+        : v;
+  const contract = compileContract(spec.contract);
+  return sha256(canonicalJson(code({ contract, features, target, split, trainer, evaluation, monitoring })));
+}
+
+const TABULAR = new Map<string, { pipeline: TabularPipeline; digest: string }>();
+
+/**
+ * Makes a tabular pipeline resolvable by name in this process: the built-in ones, and those a project's pipelines
+ * train with `trainTabular` (registered when the project loads). Stage activities resolve them here. The same model
+ * under the same name and version registers once (the first stays); a different one under a taken name is refused.
+ */
+export function registerTabular(pipeline: TabularPipeline): void {
+  const digest = tabularDigest(pipeline);
+  const known = TABULAR.get(pipeline.name);
+  if (!known) TABULAR.set(pipeline.name, { pipeline, digest });
+  else if (known.digest !== digest || known.pipeline.version !== pipeline.version)
+    throw new PipelineDefinitionError(`two different tabular pipelines are named ${pipeline.name}`);
+}
+
+export function resolveTabular(name: string): TabularPipeline {
+  const known = TABULAR.get(name);
+  if (!known) throw new UnknownPipelineError(name, [...TABULAR.keys()]);
+  return known.pipeline;
 }

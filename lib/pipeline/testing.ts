@@ -39,6 +39,7 @@ export async function runLocally(pipeline: AnyPipeline, options: LocalRunOptions
     const step = steps.get(node.step)!;
     const context: StepContext = {
       runId: `local-${pipeline.name}`,
+      pipeline: { name: pipeline.name, version: pipeline.version },
       node: name,
       attempt: 1,
       config: configFor(step, config),

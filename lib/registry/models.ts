@@ -25,6 +25,8 @@ export interface NewVersion {
   metrics: Record<string, number>;
   gate: unknown;
   lineage: Record<string, unknown>;
+  /** An existing version with the same package is this version: no new one (pipelines of steps, reproductions). */
+  samePackageSameVersion?: boolean;
 }
 
 const VERSION_COLUMNS = `model, version, run_id AS "runId", package_digest AS "packageDigest", dataset_digest AS "datasetDigest",
@@ -34,7 +36,7 @@ const VERSION_COLUMNS = `model, version, run_id AS "runId", package_digest AS "p
  * Registers a model version. Versions are handed out by incrementing `models.next_version` under its row lock, in
  * the same transaction as the insert: concurrent registrations queue on the lock and get 1, 2, 3… with no gap
  * (a rolled-back registration rolls its increment back too). Idempotent per run: registering the same run again
- * (an activity retry after a commit) returns the version it already has.
+ * (an activity retry after a commit) returns the version it already has; so does, if asked, the same package.
  */
 export async function registerVersion(
   db: Pool,
@@ -47,8 +49,9 @@ export async function registerVersion(
       v.pipeline,
     ]);
     const existing = await client.query<{ version: number }>(
-      'SELECT version FROM cairn.model_versions WHERE model = $1 AND run_id = $2',
-      [v.model, v.runId]
+      `SELECT version FROM cairn.model_versions WHERE model = $1 AND (run_id = $2 OR ($3 AND package_digest = $4))
+       ORDER BY version LIMIT 1`,
+      [v.model, v.runId, v.samePackageSameVersion === true, v.packageDigest]
     );
     if (existing.rows[0]) return { version: existing.rows[0].version, created: false };
     const { rows } = await client.query<{ version: number }>(

@@ -1,0 +1,53 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { loadProject } from '../../lib/pipeline/project.js';
+import { getRun } from '../../lib/tracking/queries.js';
+import { resolveVersion } from '../../lib/registry/models.js';
+import { runPipeline } from '../../workflows/run-pipeline.js';
+import { trainingPipeline } from '../../workflows/training-pipeline.js';
+import { useServices, withWorker } from '../helpers/temporal.js';
+
+const project = await loadProject('examples');
+const ctx = useServices({ project });
+const { deps } = ctx;
+
+describe('the examples project: penguins as a pipeline of steps (the tabular recipe)', () => {
+  it('gives the dataset and package digests of trainingPipeline, registers a servable version, and caches a rerun', async () => {
+    await withWorker(deps, async (taskQueue) => {
+      const before = await ctx.client.workflow.execute(trainingPipeline, {
+        taskQueue,
+        workflowId: `train-${randomUUID()}`,
+        args: [{ pipeline: 'penguins', register: false }],
+      });
+      const start = () =>
+        ctx.client.workflow.execute(runPipeline, {
+          taskQueue,
+          workflowId: `run-${randomUUID()}`,
+          args: [{ pipeline: 'penguins' }],
+        });
+
+      const first = await start();
+      const outputs = first.outputs as { model: string; version: number; package: { digest: string } };
+      expect(outputs.package.digest).toBe(before.model.digest);
+      const run = await getRun(deps.db, first.runId);
+      expect(run?.datasetDigest).toBe(before.dataset);
+      expect(run?.stages.map((s) => s.stage)).toEqual([
+        'tabular-read',
+        'tabular-dataset',
+        'tabular-validate',
+        'tabular-transform',
+        'tabular-train',
+        'tabular-evaluate',
+        'tabular-package',
+        'tabular-register',
+      ]);
+      const version = await resolveVersion(deps.db, { model: outputs.model, version: outputs.version });
+      expect(version.packageDigest).toBe(before.model.digest);
+      expect(version.runId).toBe(first.runId);
+
+      const again = await start();
+      expect(again.cached.sort()).toEqual(run!.stages.map((s) => s.stage).sort());
+      expect(again.outputs).toEqual(first.outputs);
+    });
+  });
+});
