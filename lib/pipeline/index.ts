@@ -18,11 +18,12 @@ export type {
 } from './pipeline.js';
 export { defineProject, loadProject, ProjectLoadError, UnknownPipelineError } from './project.js';
 export type { Project, ProjectSpec } from './project.js';
-export { runLocally } from './testing.js';
+export { runLocally, runStepLocally } from './testing.js';
 export type { LocalRun, LocalRunOptions } from './testing.js';
 export type { ArtifactRef } from '../artifacts/index.js';
 export { hashFile } from '../artifacts/digest.js';
 export type { Table } from '../data/table.js';
+export { tableFromRows } from '../data/read-json.js';
 // One zod for schemas and Cairn's checks: `import { z } from 'cairn'`.
 export { z } from 'zod';
 // The tabular recipe: Cairn's built-in steps that turn a table into a registered, servable model.

@@ -6,7 +6,7 @@ import { LocalArtifactStore } from '../artifacts/local-store.js';
 import type { ArtifactStore } from '../artifacts/index.js';
 import { configFor, invokeStep, parseStepInput, stepStore } from './invoke.js';
 import type { AnyPipeline, PlanNode } from './pipeline.js';
-import type { StepContext } from './step.js';
+import type { AnyStep, StepContext, StepInput, StepOutput, StepStore } from './step.js';
 import { resolveTemplate } from './template.js';
 
 export interface LocalRunOptions {
@@ -28,30 +28,14 @@ export interface LocalRun {
  * `runPipeline`: for a project's unit tests. No Temporal, no database, no cache; durability is the workflow's job.
  */
 export async function runLocally(pipeline: AnyPipeline, options: LocalRunOptions = {}): Promise<LocalRun> {
-  const store = options.store ?? new LocalArtifactStore(mkdtempSync(join(tmpdir(), 'cairn-local-')));
-  const view = stepStore(store);
+  const store = localStore(options);
   const config = pipeline.config.parse(options.config ?? {}) as Record<string, unknown>;
   const { plan, steps } = pipeline.plan(config);
   const outputs: Record<string, unknown> = {};
   const checkpoints = new Map<string, unknown>();
-
-  const call = async (node: PlanNode, input: unknown, name: string) => {
-    const step = steps.get(node.step)!;
-    const context: StepContext = {
-      runId: `local-${pipeline.name}`,
-      pipeline: { name: pipeline.name, version: pipeline.version },
-      node: name,
-      attempt: 1,
-      config: configFor(step, config),
-      store: view,
-      log: pino({ level: 'silent' }),
-      progress: () => undefined,
-      checkpoint: async (value) => void checkpoints.set(name, value),
-      resume: async <T>() => checkpoints.get(name) as T | undefined,
-      signal: new AbortController().signal,
-    };
-    return invokeStep(step, context, parseStepInput(step, name, input));
-  };
+  const local = { name: pipeline.name, version: pipeline.version, config, store, checkpoints };
+  const call = (node: PlanNode, input: unknown, name: string) =>
+    invokeLocally(steps.get(node.step)!, input, name, local);
 
   for (const node of plan.nodes) {
     if (!node.foreach) {
@@ -66,4 +50,51 @@ export async function runLocally(pipeline: AnyPipeline, options: LocalRunOptions
     outputs[node.id] = results;
   }
   return { outputs: resolveTemplate(plan.outputs, outputs) as Record<string, unknown>, steps: outputs, store };
+}
+
+/**
+ * Runs one step in this process on an input, with the checks `runPipeline` makes: for a project's unit tests of a
+ * step (Cairn's built-in tabular steps need a worker, so pipelines that use them are tested step by step).
+ */
+export async function runStepLocally<S extends AnyStep>(
+  step: S,
+  input: StepInput<S>,
+  options: LocalRunOptions = {}
+): Promise<{ output: StepOutput<S>; store: StepStore }> {
+  const store = localStore(options);
+  const config = { ...options.config };
+  const local = { name: 'local', version: '0', config, store, checkpoints: new Map<string, unknown>() };
+  const output = (await invokeLocally(step, input, step.name, local)) as StepOutput<S>;
+  return { output, store: stepStore(store) };
+}
+
+const localStore = (options: LocalRunOptions) =>
+  options.store ?? new LocalArtifactStore(mkdtempSync(join(tmpdir(), 'cairn-local-')));
+
+async function invokeLocally(
+  step: AnyStep,
+  input: unknown,
+  node: string,
+  run: {
+    name: string;
+    version: string;
+    config: Record<string, unknown>;
+    store: ArtifactStore;
+    checkpoints: Map<string, unknown>;
+  }
+): Promise<unknown> {
+  const context: StepContext = {
+    runId: `local-${run.name}`,
+    pipeline: { name: run.name, version: run.version },
+    node,
+    attempt: 1,
+    config: configFor(step, run.config),
+    store: stepStore(run.store),
+    log: pino({ level: 'silent' }),
+    progress: () => undefined,
+    checkpoint: async (value) => void run.checkpoints.set(node, value),
+    resume: async <T>() => run.checkpoints.get(node) as T | undefined,
+    signal: new AbortController().signal,
+  };
+  return invokeStep(step, context, parseStepInput(step, node, input));
 }

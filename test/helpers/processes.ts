@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll } from 'vitest';
-import { services } from './services.js';
+import { serviceEnv } from './cli.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -19,22 +19,15 @@ export function trainWorkerProcesses(): (queue: string, env?: Record<string, str
     for (const child of children) child.kill('SIGKILL');
   });
   return async (queue, env = {}) => {
-    const s = services();
     const child = spawn(process.execPath, ['--import', 'tsx', 'workers/cairn-train.ts'], {
       cwd: ROOT,
       stdio: ['ignore', 'ignore', 'inherit'],
       env: {
-        PATH: process.env.PATH,
-        CAIRN_HOME: s.home,
+        ...serviceEnv(),
         CAIRN_LOG_LEVEL: 'warn',
         CAIRN_TRAIN_TASK_QUEUE: queue,
         // No metrics endpoint: a port picked free here could be taken before the worker binds it.
         CAIRN_METRICS_PORT: '0',
-        TEMPORAL_ADDRESS: s.temporalAddress,
-        DATABASE_URL: s.databaseUrl,
-        S3_ENDPOINT: s.s3.endpoint,
-        S3_BUCKET: s.s3.bucket,
-        S3_SECRET_KEY: s.s3.secretKey,
         ...env,
       },
     });

@@ -2,43 +2,16 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureBinaries } from '../../infra/stack/binaries.js';
 import { startRun } from '../../lib/tracking/runs.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
+import { runEntry } from '../helpers/cli.js';
 import { services, testDeps } from '../helpers/services.js';
 import { testClient, withWorker } from '../helpers/temporal.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
-
-/** Runs an entry point as a user would, with the environment pointed at the test services plus `env`. */
-async function runEntry(entry: string, args: string[], env: Record<string, string> = {}) {
-  const s = services();
-  const base = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    CAIRN_HOME: s.home,
-    TEMPORAL_ADDRESS: s.temporalAddress,
-    DATABASE_URL: s.databaseUrl,
-    S3_ENDPOINT: s.s3.endpoint,
-    S3_BUCKET: s.s3.bucket,
-    S3_SECRET_KEY: s.s3.secretKey,
-  };
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', join(ROOT, entry), ...args], {
-      cwd: ROOT,
-      env: { ...base, ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
 const deps = testDeps();
 afterAll(() => deps.close());
 
