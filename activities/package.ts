@@ -2,6 +2,7 @@ import { canonicalJson } from '../lib/ml/canonical-json.js';
 import type { TableStatistics } from '../lib/data/statistics.js';
 import type { ServablePackage } from '../lib/scoring/scorer.js';
 import { compileContract } from '../lib/validate/contract.js';
+import { storeBundle } from '../lib/pipeline/bundle.js';
 import { resolvePipeline } from '../pipelines/index.js';
 import type { ActivityDeps } from './deps.js';
 import type {
@@ -32,6 +33,8 @@ export interface ModelPackage extends ServablePackage {
     code: RunPlan['code'];
     pipelineVersion: string;
     rows: TransformResult['rows'];
+    /** A project pipeline's package: the bundle of the project's code that made it (`cairn bundle`, CAIRN_PROJECT=bundle:…). */
+    project?: { bundle: string };
   };
 }
 
@@ -78,6 +81,9 @@ export function createPackageActivities(deps: ActivityDeps) {
               code: plan.code,
               pipelineVersion: plan.pipelineVersion,
               rows: data.rows,
+              ...(plan.nested && deps.project.bundle
+                ? { project: { bundle: (await storeBundle(store, deps.project.bundle)).digest } }
+                : {}),
             },
           };
           return {

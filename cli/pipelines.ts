@@ -7,6 +7,8 @@ import type { CairnConfig } from '../lib/config/index.js';
 import { loadConfig } from '../lib/config/index.js';
 import type { Pool } from '../lib/db/pool.js';
 import { canonicalJson } from '../lib/ml/canonical-json.js';
+import { createArtifactStore } from '../lib/artifacts/index.js';
+import { projectDir } from '../lib/pipeline/bundle.js';
 import { loadProject } from '../lib/pipeline/project.js';
 import type { Project } from '../lib/pipeline/project.js';
 import { parseSets, resolveRunConfig } from '../lib/pipeline/run-config.js';
@@ -20,8 +22,8 @@ import { print } from './io.js';
 import { requireRun } from './registry.js';
 
 /** The project the CLI works on: `project` in the config (CAIRN_PROJECT), else the working directory. */
-export function cliProject(config: CairnConfig): Promise<Project> {
-  return loadProject(config.project ?? process.cwd());
+export async function cliProject(config: CairnConfig): Promise<Project> {
+  return loadProject(await projectDir(config.project, createArtifactStore(config), config.home));
 }
 
 /** Starts `runPipeline` for a project pipeline, after checking its config the way the run will (exit 2 if bad). */

@@ -43,6 +43,8 @@ export interface Lineage {
   config: Record<string, unknown>;
   configDigest: string;
   code: { commit: string; dirty: boolean };
+  /** The bundle of the project code that made a project pipeline's package (CAIRN_PROJECT=bundle:<digest> runs it). */
+  projectBundle: string | null;
   dataset: {
     digest: string;
     rowCount: number | null;
@@ -74,10 +76,14 @@ export async function lineageOf(db: Pool, store: ArtifactStore, refText: string)
       /* reported as not readable */
     }
   }
+  const pkg = await store
+    .getJson<{ lineage?: { project?: { bundle: string } } }>(version.packageDigest)
+    .catch(() => undefined);
   return {
     model: version.model,
     version: version.version,
     package: version.packageDigest,
+    projectBundle: pkg?.lineage?.project?.bundle ?? null,
     run: {
       id: run.id,
       status: run.status,
@@ -110,7 +116,10 @@ export function formatLineage(l: Lineage): string {
     ...l.parentRuns.map((p) => `│  ├─ parent run ${p.id}  ${p.status}, trigger ${p.trigger}`),
     `│  ├─ pipeline ${l.run.pipeline} v${l.run.pipelineVersion}`,
     `│  ├─ config ${l.configDigest}  ${params}`,
-    `│  └─ code ${l.code.commit}${l.code.dirty ? ' (dirty)' : ' (clean)'}`,
+    `│  ${l.projectBundle ? '├' : '└'}─ code ${l.code.commit}${l.code.dirty ? ' (dirty)' : ' (clean)'}`,
+    ...(l.projectBundle
+      ? [`│  └─ project bundle ${l.projectBundle}  (run it: CAIRN_PROJECT=bundle:${l.projectBundle})`]
+      : []),
     `└─ dataset ${l.dataset.digest}  ${l.dataset.rowCount ?? '?'} rows, schema ${l.dataset.schemaDigest ?? '?'}`,
     `   └─ manifest ${l.dataset.manifest.digest ?? '?'}  ${l.dataset.manifest.readable ? `readable: ${l.dataset.manifest.columns!.join(', ')}` : 'NOT READABLE'}`,
   ].join('\n');

@@ -8,6 +8,7 @@ import { readCodeVersion } from '../lib/lineage/code-version.js';
 import { preflight } from '../lib/health/probes.js';
 import { createLogger } from '../lib/logging/logger.js';
 import { installTemporalRuntime } from '../lib/logging/temporal-runtime.js';
+import { projectDir } from '../lib/pipeline/bundle.js';
 import { loadProject } from '../lib/pipeline/project.js';
 import { connectWorker } from '../lib/temporal/connection.js';
 
@@ -34,11 +35,11 @@ export async function runWorker(role: WorkerRole): Promise<void> {
     );
   }
 
-  const project = await loadProject(config.project ?? process.cwd());
+  const store = createArtifactStore(config);
+  const project = await loadProject(await projectDir(config.project, store, config.home));
   const connection = await connectWorker(config);
   const db = createPool(config);
   try {
-    const store = createArtifactStore(config);
     const taskQueue = role === 'cairn' ? config.temporal.taskQueue : config.temporal.trainTaskQueue;
     const worker = await Worker.create({
       connection,
@@ -63,6 +64,7 @@ export async function runWorker(role: WorkerRole): Promise<void> {
       {
         taskQueue,
         project: project.dir ?? 'none',
+        bundle: project.bundle?.digest ?? 'none',
         pipelines: [...project.pipelines.keys()],
         metrics: metricsPort ? `http://127.0.0.1:${metricsPort}/metrics` : 'off',
       },

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { bundleProject } from './bundle.js';
 import type { AnyPipeline } from './pipeline.js';
 
 /** What a project's `cairn.config.ts` exports by default. */
@@ -15,6 +16,8 @@ export interface Project {
   readonly pipelines: ReadonlyMap<string, AnyPipeline>;
   /** The pipeline by name; UnknownPipelineError names the known ones. */
   pipeline(name: string): AnyPipeline;
+  /** The project's code as loaded (see `bundleProject`): recorded in the packages its pipelines make. */
+  readonly bundle?: { digest: string; bytes: Buffer };
 }
 
 export class UnknownPipelineError extends Error {
@@ -34,7 +37,7 @@ export class ProjectLoadError extends Error {
 }
 
 /** Declares a project: `export default defineProject({ pipelines: [...] })` in `cairn.config.ts`. */
-export function defineProject(spec: ProjectSpec, dir?: string): Project {
+export function defineProject(spec: ProjectSpec, dir?: string, bundle?: Project['bundle']): Project {
   const pipelines = new Map<string, AnyPipeline>();
   for (const p of spec.pipelines) {
     if (pipelines.has(p.name)) throw new ProjectLoadError(`two pipelines are named ${p.name}`);
@@ -42,6 +45,7 @@ export function defineProject(spec: ProjectSpec, dir?: string): Project {
   }
   return {
     dir,
+    ...(bundle ? { bundle } : {}),
     pipelines,
     pipeline(name) {
       const found = pipelines.get(name);
@@ -76,5 +80,7 @@ export async function loadProject(dir: string): Promise<Project> {
   if (!project || !('pipelines' in project))
     throw new ProjectLoadError(`${file}: expected \`export default defineProject({ pipelines: [...] })\``);
   const pipelines = project.pipelines instanceof Map ? [...project.pipelines.values()] : project.pipelines;
-  return defineProject({ pipelines: pipelines as AnyPipeline[] }, root);
+  // Bundled as loaded: an edit after the process started is not the code it runs.
+  const { digest, bytes } = bundleProject(root);
+  return defineProject({ pipelines: pipelines as AnyPipeline[] }, root, { digest, bytes });
 }

@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import type { ModelPackage } from '../../activities/package.js';
+import { sha256 } from '../../lib/artifacts/digest.js';
+import { canonicalJson } from '../../lib/ml/canonical-json.js';
 import { loadProject } from '../../lib/pipeline/project.js';
 import { getRun } from '../../lib/tracking/queries.js';
 import { resolveVersion } from '../../lib/registry/models.js';
@@ -12,7 +15,7 @@ const ctx = useServices({ project });
 const { deps } = ctx;
 
 describe('the examples project: penguins as a pipeline of steps (the tabular recipe)', () => {
-  it('gives the dataset and package digests of trainingPipeline, registers a servable version, and caches a rerun', async () => {
+  it('gives the dataset and package of trainingPipeline (plus the project bundle), registers a servable version, and caches a rerun', async () => {
     await withWorker(deps, async (taskQueue) => {
       const before = await ctx.client.workflow.execute(trainingPipeline, {
         taskQueue,
@@ -28,7 +31,11 @@ describe('the examples project: penguins as a pipeline of steps (the tabular rec
 
       const first = await start();
       const outputs = first.outputs as { model: string; version: number; package: { digest: string } };
-      expect(outputs.package.digest).toBe(before.model.digest);
+      // The same package, plus the bundle of the project code that made it.
+      const made = await deps.store.getJson<ModelPackage>(outputs.package.digest);
+      const { project, ...lineage } = made.lineage;
+      expect(project?.bundle).toBe(ctx.deps.project.bundle!.digest);
+      expect(sha256(canonicalJson({ ...made, lineage }))).toBe(before.model.digest);
       const run = await getRun(deps.db, first.runId);
       expect(run?.datasetDigest).toBe(before.dataset);
       expect(run?.stages.map((s) => s.stage)).toEqual([
@@ -42,7 +49,7 @@ describe('the examples project: penguins as a pipeline of steps (the tabular rec
         'tabular-register',
       ]);
       const version = await resolveVersion(deps.db, { model: outputs.model, version: outputs.version });
-      expect(version.packageDigest).toBe(before.model.digest);
+      expect(version.packageDigest).toBe(outputs.package.digest);
       expect(version.runId).toBe(first.runId);
 
       const again = await start();

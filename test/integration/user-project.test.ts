@@ -69,6 +69,13 @@ describe('a project made with `cairn init`, outside the repository, driven throu
     const outputs = run!.outputs as { model: string; version: number; package: { digest: string }; rows: number };
     expect(outputs).toMatchObject({ model: 'penguin-species', version: 1, rows: 342 });
 
+    // The package records the project's code; a process given that bundle runs the same pipelines, from the store.
+    const lineage = await runEntry('cli/main.ts', ['lineage', 'penguin-species@1'], env, dir);
+    const bundle = /project bundle (sha256:[0-9a-f]{64})/.exec(lineage.stdout)![1]!;
+    const fromStore = await runEntry('cli/main.ts', ['pipelines'], { ...env, CAIRN_PROJECT: `bundle:${bundle}` });
+    expect(fromStore.stdout).toMatch(new RegExp(`^project .*/bundles/${bundle.slice(7)}$`, 'm'));
+    expect(fromStore.stdout).toContain('penguin-species v1  measured-penguins → tabular-dataset →');
+
     // 2. `temporal workflow start --type runPipeline`: an identical run, fully cached.
     const s = services();
     const { temporal } = ensureBinaries(s.home, ['temporal']);
