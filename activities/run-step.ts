@@ -120,6 +120,7 @@ export function createRunStepActivities(deps: ActivityDeps, stages: TabularStage
           inputs: {
             input: parsed,
             ...(step.usesConfig ? { config: plan.configDigest } : {}),
+            ...(step.usesProjectCode ? { project: project.bundle?.digest ?? null } : {}),
             ...(step.fingerprint ? { fingerprint: await step.fingerprint(parsed) } : {}),
           },
         },

@@ -75,6 +75,8 @@ export interface StepSpec<N extends string, I extends z.ZodType, O extends z.Zod
   queue?: QueueProfile;
   /** The step reads `ctx.config` (not only its input): the config's digest is part of its cache key. @default false */
   usesConfig?: boolean;
+  /** The step records the project's code (Cairn's packaging): the project bundle's digest joins its cache key. */
+  usesProjectCode?: boolean;
   /** The step heartbeats through Temporal's own API (Cairn's built-in training); no heartbeats are sent for it. */
   selfHeartbeat?: boolean;
   input: I;

@@ -228,6 +228,7 @@ export const tabularPackage = defineStep({
   ...common,
   name: 'tabular-package',
   description: 'Writes the self-contained model package (canonical JSON): what scoring needs, and its lineage.',
+  usesProjectCode: true,
   input: z.object({
     model: modelDigest,
     dataset: datasetRef,
@@ -250,10 +251,17 @@ export const tabularRegister = defineStep({
     packaged: z.object({ package: artifactRef }),
     evaluation: evaluationResult,
   }),
-  output: z.object({ model: z.string(), version: z.number(), champion: z.boolean(), package: artifactRef }),
+  output: z.object({
+    model: z.string(),
+    version: z.number(),
+    champion: z.boolean(),
+    package: artifactRef,
+    metrics: z.record(z.string(), z.number()),
+  }),
   run: async (ctx, { dataset, packaged, evaluation }) => ({
     ...(await services(ctx).stages.register({ plan: runPlan(ctx), dataset, packaged, evaluation })),
     package: packaged.package,
+    metrics: evaluation.metrics,
   }),
 });
 

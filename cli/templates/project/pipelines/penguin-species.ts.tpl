@@ -113,6 +113,8 @@ export const penguinSpecies = definePipeline({
     return {
       model: registered.out.model,
       version: registered.out.version,
+      champion: registered.out.champion,
+      metrics: registered.out.metrics,
       package: registered.out.package,
       rows: data.out.rows,
     };
