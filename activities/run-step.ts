@@ -127,11 +127,11 @@ export function createRunStepActivities(deps: ActivityDeps, stages: TabularStage
         artifacts: (r: { output: unknown }) => artifactsIn(r.output),
       },
       async () => {
-        // Heartbeats keep flowing while the step awaits I/O; a killed worker is noticed within the heartbeat timeout.
-        // Built-in training heartbeats its own progress and checkpoints, which these would overwrite.
+        // Heartbeats keep flowing while the step awaits I/O; a killed worker is noticed within the heartbeat timeout
+        // (a step shorter than a second needs none). Built-in training heartbeats its own progress and checkpoints,
+        // which these would overwrite.
         const ticker = step.selfHeartbeat ? undefined : setInterval(() => ctx.heartbeat(beat), 1000);
         try {
-          if (ticker) ctx.heartbeat(beat);
           return { output: await invokeStep(step, context, parsed) };
         } finally {
           clearInterval(ticker);

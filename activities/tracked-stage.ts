@@ -46,23 +46,27 @@ export async function trackedStage<T extends object>(
     const cached = key && !plan.noCache ? await lookupStep<T>(db, store, key) : undefined;
     const result = cached ?? (await compute());
     const artifacts = options.artifacts(result);
-    if (key && !cached)
-      await saveStep(
+    // Independent writes, each idempotent: side by side (a retry after a partial failure writes them again).
+    await Promise.all([
+      key && !cached
+        ? saveStep(
+            db,
+            key,
+            stage,
+            result,
+            Object.values(artifacts).map((a) => a.digest),
+            runId
+          )
+        : undefined,
+      recordArtifacts(db, runId, stage, artifacts),
+      stageFinished(
         db,
-        key,
+        runId,
         stage,
-        result,
-        Object.values(artifacts).map((a) => a.digest),
-        runId
-      );
-    await recordArtifacts(db, runId, stage, artifacts);
-    await stageFinished(
-      db,
-      runId,
-      stage,
-      { status: 'succeeded', cacheHit: cached !== undefined, ...elapsed() },
-      cpuSecondPrice
-    );
+        { status: 'succeeded', cacheHit: cached !== undefined, ...elapsed() },
+        cpuSecondPrice
+      ),
+    ]);
     return { ...result, cacheHit: cached !== undefined };
   } catch (err) {
     await stageFinished(

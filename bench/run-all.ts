@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 const BENCHES = [
   'artifact-stream.ts',
   'orchestration.ts',
+  'run-pipeline.ts',
   'pipeline.ts',
   'data.ts',
   'training.ts',

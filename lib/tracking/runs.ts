@@ -74,16 +74,26 @@ export async function stageFinished(
   outcome: StageOutcome,
   cpuSecondPrice: number
 ): Promise<void> {
+  // One statement, one commit: the stage and the run's totals move together.
   await db.query(
-    `UPDATE cairn.run_stages SET status = $3, wall_ms = $4, cpu_ms = $5, cache_hit = $6, error = $7, ended_at = now()
-     WHERE run_id = $1 AND stage = $2`,
-    [runId, stage, outcome.status, outcome.wallMs, outcome.cpuMs, outcome.cacheHit ?? false, outcome.error ?? null]
-  );
-  await db.query(
-    `UPDATE cairn.runs SET cpu_seconds = cpu_seconds + $2, cost = (cpu_seconds + $2) * $3,
-       cache_hits = CASE WHEN $4 AND NOT ($5 = ANY (cache_hits)) THEN array_append(cache_hits, $5) ELSE cache_hits END
+    `WITH stage AS (
+       UPDATE cairn.run_stages SET status = $3, wall_ms = $4, cpu_ms = $5, cache_hit = $6, error = $7, ended_at = now()
+       WHERE run_id = $1 AND stage = $2
+     )
+     UPDATE cairn.runs SET cpu_seconds = cpu_seconds + $8, cost = (cpu_seconds + $8) * $9,
+       cache_hits = CASE WHEN $6 AND NOT ($2 = ANY (cache_hits)) THEN array_append(cache_hits, $2) ELSE cache_hits END
      WHERE id = $1`,
-    [runId, outcome.cpuMs / 1000, cpuSecondPrice, outcome.cacheHit ?? false, stage]
+    [
+      runId,
+      stage,
+      outcome.status,
+      outcome.wallMs,
+      outcome.cpuMs,
+      outcome.cacheHit ?? false,
+      outcome.error ?? null,
+      outcome.cpuMs / 1000,
+      cpuSecondPrice,
+    ]
   );
 }
 
