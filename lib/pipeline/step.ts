@@ -115,8 +115,13 @@ export function defineStep<const N extends string, I extends z.ZodType, O extend
 ): Step<N, I, O> {
   if (!NAME.test(spec.name)) throw new StepValidationError(`step name ${JSON.stringify(spec.name)} must be kebab-case`);
   if (!spec.version) throw new StepValidationError(`step ${spec.name}: version is required`);
-  const codeDigest = `sha256:${createHash('sha256').update(spec.run.toString()).digest('hex')}`;
+  const codeDigest = `sha256:${createHash('sha256').update(sourceOf(spec.run)).digest('hex')}`;
   return { ...spec, kind: 'step', queue: spec.queue ?? 'light', codeDigest };
+}
+
+/** A function's source with whitespace runs collapsed: re-indenting or reformatting code does not change it. */
+export function sourceOf(fn: (...args: never[]) => unknown): string {
+  return fn.toString().replace(/\s+/g, ' ');
 }
 
 /** zod issues as `field: message` lines. */

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { PipelineDefinitionError } from './pipeline.js';
 import { UnknownPipelineError } from './project.js';
+import { sourceOf } from './step.js';
 import { sha256 } from '../artifacts/digest.js';
 import { canonicalJson } from '../ml/canonical-json.js';
 import { compileContract } from '../validate/contract.js';
@@ -132,7 +133,7 @@ export function tabularDigest(spec: TabularPipeline): string {
   const { features, target, split, trainer, evaluation, monitoring } = spec;
   const code = (v: unknown): unknown =>
     typeof v === 'function'
-      ? v.toString()
+      ? sourceOf(v as () => unknown)
       : typeof v === 'object' && v !== null
         ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, code(x)]))
         : v;
