@@ -38,6 +38,12 @@ describe('the examples project: penguins as a pipeline of steps (the tabular rec
       expect(sha256(canonicalJson({ ...made, lineage }))).toBe(before.model.digest);
       const run = await getRun(deps.db, first.runId);
       expect(run?.datasetDigest).toBe(before.dataset);
+      // What trainingPipeline made of penguins before pipelines of steps existed (the dataset and the trained model
+      // in test/fixtures/histories/training-pipeline-registered.json): unchanged.
+      expect(before.dataset).toBe('sha256:12dbbb2f9db26801be44f2ce6de3df2a5902b6f839e70ddf6c505eeb51a3ec0e');
+      expect(run?.artifacts.find((a) => a.stage === 'tabular-train' && a.role === 'model')?.digest).toBe(
+        'sha256:8ce4054d1fadb71f63c67a4cfc55aba1afb13f640dfd3fa91b659e1b43033d56'
+      );
       expect(run?.stages.map((s) => s.stage)).toEqual([
         'tabular-read',
         'tabular-dataset',
