@@ -162,7 +162,8 @@ export function addProjectCommands(program: Command): void {
       for (const file of written) print(`  ${file}`);
       print(`\na Cairn project in ${dir}. Next:\n  cd ${dir} && npm install && npm test`);
       print('  npx cairn worker & npx cairn worker --heavy &');
-      print('  npx cairn run penguin-report --watch');
+      print('  npx cairn run penguin-report --watch      # custom steps, a foreach');
+      print('  npx cairn run penguin-species --watch     # a custom step, then the tabular recipe: a registered model');
     });
 
   program
