@@ -36,7 +36,7 @@ export async function startPipelineRun(
   extra: { noCache?: boolean; trigger?: string; parentRunId?: string; config?: Record<string, unknown> } = {}
 ): Promise<WorkflowHandle<typeof runPipeline>> {
   const pipeline = project.pipeline(name);
-  const overrides = { ...extra.config, ...parseSets(sets) };
+  const overrides = { ...extra.config, ...parseSets(sets, pipeline.name) };
   resolveRunConfig(pipeline, overrides, [], {});
   const trigger = extra.trigger ?? 'manual';
   return client.workflow.start<typeof runPipeline>('runPipeline', {

@@ -34,7 +34,7 @@ export async function startRun(
   options: { noCache?: boolean; project?: Project } = {}
 ) {
   const pipeline = resolveBuiltIn(pipelineName, options.project);
-  const overrides = parseSets(sets);
+  const overrides = parseSets(sets, pipeline.name);
   resolveRunConfig(pipeline, overrides);
   const workflowId = `train-${pipeline.name}-${randomUUID().slice(0, 8)}`;
   return client.workflow.start<typeof trainingPipeline>('trainingPipeline', {

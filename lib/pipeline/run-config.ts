@@ -32,13 +32,26 @@ function merge(base: Plain, over: Plain): Plain {
   return out;
 }
 
+/** Keys that would reach an object's prototype when merged: never config. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Every path in `value` through a key that would pollute a prototype (JSON.parse makes `__proto__` an own key). */
+function forbiddenPaths(value: unknown, path: string[] = []): string[] {
+  if (!isPlain(value)) return [];
+  return Object.keys(value).flatMap((k) =>
+    FORBIDDEN_KEYS.has(k) ? [[...path, k].join('.')] : forbiddenPaths(value[k], [...path, k])
+  );
+}
+
 /** `key.sub=value` pairs (values read as YAML scalars: numbers, booleans, strings) into a nested object. */
-export function parseSets(sets: string[]): Plain {
+export function parseSets(sets: string[], pipeline = 'config'): Plain {
   const out: Plain = {};
   for (const set of sets) {
     const eq = set.indexOf('=');
-    if (eq <= 0) throw new Error(`--set ${JSON.stringify(set)}: expected key=value`);
+    if (eq <= 0) throw new InvalidConfigError(pipeline, [`--set ${JSON.stringify(set)}: expected key=value`]);
     const path = set.slice(0, eq).split('.');
+    const bad = path.find((part) => FORBIDDEN_KEYS.has(part));
+    if (bad) throw new InvalidConfigError(pipeline, [`--set ${set.slice(0, eq)}: the key "${bad}" is not allowed`]);
     let node = out;
     for (const part of path.slice(0, -1)) node = (node[part] = isPlain(node[part]) ? node[part] : {}) as Plain;
     node[path[path.length - 1]!] = parseYaml(set.slice(eq + 1));
@@ -73,7 +86,13 @@ export function resolveRunConfig(
   defaults: Plain = pipelineDefaults(pipeline)
 ): RunConfig {
   if (!isPlain(overrides)) throw new InvalidConfigError(pipeline.name, ['config must be an object']);
-  const raw = merge(merge(defaults, overrides), parseSets(sets));
+  const polluting = [...forbiddenPaths(defaults), ...forbiddenPaths(overrides)];
+  if (polluting.length)
+    throw new InvalidConfigError(
+      pipeline.name,
+      polluting.map((p) => `config key ${p}: "${p.split('.').pop()}" is not allowed`)
+    );
+  const raw = merge(merge(defaults, overrides), parseSets(sets, pipeline.name));
   const parsed = pipeline.config.safeParse(raw);
   if (!parsed.success) {
     throw new InvalidConfigError(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSets, resolveRunConfig } from '../../../lib/pipeline/run-config.js';
+import { InvalidConfigError, parseSets, resolveRunConfig } from '../../../lib/pipeline/run-config.js';
 import { resolvePipeline, UnknownPipelineError } from '../../../pipelines/index.js';
 
 describe('pipeline index and run config', () => {
@@ -31,5 +31,20 @@ describe('pipeline index and run config', () => {
       /config key gate\.minAccuracy: .*expected number/
     );
     expect(() => parseSets(['rounds'])).toThrow('--set "rounds": expected key=value');
+  });
+
+  it('refuses keys that would pollute a prototype, from --set and from the workflow input, polluting nothing', () => {
+    const pipeline = resolvePipeline('penguins');
+    for (const set of ['__proto__.x=1', 'gate.constructor.prototype.x=1', 'prototype=1']) {
+      expect(() => resolveRunConfig(pipeline, {}, [set])).toThrow(InvalidConfigError);
+      expect(() => parseSets([set], 'penguins')).toThrow(/is not allowed/);
+    }
+    // JSON.parse makes "__proto__" an own key: a workflow input can carry one.
+    const input = JSON.parse('{"gate": {"__proto__": {"polluted": true}}}') as Record<string, unknown>;
+    expect(() => resolveRunConfig(pipeline, input)).toThrow(
+      'pipeline penguins: invalid config: config key gate.__proto__: "__proto__" is not allowed'
+    );
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
   });
 });
