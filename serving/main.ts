@@ -15,7 +15,7 @@ import { startServer } from './server.js';
 export async function serve(config: CairnConfig): Promise<void> {
   const logger = createLogger(config);
   await preflight(config, ['postgres', 'object-store']);
-  const db = createPool(config);
+  const db = createPool(config, logger);
   try {
     const store = createArtifactStore(config);
     let server: Awaited<ReturnType<typeof startServer>>;

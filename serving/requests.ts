@@ -93,3 +93,61 @@ export function parseFeedbackBody(body: unknown): FeedbackBody {
   }
   return parsed.data;
 }
+
+/** A client's JSON that parses but must go no further. */
+export class RefusedJsonError extends Error {
+  override readonly name = 'RefusedJsonError';
+}
+
+/** A NUL character, or a surrogate without its pair: valid in a JS string, refused by PostgreSQL and by UTF-8. */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Parses a client's JSON (HTTP body or stream message), refusing a `__proto__` key (it would become an object's
+ * prototype further in) and strings with a NUL character or a lone surrogate (no database or log can store them;
+ * only \u escapes can carry either, so plain bodies skip the check). JSON syntax errors throw SyntaxError.
+ */
+export function parseClientJson(text: string): unknown {
+  if (!text.includes('__proto__') && !text.includes('\\u')) return JSON.parse(text);
+  return JSON.parse(text, (key, v: unknown) => {
+    if (key === '__proto__') throw new RefusedJsonError('the key "__proto__" is not allowed');
+    if (UNSTORABLE.test(key) || (typeof v === 'string' && UNSTORABLE.test(v)))
+      throw new RefusedJsonError(
+        `${JSON.stringify(key)} holds a NUL character or a lone surrogate (\\u0000, \\ud800…): not allowed`
+      );
+    return v;
+  });
+}
+
+const MAX_LISTED = 100;
+const MAX_MESSAGE = 4096;
+const MAX_STRING = 512;
+
+/** A string cut to `max` characters, saying how much was left out. */
+const cut = (s: string, max: number) =>
+  s.length <= max ? s : `${s.slice(0, max)}… (${s.length - max} more characters)`;
+const shorten = (v: unknown): unknown =>
+  typeof v === 'string'
+    ? cut(v, MAX_STRING)
+    : Array.isArray(v)
+      ? v.map(shorten)
+      : typeof v === 'object' && v !== null
+        ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, shorten(x)]))
+        : v;
+
+/**
+ * An error answer kept small whatever the request held (a body of thousands of unknown fields would otherwise echo
+ * back as megabytes): the message cut to 4 KiB, lists to their first 100 entries (with `<list>Omitted` counting the
+ * rest), echoed values to 512 characters. Stays under 64 KiB.
+ */
+export function boundedError(body: { error: string } & Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { error: cut(body.error, MAX_MESSAGE) };
+  for (const [key, value] of Object.entries(body)) {
+    if (key === 'error') continue;
+    if (Array.isArray(value) && value.length > MAX_LISTED) {
+      out[key] = value.slice(0, MAX_LISTED).map(shorten);
+      out[`${key}Omitted`] = value.length - MAX_LISTED;
+    } else out[key] = shorten(value);
+  }
+  return out;
+}

@@ -24,7 +24,14 @@ import { createServingMetrics } from './metrics.js';
 import type { ServingMetrics } from './metrics.js';
 import { ModelSet } from './model-set.js';
 import type { LoadedModel } from './model-set.js';
-import { HttpError, parseFeedbackBody, parsePredictBody } from './requests.js';
+import {
+  boundedError,
+  HttpError,
+  parseClientJson,
+  parseFeedbackBody,
+  parsePredictBody,
+  RefusedJsonError,
+} from './requests.js';
 
 export interface ServerDeps {
   db: Pool;
@@ -150,17 +157,10 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
       return;
     }
     try {
-      // A "__proto__" key (possibly \u-escaped) would become an object's prototype further in: refuse it.
-      const value: unknown =
-        text.includes('__proto__') || text.includes('\\u')
-          ? JSON.parse(text, (key, v: unknown) => {
-              if (key === '__proto__') throw new HttpError(400, 'the key "__proto__" is not allowed');
-              return v;
-            })
-          : JSON.parse(text);
-      done(null, value);
+      done(null, parseClientJson(text));
     } catch (err) {
-      done(err instanceof HttpError ? err : new HttpError(400, `malformed JSON: ${(err as Error).message}`), undefined);
+      const refused = err instanceof RefusedJsonError;
+      done(new HttpError(400, refused ? err.message : `malformed JSON: ${(err as Error).message}`), undefined);
     }
   });
 
@@ -173,7 +173,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
         );
       }
       if (err.statusCode === 401) void reply.header('www-authenticate', 'Bearer');
-      return reply.code(err.statusCode).send({ error: err.message, ...err.details });
+      return reply.code(err.statusCode).send(boundedError({ error: err.message, ...err.details }));
     }
     switch (err.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -186,7 +186,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
         });
     }
     if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
-      return reply.code(err.statusCode).send({ error: err.message });
+      return reply.code(err.statusCode).send(boundedError({ error: err.message }));
     }
     request.log.error({ reqId: request.id, err, url: request.url }, 'request failed');
     return reply.code(500).send({ error: `internal error (request ${request.id}); the server log has the details` });

@@ -18,7 +18,7 @@ const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 export async function runStreamConsumer(config: CairnConfig): Promise<void> {
   const logger = createLogger(config, { component: 'stream' });
   await preflight(config, ['postgres', 'object-store']);
-  const db = createPool(config);
+  const db = createPool(config, logger);
   try {
     const consumer = await startStreamConsumer({ config, db, store: createArtifactStore(config), logger });
     const signal = await new Promise<NodeJS.Signals>((resolve) => {

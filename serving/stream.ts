@@ -30,6 +30,7 @@ import type { Logger } from '../lib/logging/logger.js';
 import { ScoringInputError } from '../lib/scoring/scorer.js';
 import type { InputProblem, Prediction } from '../lib/scoring/scorer.js';
 import { ModelSet } from './model-set.js';
+import { boundedError, parseClientJson, RefusedJsonError } from './requests.js';
 
 /** `'250ms'`, `'30s'`, `'10m'`, `'2h'`, or milliseconds. */
 export type Duration = number | string;
@@ -241,9 +242,10 @@ const decoder = new TextDecoder();
 export function readRequest(data: Uint8Array): { rows: Record<string, unknown>[]; key?: string } | InputProblem[] {
   let body: unknown;
   try {
-    body = JSON.parse(decoder.decode(data));
+    body = parseClientJson(decoder.decode(data));
   } catch (err) {
-    return [{ field: '(body)', message: `not JSON: ${(err as Error).message}` }];
+    const message = (err as Error).message;
+    return [{ field: '(body)', message: err instanceof RefusedJsonError ? message : `not JSON: ${message}` }];
   }
   const parsed = requestSchema.safeParse(body);
   if (!parsed.success) {
@@ -266,7 +268,15 @@ export function readRequest(data: Uint8Array): { rows: Record<string, unknown>[]
 }
 
 function rejection(id: string, model: string, problems: InputProblem[]): ErrorAnswer {
-  return { id, model, error: new ScoringInputError(problems).message, problems };
+  // As small as the HTTP error answers, however many problems a message had.
+  return {
+    id,
+    model,
+    ...(boundedError({ error: new ScoringInputError(problems).message, problems }) as Omit<
+      ErrorAnswer,
+      'id' | 'model'
+    >),
+  };
 }
 
 function messageId(msg: JsMsg): string {

@@ -206,6 +206,27 @@ describe('online predictions', () => {
     ]);
     await bad(predict({ rows: [good, 'penguin'] }), 400, /row 1|\(body\)/);
 
+    // A NUL character or a lone surrogate (which PostgreSQL would refuse in the monitoring feed) stops at the edge.
+    const from = await freshFeed();
+    await bad(
+      predict(undefined, { raw: '{"row": {"Island": "Dre\\u0000am"}}' }),
+      400,
+      /NUL character or a lone surrogate/
+    );
+    await bad(predict(undefined, { raw: '{"rows": [{"Sex": "\\ud800"}]}' }), 400, /NUL character or a lone surrogate/);
+    expect((await predict({ row: good })).status).toBe(200);
+    expect(await feedOf(1, from)).toMatchObject({ requests: 1, predictions: 1, errors: 0 });
+
+    // 650 KB of unknown fields (under the body limit): the answer names them, in a bounded answer.
+    const fields = Object.fromEntries(Array.from({ length: 30_000 }, (_, i) => [`unknown_field_${i}`, i]));
+    const wide = JSON.stringify({ row: { ...good, ...fields } });
+    expect(wide.length).toBeGreaterThan(600_000);
+    const answer = await call('POST', `/v1/models/${model}/predict`, undefined, { raw: wide });
+    expect(answer.status).toBe(400);
+    expect(JSON.stringify(answer.body).length).toBeLessThan(64 * 1024);
+    expect(answer.body.problems).toHaveLength(100);
+    expect(answer.body.problemsOmitted).toBe(29_900);
+
     // 10 MB of rows: refused by size before anything is parsed.
     const huge = JSON.stringify({ rows: Array.from({ length: 80_000 }, () => good) });
     expect(huge.length).toBeGreaterThan(10_000_000);

@@ -3,7 +3,14 @@ import { describe, expect, it } from 'vitest';
 import type { Queryable } from '../../../lib/db/pool.js';
 import { TokenCache } from '../../../serving/auth.js';
 import { durationMs } from '../../../lib/config/duration.js';
-import { HttpError, parseFeedbackBody, parsePredictBody } from '../../../serving/requests.js';
+import {
+  boundedError,
+  HttpError,
+  parseClientJson,
+  parseFeedbackBody,
+  parsePredictBody,
+  RefusedJsonError,
+} from '../../../serving/requests.js';
 
 function thrown(fn: () => unknown): HttpError {
   try {
@@ -131,5 +138,39 @@ describe('TokenCache', () => {
     expect(state.queries).toBe(3);
     await cache.lookup('x');
     expect(state.queries).toBe(4);
+  });
+});
+
+describe('client JSON', () => {
+  it('refuses NUL characters and lone surrogates in keys and values, and a __proto__ key', () => {
+    for (const text of [
+      '{"row": {"Island": "Dre\\u0000am"}}',
+      '{"row": {"Island": "\\ud800"}}',
+      '{"row": {"Island": "x\\udc00"}}',
+      '{"row": {"\\u0000": 1}}',
+      '{"row": {"__proto__": {"x": 1}}}',
+      '{"row": {"\\u005f_proto__": 1}}',
+    ])
+      expect(() => parseClientJson(text), text).toThrow(RefusedJsonError);
+    // A surrogate pair (an emoji) and ordinary escapes are fine.
+    expect(parseClientJson('{"row": {"Island": "\\ud83d\\udc27 \\u00e9"}}')).toEqual({ row: { Island: '🐧 é' } });
+    expect(() => parseClientJson('{"row": ')).toThrow(SyntaxError);
+  });
+
+  it('keeps error answers under 64 KiB whatever the request held', () => {
+    const problems = Array.from({ length: 20_000 }, (_, i) => ({
+      field: `f${i}`,
+      message: 'unknown field',
+      value: 'x'.repeat(5000),
+    }));
+    const body = boundedError({ error: `bad: ${'y'.repeat(100_000)}`, problems });
+    expect(Buffer.byteLength(JSON.stringify(body))).toBeLessThan(64 * 1024);
+    expect(body.problemsOmitted).toBe(19_900);
+    expect((body.problems as unknown[]).length).toBe(100);
+    expect(body.error).toMatch(/… \(95909 more characters\)$/);
+    expect(boundedError({ error: 'short', problems: [{ field: 'a' }] })).toEqual({
+      error: 'short',
+      problems: [{ field: 'a' }],
+    });
   });
 });
