@@ -38,7 +38,7 @@ export async function runWorker(role: WorkerRole): Promise<void> {
   const store = createArtifactStore(config);
   const project = await loadProject(await projectDir(config.project, store, config.home));
   const connection = await connectWorker(config);
-  const db = createPool(config);
+  const db = createPool(config, logger);
   try {
     const taskQueue = role === 'cairn' ? config.temporal.taskQueue : config.temporal.trainTaskQueue;
     const worker = await Worker.create({

@@ -37,6 +37,10 @@ export const configSchema = z.strictObject({
         .url({ protocol: /^postgres(ql)?$/, error: 'expected postgres://user@host:port/database' })
         .default('postgres://postgres@127.0.0.1:5432/cairn'),
       poolSize: z.coerce.number().int().min(1).max(200).default(10),
+      /** How long to wait for a connection (a new one, or a free one from the pool) before failing. @default '10s' */
+      connectTimeout: duration.default('10s'),
+      /** Longest a statement may run; a stuck query fails instead of holding its caller forever. @default '5m' */
+      statementTimeout: duration.default('5m'),
     })
     .prefault({}),
   store: z
@@ -124,6 +128,8 @@ export const ENV_KEYS = {
   CAIRN_TRAIN_TASK_QUEUE: 'temporal.trainTaskQueue',
   DATABASE_URL: 'database.url',
   CAIRN_DB_POOL_SIZE: 'database.poolSize',
+  CAIRN_DB_CONNECT_TIMEOUT: 'database.connectTimeout',
+  CAIRN_DB_STATEMENT_TIMEOUT: 'database.statementTimeout',
   CAIRN_STORE: 'store.kind',
   S3_ENDPOINT: 'store.endpoint',
   S3_BUCKET: 'store.bucket',
