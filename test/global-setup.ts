@@ -1,5 +1,6 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
@@ -52,7 +53,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
       server: { executable: { type: 'existing-path', path: temporal }, searchAttributes: CAIRN_SEARCH_ATTRIBUTES },
     }),
     freshDatabase(config.database.url),
-    bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') }),
+    bundleWorkflowCode({
+      workflowsPath: WORKFLOWS_PATH,
+      // Every activity a test schedules is checked for a bounded retry policy.
+      workflowInterceptorModules: [fileURLToPath(new URL('./helpers/bounded-retries.ts', import.meta.url))],
+      logger: new DefaultLogger('WARN'),
+    }),
     objectStoreUp(testStore, dirs, quiet),
   ]);
   const startedStore = !storeWasOurs && ownedPid(dirs, 'seaweedfs') !== undefined;

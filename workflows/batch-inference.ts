@@ -14,6 +14,7 @@ import { statusQuery } from './messages.js';
 import type { WorkflowStatus } from './messages.js';
 import { CairnDatasetDigest, CairnModel, CairnModelVersion, CairnPipeline, CairnStage } from './search-attributes.js';
 import { StageTracker } from './stages.js';
+import { boundedRetry } from './retry.js';
 
 export const batchInferenceInput = z.strictObject({
   /** `<model>@<version>` or `<model>@<alias>`; an alias is resolved once, when the run starts. */
@@ -52,7 +53,7 @@ export interface BatchInferenceStatus extends WorkflowStatus {
 export const batchProgressSignal = defineSignal<[BatchProgress]>('batchProgress');
 
 const NON_RETRYABLE = ['InvalidModelRef', 'UnknownModel', 'UnknownDataset', 'DataContractViolation'];
-const retry = { initialInterval: '1s', maximumInterval: '1m', nonRetryableErrorTypes: NON_RETRYABLE };
+const retry = boundedRetry(NON_RETRYABLE);
 
 /**
  * Scores a dataset snapshot with a registered model version: resolve the version → score chunk by chunk into

@@ -6,13 +6,14 @@ import { parseInput } from './input.js';
 import { statusQuery } from './messages.js';
 import type { WorkflowStatus } from './messages.js';
 import { CairnStage } from './search-attributes.js';
+import { boundedRetry } from './retry.js';
 
 export const helloInput = z.strictObject({ name: z.string().trim().min(1).max(200) });
 export type HelloInput = z.input<typeof helloInput>;
 
 const { writeGreeting } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['InvalidWorkflowInput'] },
+  retry: boundedRetry(['InvalidWorkflowInput']),
 });
 
 /** Proof of wiring: one activity writes an artifact and a PostgreSQL row and returns their references. */

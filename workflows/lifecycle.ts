@@ -9,6 +9,7 @@ import { releaseModel } from './release-model.js';
 import type { TrainingPipelineResult } from './training-pipeline.js';
 import { trainingPipeline } from './training-pipeline.js';
 import { StageTracker } from './stages.js';
+import { boundedRetry } from './retry.js';
 
 export const lifecycleInput = z.strictObject({
   pipeline: z.string().min(1),
@@ -29,7 +30,7 @@ export interface LifecycleResult {
   release?: ReleaseModelResult;
 }
 
-const { servingVersion } = proxyActivities<Activities>({ startToCloseTimeout: '1m' });
+const { servingVersion } = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: boundedRetry() });
 
 /**
  * Train, then release: `trainingPipeline` and `releaseModel` as children, so each shows as its own workflow with its

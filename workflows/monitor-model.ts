@@ -15,6 +15,7 @@ import { statusQuery } from './messages.js';
 import type { WorkflowStatus } from './messages.js';
 import { CairnModel } from './search-attributes.js';
 import { StageTracker } from './stages.js';
+import { boundedRetry } from './retry.js';
 
 export const monitorModelInput = z.strictObject({
   model: z.string().regex(/^[a-z][a-z0-9-]*$/, 'expected a model name'),
@@ -34,7 +35,10 @@ export const stopMonitorSignal = defineSignal<[{ by: string }]>('stop');
 /** Runs the next check now instead of at the end of the interval (`cairn monitor check`). */
 export const checkNowSignal = defineSignal('checkNow');
 
-const { monitorSetup, requestRetraining } = proxyActivities<Activities>({ startToCloseTimeout: '1m' });
+const { monitorSetup, requestRetraining } = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+  retry: boundedRetry(),
+});
 
 /**
  * Watches one deployment: every interval, a check over the serving feed since the last one (drift, decay, latency,
@@ -92,5 +96,6 @@ function heavy(taskQueue: string) {
     taskQueue: `${taskQueue}-train`,
     startToCloseTimeout: '10m',
     heartbeatTimeout: '1m',
+    retry: boundedRetry(),
   });
 }

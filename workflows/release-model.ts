@@ -16,6 +16,7 @@ import { approveSignal, decideUpdate, rejectSignal, rollbackSignal, statusQuery 
 import type { WorkflowStatus } from './messages.js';
 import { CairnModel, CairnModelVersion } from './search-attributes.js';
 import { StageTracker } from './stages.js';
+import { boundedRetry } from './retry.js';
 
 const duration = z.union([
   z.number().int().positive(),
@@ -89,6 +90,7 @@ export interface ReleaseModelResult {
 const { startRelease, releaseChecklist, recordRelease, deploy, compareCanary, ensureMonitor } =
   proxyActivities<Activities>({
     startToCloseTimeout: '1m',
+    retry: boundedRetry(),
   });
 
 const decideSchema = z.strictObject({

@@ -22,6 +22,7 @@ import {
   CairnStage,
   CairnTrigger,
 } from './search-attributes.js';
+import { boundedRetry } from './retry.js';
 import { StageTracker } from './stages.js';
 
 export const trainingPipelineInput = z.strictObject({
@@ -86,7 +87,7 @@ const NON_RETRYABLE = [
   'DataContractViolation',
   'InvalidWorkflowInput',
 ];
-const retry = { initialInterval: '1s', maximumInterval: '1m', nonRetryableErrorTypes: NON_RETRYABLE };
+const retry = boundedRetry(NON_RETRYABLE);
 
 /**
  * One run of a pipeline: prepare → ingest → validate → transform → train → evaluate → package → register, one
