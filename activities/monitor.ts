@@ -167,7 +167,9 @@ export function createMonitorActivities(deps: ActivityDeps) {
       });
       const { rows } = await db.query<{ id: number }>(
         `INSERT INTO cairn.monitoring_reports (monitor_id, seq, model, environment, version, window_start, window_end, status, breaches, report)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (monitor_id, seq) DO UPDATE SET seq = EXCLUDED.seq RETURNING id`,
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         -- Only a concurrent attempt of this very check can collide (the key is unique per execution): keep the first.
+         ON CONFLICT (monitor_id, seq) DO UPDATE SET seq = EXCLUDED.seq RETURNING id`,
         [
           c.monitorId,
           c.seq,

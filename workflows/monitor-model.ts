@@ -2,6 +2,7 @@ import {
   condition,
   continueAsNew,
   defineSignal,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -50,7 +51,10 @@ export async function monitorModel(raw: MonitorModelInput): Promise<{ checks: nu
   const input = parseInput('monitorModel', monitorModelInput, raw);
   const { model, environment } = input;
   const info = workflowInfo();
-  const monitorId = info.workflowId;
+  // Reports are keyed by (monitor, seq). The workflow id alone is reused by a monitor started again for the same
+  // deployment, or reset: its reports would collide with the old ones'. The run id is unique per execution, and
+  // continue-as-new carries seq on, so (workflow id @ run id, seq) names one check of one execution.
+  const monitorId = patched('monitor-id-per-run') ? `${info.workflowId}@${info.runId}` : info.workflowId;
   const status: WorkflowStatus = { stage: 'watching', results: {} };
   const stages = new StageTracker(status);
   setHandler(statusQuery, () => status);

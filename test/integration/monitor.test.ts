@@ -6,7 +6,7 @@ import type { MonitoringReport } from '../../lib/monitoring/report.js';
 import { resolveSourcePath } from '../../lib/pipeline/run-config.js';
 import { changeDeployment, moves } from '../../lib/release/deployments.js';
 import type { Server } from '../../serving/server.js';
-import { monitorModel } from '../../workflows/monitor-model.js';
+import { checkNowSignal, monitorModel, stopMonitorSignal } from '../../workflows/monitor-model.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
 import { startTestServer } from '../helpers/serving.js';
 import { useServices, withWorker } from '../helpers/temporal.js';
@@ -113,6 +113,30 @@ describe('monitorModel', () => {
         ['Beak Depth (mm)', 'Beak Length (mm)', 'Body Mass (g)', 'Flipper Length (mm)', 'Island', 'Sex'].sort()
       );
       expect(busy.cost.training).toBeGreaterThan(0);
+    });
+  });
+
+  it('stores the reports of a monitor started again for the same deployment, under the same workflow id', async () => {
+    const model = `mon-${randomUUID().slice(0, 8)}`;
+    await deploy(model);
+    await withWorker(deps, async (taskQueue) => {
+      for (const started of [1, 2]) {
+        const handle = await ctx.client.workflow.start(monitorModel, {
+          taskQueue,
+          workflowId: `monitor-${model}-production`,
+          args: [{ model, interval: '1h' }],
+        });
+        await handle.signal(checkNowSignal);
+        await until(`the report of monitor ${started}`, async () =>
+          (await reports(model)).rows.length >= started ? true : undefined
+        );
+        await handle.signal(stopMonitorSignal, { by: 'test' });
+        await handle.result();
+      }
+      // Each execution's first check is its seq 1; the second one's is a new report, not the first one's again.
+      const rows = (await reports(model)).rows;
+      expect(rows.map((r) => r.seq)).toEqual([1, 1]);
+      expect(rows[1]!.window_start.getTime()).toBeGreaterThan(rows[0]!.window_end.getTime());
     });
   });
 
