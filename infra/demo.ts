@@ -189,8 +189,9 @@ runMain('demo', async () => {
     const monitorId = `monitor-${PIPELINE}-production`;
     await sleep(durationMs(config.serving.flushInterval) + 1000);
     const before = (await latestReports(db, PIPELINE, 'production'))[0]?.id ?? 0;
-    await client.workflow.getHandle(monitorId).signal(checkNowSignal);
-    const report = await waitFor(
+    const monitor = client.workflow.getHandle(monitorId);
+    await monitor.signal(checkNowSignal);
+    const stored = await waitFor(
       'the report',
       async () => {
         const [r] = await latestReports(db, PIPELINE, 'production');
@@ -198,6 +199,17 @@ runMain('demo', async () => {
       },
       300_000
     );
+    // An alert's retraining is requested after the report is stored: the report is final once the monitor has taken
+    // this check in and is watching again.
+    await waitFor(
+      'the monitor to finish the check',
+      async () => {
+        const s = await monitor.query(statusQuery).catch(() => undefined);
+        return s && s.stage === 'watching' && Number(s.results.seq) >= stored.seq ? true : undefined;
+      },
+      120_000
+    );
+    const report = (await latestReports(db, PIPELINE, 'production', 10)).find((r) => r.id === stored.id) ?? stored;
     say(formatReport(report.report, report.retrainId));
 
     if (report.retrainId) {
