@@ -6,6 +6,7 @@ import { InvalidConfigError } from '../lib/pipeline/run-config.js';
 import { PipelineDefinitionError } from '../lib/pipeline/pipeline.js';
 import { ProjectLoadError, UnknownPipelineError } from '../lib/pipeline/project.js';
 import { StepValidationError } from '../lib/pipeline/step.js';
+import { MlInputError } from '../lib/ml/types.js';
 
 /**
  * Turns errors a retry cannot fix (bad request, bad data, a missing artifact) into non-retryable failures with a type and details;
@@ -27,6 +28,9 @@ export function asFailure(err: unknown): unknown {
       ...err.details,
     });
   }
+  // A trainer's input (params, features) it cannot use fails the same way every time.
+  if (err instanceof MlInputError)
+    return ApplicationFailure.nonRetryable(err.message, 'MlInputError', { field: err.field ?? null });
   if (err instanceof StepValidationError)
     return ApplicationFailure.nonRetryable(err.message, 'StepValidationError', { problems: err.problems });
   // A step's own zod check failing is a validation error too, whoever threw it.

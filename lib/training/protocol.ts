@@ -18,4 +18,5 @@ export interface TrainRequest {
 export type TrainMessage =
   | { type: 'round'; round: number; total: number; checkpoint?: Model }
   | { type: 'done'; model: Model }
-  | { type: 'error'; message: string; stack?: string };
+  /** `name` and `field` let the activity rebuild a trainer input error as itself (non-retryable), not a plain Error. */
+  | { type: 'error'; name: string; message: string; stack?: string; field?: string };

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Model } from '../ml/index.js';
+import { MlInputError } from '../ml/types.js';
 import type { TrainMessage, TrainRequest } from './protocol.js';
 
 // The thread runs TypeScript too: its entry registers tsx, whatever started this process (tsx, vitest, node).
@@ -40,9 +41,17 @@ export function trainInThread(
     worker.on('message', (message: TrainMessage) => {
       if (message.type === 'round') onProgress(message);
       else if (message.type === 'done') finish(() => resolve(message.model));
-      else finish(() => reject(Object.assign(new Error(message.message), { stack: message.stack })));
+      else finish(() => reject(threadError(message)));
     });
     worker.on('error', (err) => finish(() => reject(err)));
     worker.on('exit', (code) => finish(() => reject(new Error(`training thread exited with code ${code}`))));
   });
+}
+
+/** An error the thread reported, as the type it was: a trainer input error stays one (and stays non-retryable). */
+function threadError(message: Extract<TrainMessage, { type: 'error' }>): Error {
+  const err =
+    message.name === 'MlInputError' ? new MlInputError(message.message, message.field) : new Error(message.message);
+  if (message.stack) err.stack = message.stack;
+  return err;
 }

@@ -41,9 +41,12 @@ try {
   const model = run(workerData as TrainRequest);
   parentPort!.postMessage({ type: 'done', model } satisfies TrainMessage);
 } catch (err) {
+  const e = err as Error & { field?: string };
   parentPort!.postMessage({
     type: 'error',
-    message: (err as Error).message,
-    stack: (err as Error).stack,
+    name: e.name,
+    message: e.message,
+    ...(e.stack ? { stack: e.stack } : {}),
+    ...(typeof e.field === 'string' ? { field: e.field } : {}),
   } satisfies TrainMessage);
 }
