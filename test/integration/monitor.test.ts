@@ -134,7 +134,7 @@ describe('monitorModel', () => {
         await handle.result();
       }
       // Each execution's first check is its seq 1; the second one's is a new report, not the first one's again.
-      const rows = (await reports(model)).rows;
+      const rows = (await reports(model)).rows.sort((a, b) => a.window_end.getTime() - b.window_end.getTime());
       expect(rows.map((r) => r.seq)).toEqual([1, 1]);
       expect(rows[1]!.window_start.getTime()).toBeGreaterThan(rows[0]!.window_end.getTime());
     });
