@@ -9,7 +9,7 @@ import {
 import { z } from 'zod';
 import type { BatchOutput, BatchProgress, ResolvedModel, ScoreBatchResult } from '../activities/batch-inference.js';
 import type { Activities } from '../activities/index.js';
-import { parseInput } from './input.js';
+import { digest, parseInput } from './input.js';
 import { statusQuery } from './messages.js';
 import type { WorkflowStatus } from './messages.js';
 import { CairnDatasetDigest, CairnModel, CairnModelVersion, CairnPipeline, CairnStage } from './search-attributes.js';
@@ -22,7 +22,7 @@ export const batchInferenceInput = z.strictObject({
     .string()
     .regex(/^[a-z][a-z0-9-]*@[A-Za-z0-9]+$/, 'expected <model>@<version> or <model>@<alias>, e.g. flight-delays@3'),
   /** The dataset snapshot to score, by digest (a run's `dataset`, `cairn datasets`). */
-  input: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected a dataset digest, sha256:<64 hex digits>'),
+  input: digest,
   /** Rows per output part: the unit of progress and of the work a crash can lose. @default 100000 */
   chunkRows: z.number().int().min(1_000).max(1_000_000).default(100_000),
   output: z

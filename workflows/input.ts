@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/workflow';
-import type { z } from 'zod';
+import { z } from 'zod';
 
 /**
  * Validates a workflow input (JSON from the CLI, the Temporal UI or `temporal workflow start`).
@@ -13,3 +13,9 @@ export function parseInput<S extends z.ZodType>(workflow: string, schema: S, inp
     problems,
   });
 }
+
+/** A content digest in a workflow input: checked here, so a malformed one fails the input, not an activity later. */
+export const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected a digest, sha256:<64 hex digits>');
+
+/** An artifact reference in a workflow input. */
+export const artifactInput = z.strictObject({ digest, bytes: z.number().int().nonnegative(), uri: z.string().min(1) });

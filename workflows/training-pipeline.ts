@@ -11,7 +11,7 @@ import {
 import { z } from 'zod';
 import type { Activities } from '../activities/index.js';
 import type { EvaluationResult, GateResult } from '../lib/pipeline/stage-types.js';
-import { parseInput } from './input.js';
+import { artifactInput, digest, parseInput } from './input.js';
 import { statusQuery } from './messages.js';
 import type { WorkflowStatus } from './messages.js';
 import {
@@ -42,11 +42,11 @@ export const trainingPipelineInput = z.strictObject({
   /** Train on this recorded snapshot instead of reading the source (reproduction). */
   dataset: z
     .strictObject({
-      digest: z.string(),
-      rowCount: z.number(),
-      schemaDigest: z.string(),
-      data: z.strictObject({ digest: z.string(), bytes: z.number(), uri: z.string() }),
-      manifest: z.strictObject({ digest: z.string(), bytes: z.number(), uri: z.string() }),
+      digest,
+      rowCount: z.number().int().nonnegative(),
+      schemaDigest: digest,
+      data: artifactInput,
+      manifest: artifactInput,
     })
     .optional(),
   /** The run this one reproduces or follows from, for lineage. */

@@ -214,7 +214,7 @@ describe('batchInference', () => {
 
       const malformed = await failureOf(await run({ model: 'flight-delays', input: 'latest' }));
       expect(malformed).toMatchObject({ type: 'InvalidWorkflowInput', nonRetryable: true });
-      expect(malformed.message).toMatch(/model: expected <model>@<version>.*input: expected a dataset digest/);
+      expect(malformed.message).toMatch(/model: expected <model>@<version>.*input: expected a digest, sha256/);
     });
   }, 60_000);
 });
