@@ -39,6 +39,7 @@ export interface ServingMetrics {
 export function createServingMetrics(state: {
   routes: () => ModelRoute[];
   droppedSamples: () => number;
+  rejectedSamples: () => number;
 }): ServingMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -62,6 +63,14 @@ export function createServingMetrics(state: {
     registers,
     collect() {
       this.set(state.droppedSamples());
+    },
+  });
+  new Gauge({
+    name: 'cairn_serving_feed_rejected_samples',
+    help: 'Sampled predictions PostgreSQL refused for their content, dropped instead of retried (since start).',
+    registers,
+    collect() {
+      this.set(state.rejectedSamples());
     },
   });
   const pending = new Map<string, Pending>();

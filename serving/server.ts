@@ -133,8 +133,14 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
       metrics.feedFlushErrors.inc();
       log.warn({ err }, 'monitoring feed write failed; its data is kept for the next flush');
     },
+    onRejectedSample: (err, id) =>
+      log.warn({ err: (err as Error).message, prediction: id }, 'sampled row refused by PostgreSQL; dropped'),
   });
-  const metrics = createServingMetrics({ routes: () => models.models(), droppedSamples: () => feed.droppedSamples });
+  const metrics = createServingMetrics({
+    routes: () => models.models(),
+    droppedSamples: () => feed.droppedSamples,
+    rejectedSamples: () => feed.rejectedSamples,
+  });
   const tokens = new TokenCache(db);
 
   const app = Fastify({

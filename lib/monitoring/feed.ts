@@ -99,6 +99,8 @@ export interface FeedRecorderOptions {
   maxPendingSamples?: number;
   /** Called when a timed flush fails (the data is kept for the next one). */
   onFlushError?: (err: unknown) => void;
+  /** Called for a sampled row PostgreSQL refused for its content (it is dropped). */
+  onRejectedSample?: (err: unknown, id: string) => void;
   /** @default Math.random */
   random?: () => number;
   /** @default () => new Date() */
@@ -342,6 +344,8 @@ export class FeedRecorder {
   private sampleIds = new Set<string>();
   /** Sampled rows dropped because too many were waiting for the database. */
   droppedSamples = 0;
+  /** Sampled rows PostgreSQL refused for their content (a data or constraint error): dropped, never re-queued. */
+  rejectedSamples = 0;
   /** Flushes that failed. */
   flushErrors = 0;
   private writing: Promise<unknown> = Promise.resolve();
@@ -471,14 +475,7 @@ export class FeedRecorder {
     while (this.samples.length > 0) {
       const batch = this.samples.splice(0, SAMPLE_BATCH);
       try {
-        await this.options.db.query(
-          `INSERT INTO cairn.prediction_log (id, model, environment, version, input, output, at)
-           SELECT id, model, environment, version, input, output, at
-           FROM jsonb_to_recordset($1::jsonb)
-             AS x(id text, model text, environment text, version integer, input jsonb, output jsonb, at timestamptz)
-           ON CONFLICT (id) DO NOTHING`,
-          [JSON.stringify(batch)]
-        );
+        await this.insertSamples(batch);
       } catch (err) {
         // Back to the front of the queue, within the cap.
         const room = Math.max(this.maxPendingSamples - this.samples.length, 0);
@@ -492,6 +489,40 @@ export class FeedRecorder {
     }
     return written;
   }
+
+  /**
+   * Inserts sampled rows. A batch PostgreSQL refuses for its content is split in halves until the rows it refuses
+   * are alone: those are dropped and counted, the rest written. Anything else (the database away) is thrown, and
+   * the batch waits for the next flush. Rows already written are skipped on a retry.
+   */
+  private async insertSamples(batch: Sample[]): Promise<void> {
+    try {
+      await this.options.db.query(
+        `INSERT INTO cairn.prediction_log (id, model, environment, version, input, output, at)
+         SELECT id, model, environment, version, input, output, at
+         FROM jsonb_to_recordset($1::jsonb)
+           AS x(id text, model text, environment text, version integer, input jsonb, output jsonb, at timestamptz)
+         ON CONFLICT (id) DO NOTHING`,
+        [JSON.stringify(batch)]
+      );
+    } catch (err) {
+      if (!refusedForContent(err)) throw err;
+      if (batch.length === 1) {
+        this.rejectedSamples++;
+        this.options.onRejectedSample?.(err, batch[0]!.id);
+        return;
+      }
+      const half = batch.length >> 1;
+      await this.insertSamples(batch.slice(0, half));
+      await this.insertSamples(batch.slice(half));
+    }
+  }
+}
+
+/** PostgreSQL refused the statement for what it holds (SQLSTATE class 22, data exception, or 23, constraint). */
+function refusedForContent(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^2[23]/.test(code);
 }
 
 async function insertWindows(db: Queryable, environment: string, server: string, windows: FeedWindow[]) {

@@ -257,3 +257,55 @@ describe('sumWindows', () => {
     });
   });
 });
+
+describe('sampled rows PostgreSQL refuses', () => {
+  it('drops and counts only the rows refused for their content, writes the rest, and keeps a batch the database could not take', async () => {
+    const written: string[] = [];
+    let down = false;
+    const db = {
+      async query(_text: string, params: unknown[] = []) {
+        if (down) throw Object.assign(new Error('terminating connection'), { code: '57P01' });
+        const rows = JSON.parse(params.at(-1) as string) as { id: string; input: { x: string } }[];
+        // What PostgreSQL says of a NUL character in jsonb.
+        if (rows.some((r) => r.input.x.includes('\u0000')))
+          throw Object.assign(new Error('unsupported Unicode escape sequence'), { code: '22P05' });
+        written.push(...rows.map((r) => r.id));
+        return { rows: [], rowCount: rows.length };
+      },
+    } as unknown as Queryable;
+    const rejected: string[] = [];
+    const feed = new FeedRecorder({
+      db,
+      environment: 'production',
+      sampleRate: 1,
+      random: () => 0,
+      onRejectedSample: (_err, id) => rejected.push(id),
+    });
+    const record = (ids: string[], xs: string[]) => {
+      const rows = xs.map((x) => ({ x }));
+      feed.record({
+        model: fakeModel('multiclass'),
+        latencyMs: 1,
+        table: request(rows),
+        raw: new Float64Array(3 * rows.length),
+        log: { ids, inputs: rows, outputs: ids.map(() => ({ label: 'a' })) },
+      });
+    };
+    record(['a', 'b', 'c', 'd', 'e'], ['ok', 'ok', 'bad\u0000', 'ok', 'ok']);
+    await feed.flushSamples();
+    expect(written.sort()).toEqual(['a', 'b', 'd', 'e']);
+    expect(rejected).toEqual(['c']);
+    expect(feed.rejectedSamples).toBe(1);
+    expect(feed.hasPendingSamples(['c'])).toBe(false);
+
+    // The database away is not the rows' fault: they wait for the next flush.
+    down = true;
+    record(['f'], ['ok']);
+    await expect(feed.flushSamples()).rejects.toThrow('terminating connection');
+    expect(feed.hasPendingSamples(['f'])).toBe(true);
+    down = false;
+    await feed.flushSamples();
+    expect(written).toContain('f');
+    expect(feed.rejectedSamples).toBe(1);
+  });
+});
