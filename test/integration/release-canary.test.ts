@@ -90,7 +90,14 @@ async function release(input: ReleaseModelInput) {
   );
 }
 
-const canary = { kind: 'canary' as const, steps: [0.2, 0.5, 1], observation: '3s', limits: { minRows: 10 } };
+// v2 is v1 trained longer: its probabilities are sharper, and the prediction distribution moves by a Jensen-Shannon
+// distance of about 0.1 (the default limit) depending on the traffic drawn. That is a healthy canary here.
+const canary = {
+  kind: 'canary' as const,
+  steps: [0.2, 0.5, 1],
+  observation: '3s',
+  limits: { minRows: 10, maxPredictionShift: 0.3 },
+};
 
 beforeAll(async () => {
   await createToken(deps.db, 'alice', [`approver:${model}`]);
