@@ -53,7 +53,7 @@ export interface BatchInferenceStatus extends WorkflowStatus {
 export const batchProgressSignal = defineSignal<[BatchProgress]>('batchProgress');
 
 const NON_RETRYABLE = ['InvalidModelRef', 'UnknownModel', 'UnknownDataset', 'DataContractViolation'];
-const retry = boundedRetry(NON_RETRYABLE);
+const retry = boundedRetry({ maximumAttempts: 10, nonRetryable: NON_RETRYABLE });
 
 /**
  * Scores a dataset snapshot with a registered model version: resolve the version → score chunk by chunk into

@@ -30,7 +30,10 @@ export interface LifecycleResult {
   release?: ReleaseModelResult;
 }
 
-const { servingVersion } = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: boundedRetry() });
+const { servingVersion } = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+  retry: boundedRetry({ maximumAttempts: 10 }),
+});
 
 /**
  * Train, then release: `trainingPipeline` and `releaseModel` as children, so each shows as its own workflow with its

@@ -38,7 +38,7 @@ export const checkNowSignal = defineSignal('checkNow');
 
 const { monitorSetup, requestRetraining } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
-  retry: boundedRetry(),
+  retry: boundedRetry({ maximumAttempts: 10 }),
 });
 
 /**
@@ -100,6 +100,6 @@ function heavy(taskQueue: string) {
     taskQueue: `${taskQueue}-train`,
     startToCloseTimeout: '10m',
     heartbeatTimeout: '1m',
-    retry: boundedRetry(),
+    retry: boundedRetry({ maximumAttempts: 10 }),
   });
 }

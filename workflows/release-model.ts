@@ -90,7 +90,7 @@ export interface ReleaseModelResult {
 const { startRelease, releaseChecklist, recordRelease, deploy, compareCanary, ensureMonitor } =
   proxyActivities<Activities>({
     startToCloseTimeout: '1m',
-    retry: boundedRetry(),
+    retry: boundedRetry({ maximumAttempts: 10 }),
   });
 
 const decideSchema = z.strictObject({

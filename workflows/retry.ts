@@ -16,37 +16,16 @@ export const NON_RETRYABLE = [
 ];
 
 /**
- * A pipeline step's retry policy: transient faults (network, database, store, a crashed worker) are retried up to
- * 5 attempts over about half a minute of backoff; the types above never.
+ * A bounded retry policy: transient faults (a crashed or restarted worker, the database or the store away for a
+ * while) are retried up to `maximumAttempts`, backing off from 1 s to at most a minute apart; the `nonRetryable`
+ * failure types never. Every activity Cairn schedules states its bound with this.
  */
-export const STEP_RETRY: RetryPolicy = {
-  initialInterval: '1s',
-  backoffCoefficient: 2,
-  maximumInterval: '30s',
-  maximumAttempts: 5,
-  nonRetryableErrorTypes: NON_RETRYABLE,
-};
-
-/**
- * Every other activity's retry policy: transient faults (a crashed or restarted worker, the database or the store
- * away for a while) are retried up to 10 attempts, backing off to a minute apart (about 6 minutes in all); the
- * given failure types never. Nothing in Cairn retries without a bound.
- */
-export function boundedRetry(nonRetryableErrorTypes: string[] = []): RetryPolicy {
+export function boundedRetry(options: { maximumAttempts: number; nonRetryable?: string[] }): RetryPolicy {
   return {
     initialInterval: '1s',
     backoffCoefficient: 2,
     maximumInterval: '1m',
-    maximumAttempts: 10,
-    nonRetryableErrorTypes,
+    maximumAttempts: options.maximumAttempts,
+    nonRetryableErrorTypes: options.nonRetryable ?? [],
   };
-}
-
-/** Why an activity's options retry without a bound (no maximumAttempts and no schedule-to-close timeout), if they do. */
-export function unboundedRetry(options: { retry?: RetryPolicy; scheduleToCloseTimeout?: unknown }): string | undefined {
-  if (options.scheduleToCloseTimeout !== undefined) return undefined;
-  const attempts = options.retry?.maximumAttempts;
-  if (attempts === undefined || attempts <= 0)
-    return `retry policy ${JSON.stringify(options.retry ?? {})} has no maximumAttempts and there is no scheduleToCloseTimeout`;
-  return undefined;
 }

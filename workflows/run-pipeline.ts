@@ -17,7 +17,10 @@ import { resolveTemplate } from '../lib/pipeline/template.js';
 import { parseInput } from './input.js';
 import { statusQuery } from './messages.js';
 import type { StepStatus, WorkflowStatus } from './messages.js';
-import { STEP_RETRY } from './retry.js';
+import { boundedRetry, NON_RETRYABLE } from './retry.js';
+
+/** A step is retried 5 times at most (about 15 s of backoff); validation failures never. */
+const STEP_RETRY = boundedRetry({ maximumAttempts: 5, nonRetryable: NON_RETRYABLE });
 import { CairnPipeline, CairnStage, CairnTrigger } from './search-attributes.js';
 
 export const runPipelineInput = z.strictObject({

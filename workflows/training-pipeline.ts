@@ -87,7 +87,7 @@ const NON_RETRYABLE = [
   'DataContractViolation',
   'InvalidWorkflowInput',
 ];
-const retry = boundedRetry(NON_RETRYABLE);
+const retry = boundedRetry({ maximumAttempts: 10, nonRetryable: NON_RETRYABLE });
 
 /**
  * One run of a pipeline: prepare → ingest → validate → transform → train → evaluate → package → register, one
