@@ -284,7 +284,8 @@ export function trainTabular(p: PipelineBuilder, model: TabularModel, inputs: Tr
       `pipeline ${name}: the tabular model's config must be the pipeline's own config schema`
     );
   const pipeline = { ...model.spec, name, version, description: '', source: () => ({ path: '-' }) } as TabularPipeline;
-  registerTabular(pipeline);
+  // The spec's digest, computed once by tabularModel: wiring runs on every plan.
+  registerTabular(pipeline, model.digest);
 
   const m = model.digest;
   const dataset = p.step(tabularDataset, {

@@ -148,8 +148,7 @@ const TABULAR = new Map<string, { pipeline: TabularPipeline; digest: string }>()
  * train with `trainTabular` (registered when the project loads). Stage activities resolve them here. The same model
  * under the same name and version registers once (the first stays); a different one under a taken name is refused.
  */
-export function registerTabular(pipeline: TabularPipeline): void {
-  const digest = tabularDigest(pipeline);
+export function registerTabular(pipeline: TabularPipeline, digest = tabularDigest(pipeline)): void {
   const known = TABULAR.get(pipeline.name);
   if (!known) TABULAR.set(pipeline.name, { pipeline, digest });
   else if (known.digest !== digest || known.pipeline.version !== pipeline.version)
