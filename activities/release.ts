@@ -6,6 +6,8 @@ import { compareCanary } from '../lib/release/canary.js';
 import type { CanaryComparison, CanaryLimits } from '../lib/release/canary.js';
 import { changeDeployment, DeploymentError, getDeployment, moves } from '../lib/release/deployments.js';
 import type { Deployment } from '../lib/release/deployments.js';
+import { checkFleet, listReplicas, stageVersion, unstageRelease } from '../lib/release/fleet.js';
+import type { FleetCheck } from '../lib/release/fleet.js';
 import { findVersion } from '../lib/registry/models.js';
 import { resolvePipeline } from '../pipelines/index.js';
 import type { ActivityDeps } from './deps.js';
@@ -239,10 +241,34 @@ export function createReleaseActivities(deps: ActivityDeps) {
       );
     },
 
-    /** Moves traffic: a canary share, a promotion, or back to the stable version. Idempotent. */
+    /**
+     * Asks every replica of the environment to load the version before any traffic moves to it (`staged` true), or
+     * withdraws the request once the release ends. Idempotent.
+     */
+    async stageRelease(r: ReleaseRequest, staged: boolean): Promise<void> {
+      if (staged)
+        await stageVersion(db, {
+          releaseId: r.releaseId,
+          model: r.model,
+          environment: r.environment,
+          version: r.version,
+        });
+      else await unstageRelease(db, r.releaseId);
+    },
+
+    /**
+     * Where the live replicas of the environment (heartbeat within `liveWithinSeconds`) stand: which hold the
+     * version loaded (and, with `revision`, serve that deployment revision), which are still at it, which failed.
+     */
+    async fleetStatus(r: ReleaseRequest, revision: number | undefined, liveWithinSeconds: number): Promise<FleetCheck> {
+      const want = { model: r.model, version: r.version, ...(revision === undefined ? {} : { revision }) };
+      return checkFleet(await listReplicas(db, r.environment), want, liveWithinSeconds);
+    },
+
+    /** Moves traffic: a canary share, a promotion, back to the stable version, or back to the previous one. Idempotent. */
     async deploy(
       r: ReleaseRequest,
-      step: { kind: 'canary'; weight: number } | { kind: 'promote' } | { kind: 'abort-canary' },
+      step: { kind: 'canary'; weight: number } | { kind: 'promote' | 'abort-canary' } | { kind: 'revert'; to: number },
       by: string,
       reason: string
     ): Promise<{ revision: number; at: string }> {
@@ -252,8 +278,10 @@ export function createReleaseActivities(deps: ActivityDeps) {
             ? moves.canary(r.version, step.weight, r.releaseId)
             : step.kind === 'promote'
               ? moves.promote(r.version, r.releaseId)
-              : moves.abortCanary();
-        const action = step.kind;
+              : step.kind === 'revert'
+                ? moves.revert(r.version, step.to)
+                : moves.abortCanary();
+        const action = step.kind === 'revert' ? 'rollback' : step.kind;
         const d = await changeDeployment(db, r.model, r.environment, next, { action, by, reason });
         return { revision: d.revision, at: d.updatedAt.toISOString() };
       } catch (err) {

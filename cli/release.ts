@@ -5,6 +5,8 @@ import type { Command } from 'commander';
 import { ROLES, createToken, isRole, revokeToken } from '../lib/auth/tokens.js';
 import type { Role } from '../lib/auth/tokens.js';
 import { changeDeployment, getDeployment, listDeployments, moves } from '../lib/release/deployments.js';
+import { DEFAULT_REPLICA_TIMEOUT, listReplicas } from '../lib/release/fleet.js';
+import { durationMs } from '../lib/config/duration.js';
 import { ModelRefError, parseModelRef } from '../lib/registry/model-ref.js';
 import { decideUpdate, rollbackSignal } from '../workflows/messages.js';
 import type { ReleaseModelInput, releaseModel } from '../workflows/release-model.js';
@@ -157,6 +159,40 @@ export function addReleaseCommands(program: Command): void {
               d.previousVersion === null ? '-' : `v${d.previousVersion}`,
               String(d.revision),
               when(d.updatedAt),
+            ]),
+          ])
+        );
+      });
+    });
+
+  deployments
+    .command('status')
+    .description('the replicas serving each environment: what each has loaded and serves, and what it failed to load')
+    .option('-e, --env <environment>', 'only this environment')
+    .option('--json', 'print JSON')
+    .action(async (o: { env?: string; json?: boolean }) => {
+      await withDb(async (db) => {
+        const replicas = await listReplicas(db, o.env);
+        if (o.json) return json(replicas);
+        const liveWithin = durationMs(DEFAULT_REPLICA_TIMEOUT) / 1000;
+        if (!replicas.length)
+          return print(`no replica has reported${o.env ? ` in ${o.env}` : ''} (start one with: cairn serve)`);
+        print(
+          formatTable([
+            ['replica', 'kind', 'environment', 'state', 'serves', 'loaded', 'load errors'],
+            ...replicas.map((r) => [
+              r.id,
+              r.kind,
+              r.environment,
+              r.age <= liveWithin ? `live (${r.age.toFixed(1)}s)` : `gone (silent ${Math.round(r.age)}s)`,
+              r.routes
+                .map(
+                  (x) =>
+                    `${x.model}@${x.stable}${x.canary === null ? '' : ` +${x.model}@${x.canary} ${Math.round(x.weight * 100)}%`} (rev ${x.revision})`
+                )
+                .join(', ') || '-',
+              r.loaded.join(', ') || '-',
+              r.errors.map((e) => `${e.model}@${e.version}: ${e.error}`).join('; ') || '-',
             ]),
           ])
         );

@@ -1,9 +1,11 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { ArtifactStore } from '../lib/artifacts/index.js';
 import type { Pool } from '../lib/db/pool.js';
 import type { Logger } from '../lib/logging/logger.js';
 import { listDeployments } from '../lib/release/deployments.js';
 import type { Deployment } from '../lib/release/deployments.js';
+import { pruneReplicas, removeReplica, reportReplica, stagedVersions } from '../lib/release/fleet.js';
 import { resolveVersion } from '../lib/registry/models.js';
 import { scorerFor } from '../lib/scoring/scorer.js';
 import type { Scorer, ServablePackage } from '../lib/scoring/scorer.js';
@@ -36,26 +38,41 @@ function stickyPoint(key: string): number {
   return createHash('sha1').update(key).digest().readUInt32BE(0) / 2 ** 32;
 }
 
+/** Replicas silent this long are removed from `cairn.replicas` when a replica starts. */
+const FORGET_REPLICAS_AFTER_S = 3600;
+
 /**
  * The models one environment serves, kept in step with the `deployments` table: the online server and the stream
  * consumer share it. A refresh loads any new version (package read and digest-verified by the store) before the
  * route switches to it, so requests never see a half-loaded model; a version that fails to load leaves the old
  * route serving and is retried on the next refresh.
+ *
+ * Versions a release has staged are loaded too, before any traffic moves to them, and every refresh ends with a
+ * heartbeat in `cairn.replicas` (this replica's routes, loaded versions and load errors): a release moves traffic
+ * only once every live replica holds the version (see lib/release/fleet.ts).
  */
 export class ModelSet {
   private routes = new Map<string, ModelRoute>();
   private loaded = new Map<string, Promise<LoadedModel>>();
+  /** `model@version` of the versions whose load finished, and why the others failed. */
+  private readonly held = new Set<string>();
+  private readonly versionErrors = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
   /** Why a deployment revision could not be loaded, by `model#revision`: said once, retried quietly. */
   private readonly failures = new Map<string, string>();
   /** True once the first refresh finished. */
   ready = false;
+  /** This process's row in `cairn.replicas`. */
+  readonly replicaId: string;
 
   constructor(
     private readonly deps: ModelSetDeps,
-    readonly environment: string
-  ) {}
+    readonly environment: string,
+    readonly kind: 'online' | 'stream'
+  ) {
+    this.replicaId = `${kind}-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  }
 
   /** Deployments that could not be loaded, and why. */
   loadErrors(): { deployment: string; error: string }[] {
@@ -82,6 +99,7 @@ export class ModelSet {
    * once per outage, not once per poll.
    */
   start(intervalMs: number): void {
+    void pruneReplicas(this.deps.db, FORGET_REPLICAS_AFTER_S).catch(() => undefined);
     let failing = false;
     this.timer = setInterval(() => {
       this.refresh().then(
@@ -99,8 +117,13 @@ export class ModelSet {
     this.timer.unref();
   }
 
-  stop(): void {
+  /** Stops looking and leaves the fleet (a release no longer waits for this replica). */
+  async stop(): Promise<void> {
     clearInterval(this.timer);
+    await this.refreshing?.catch(() => undefined);
+    await removeReplica(this.deps.db, this.replicaId).catch((err: unknown) =>
+      this.deps.logger.warn({ err, replica: this.replicaId }, 'could not leave the fleet; the row goes stale instead')
+    );
   }
 
   /** Brings the routes in step with the deployments table (one refresh at a time). */
@@ -110,7 +133,10 @@ export class ModelSet {
   }
 
   private async doRefresh(): Promise<void> {
-    const deployments = await listDeployments(this.deps.db, { environment: this.environment });
+    const [deployments, staged] = await Promise.all([
+      listDeployments(this.deps.db, { environment: this.environment }),
+      stagedVersions(this.deps.db, this.environment),
+    ]);
     const next = new Map<string, ModelRoute>();
     await Promise.all(
       deployments.map(async (d) => {
@@ -146,12 +172,52 @@ export class ModelSet {
     const live = new Set(deployments.map((d) => `${d.model}#${d.revision}`));
     for (const key of this.failures.keys()) if (!live.has(key)) this.failures.delete(key);
     this.ready = true;
-    const inUse = new Set(
-      [...next.values()]
-        .flatMap((r) => [r.stable, ...(r.canary ? [r.canary] : [])])
-        .map((m) => `${m.model}@${m.version}`)
+    // Staged versions are loaded ahead of traffic; a failure is reported in the heartbeat, where the release sees it.
+    await Promise.all(
+      staged.map((s) => {
+        const before = this.versionErrors.get(`${s.model}@${s.version}`);
+        return this.load(s.model, s.version).catch((err: unknown) => {
+          if (before !== (err as Error).message)
+            this.deps.logger.error(
+              { err, model: s.model, version: s.version, release: s.releaseId },
+              'staged version failed to load; the release waiting for it is told'
+            );
+        });
+      })
     );
+    const inUse = new Set([
+      ...[...next.values()]
+        .flatMap((r) => [r.stable, ...(r.canary ? [r.canary] : [])])
+        .map((m) => `${m.model}@${m.version}`),
+      ...deployments.flatMap((d) => [d.stableVersion, d.canaryVersion ?? []].flat().map((v) => `${d.model}@${v}`)),
+      ...staged.map((s) => `${s.model}@${s.version}`),
+    ]);
     for (const key of this.loaded.keys()) if (!inUse.has(key)) this.loaded.delete(key);
+    for (const key of this.held) if (!inUse.has(key)) this.held.delete(key);
+    for (const key of this.versionErrors.keys()) if (!inUse.has(key)) this.versionErrors.delete(key);
+    await this.heartbeat();
+  }
+
+  private heartbeat(): Promise<void> {
+    return reportReplica(this.deps.db, {
+      id: this.replicaId,
+      kind: this.kind,
+      environment: this.environment,
+      host: hostname(),
+      pid: process.pid,
+      routes: this.models().map((r) => ({
+        model: r.model,
+        revision: r.revision,
+        stable: r.stable.version,
+        canary: r.canary?.version ?? null,
+        weight: r.canaryWeight,
+      })),
+      loaded: [...this.held],
+      errors: [...this.versionErrors].map(([key, error]) => {
+        const at = key.lastIndexOf('@');
+        return { model: key.slice(0, at), version: Number(key.slice(at + 1)), error };
+      }),
+    });
   }
 
   private async routeOf(d: Deployment): Promise<ModelRoute> {
@@ -177,7 +243,16 @@ export class ModelSet {
         const pkg = await this.deps.store.getJson<ServablePackage>(v.packageDigest);
         return { model, version, digest: v.packageDigest, scorer: scorerFor(pkg) };
       })();
-      loading.catch(() => this.loaded.delete(key));
+      loading.then(
+        () => {
+          this.held.add(key);
+          this.versionErrors.delete(key);
+        },
+        (err: unknown) => {
+          this.loaded.delete(key);
+          this.versionErrors.set(key, err instanceof Error ? err.message : String(err));
+        }
+      );
       this.loaded.set(key, loading);
     }
     return loading;

@@ -123,7 +123,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
   const { db, logger, config } = deps;
   const serving = config.serving;
   const log = logger.child({ component: 'serving' });
-  const models = new ModelSet({ db, store: deps.store, logger: log }, serving.environment);
+  const models = new ModelSet({ db, store: deps.store, logger: log }, serving.environment, 'online');
   const feed = new FeedRecorder({
     db,
     environment: serving.environment,
@@ -414,7 +414,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
     tokens,
     close: () =>
       (closing ??= (async () => {
-        models.stop();
+        await models.stop();
         await app.close();
         try {
           await feed.close();

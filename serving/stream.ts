@@ -595,7 +595,8 @@ export async function startStreamConsumer(options: StreamConsumerOptions): Promi
   const names = streamNames(settings.prefix);
   const ownModels = !options.models;
   const models =
-    options.models ?? new ModelSet({ db: options.db, store: options.store, logger }, config.serving.environment);
+    options.models ??
+    new ModelSet({ db: options.db, store: options.store, logger }, config.serving.environment, 'stream');
 
   let nc: NatsConnection;
   try {
@@ -691,7 +692,7 @@ export async function startStreamConsumer(options: StreamConsumerOptions): Promi
           await reconciling;
           await Promise.all([...consumers.values()].map((c) => c.drain()));
           advisories?.unsubscribe();
-          if (ownModels) models.stop();
+          if (ownModels) await models.stop();
           if (!nc.isClosed()) await nc.drain();
         })();
         return stopping;
@@ -699,13 +700,13 @@ export async function startStreamConsumer(options: StreamConsumerOptions): Promi
       async abort() {
         shared.aborted = true;
         clearInterval(timer);
-        if (ownModels) models.stop();
+        if (ownModels) await models.stop();
         if (!nc.isClosed()) await nc.close();
       },
     };
   } catch (err) {
     clearInterval(timer);
-    if (ownModels) models.stop();
+    if (ownModels) await models.stop();
     await nc.close();
     throw err;
   }

@@ -1,8 +1,10 @@
 import {
   ApplicationFailure,
   condition,
+  patched,
   proxyActivities,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -11,6 +13,8 @@ import type { Activities } from '../activities/index.js';
 import type { ChecklistItem, Decision, ReleaseRequest, ReleaseStatus } from '../activities/release.js';
 import type { CanaryComparison } from '../lib/release/canary.js';
 import { DEFAULT_CANARY_LIMITS } from '../lib/release/canary.js';
+import { durationMs } from '../lib/config/duration.js';
+import { DEFAULT_REPLICA_TIMEOUT } from '../lib/release/fleet.js';
 import { parseInput } from './input.js';
 import { approveSignal, decideUpdate, rejectSignal, rollbackSignal, statusQuery } from './messages.js';
 import type { WorkflowStatus } from './messages.js';
@@ -62,6 +66,10 @@ export const releaseModelInput = z.strictObject({
   approvalTimeout: duration.default('24h'),
   /** Start the deployment's `monitorModel` once the version is promoted. @default true */
   monitor: z.boolean().default(true),
+  /** How long every live replica may take to load the version, and to serve each step of the release. @default '5m' */
+  fleetTimeout: duration.default('5m'),
+  /** A replica silent for longer than this is taken as gone, and not waited for. @default '15s' */
+  replicaTimeout: duration.default(DEFAULT_REPLICA_TIMEOUT),
   /** The model's first release in this environment: there is no rollback target, and none is required. */
   first: z.boolean().default(false),
   requestedBy: z.string().optional(),
@@ -87,11 +95,19 @@ export interface ReleaseModelResult {
   previousVersion: number | null;
 }
 
-const { startRelease, releaseChecklist, recordRelease, deploy, compareCanary, ensureMonitor } =
-  proxyActivities<Activities>({
-    startToCloseTimeout: '1m',
-    retry: boundedRetry({ maximumAttempts: 10 }),
-  });
+const {
+  startRelease,
+  releaseChecklist,
+  recordRelease,
+  deploy,
+  compareCanary,
+  ensureMonitor,
+  stageRelease,
+  fleetStatus,
+} = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+  retry: boundedRetry({ maximumAttempts: 10 }),
+});
 
 const decideSchema = z.strictObject({
   decision: z.enum(['approve', 'reject']),
@@ -175,6 +191,7 @@ export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModel
     outcome: string,
     previousVersion: number | null
   ): Promise<ReleaseModelResult> => {
+    if (fleet) await stageRelease(request, false);
     await recordRelease(releaseId, final, decisions, outcome);
     stages.enter(final);
     return {
@@ -189,6 +206,24 @@ export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModel
       steps,
       previousVersion,
     };
+  };
+
+  let fleet = false;
+  /** Waits for every live replica to hold the version (and, with `revision`, serve it); what stops it, if anything. */
+  const fleetProblem = async (revision?: number): Promise<string | undefined> => {
+    const deadline = Date.now() + durationMs(input.fleetTimeout);
+    const liveWithin = durationMs(input.replicaTimeout) / 1000;
+    const what = revision === undefined ? `load ${model}@${version}` : `serve deployment revision ${revision}`;
+    for (let wait = 250; ; wait = Math.min(wait * 2, 5000)) {
+      const check = await fleetStatus(request, revision, liveWithin);
+      status.results.fleet = check;
+      if (check.failed.length)
+        return check.failed.map((f) => `replica ${f.replica} could not ${what}: ${f.error}`).join('; ');
+      if (check.pending.length === 0) return undefined;
+      if (Date.now() >= deadline)
+        return `replicas ${check.pending.join(', ')} did not ${what} within ${input.fleetTimeout}`;
+      await sleep(wait);
+    }
   };
 
   await startRelease(request);
@@ -224,6 +259,21 @@ export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModel
   const approvedBy = verdict.by;
   await recordRelease(releaseId, 'rolling-out', decisions);
 
+  // Fleet acknowledgement: every live replica loads the version before any traffic moves to it, and each move counts
+  // as done only once every live replica serves it ("promoted" means served).
+  fleet = patched('fleet-acknowledgement');
+  if (fleet) {
+    await stageRelease(request, true);
+    const problem = await fleetProblem();
+    if (problem) {
+      return end(
+        'rolled-back',
+        `${model}@${version} not released: ${problem}; ${previous === null ? 'nothing serves' : `${model}@${previous} keeps serving`} ${environment}`,
+        previous
+      );
+    }
+  }
+
   if (strategy.kind === 'canary') {
     if (previous === null) {
       throw ApplicationFailure.nonRetryable(
@@ -236,7 +286,13 @@ export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModel
       stages.enter(`canary ${Math.round(weight * 100)}%`);
       const step: CanaryStep = { weight, comparisons: [] };
       steps.push(step);
-      const { at: since } = await deploy(request, { kind: 'canary', weight }, approvedBy, `canary step ${weight}`);
+      const moved = await deploy(request, { kind: 'canary', weight }, approvedBy, `canary step ${weight}`);
+      const since = moved.at;
+      const unserved = fleet ? await fleetProblem(moved.revision) : undefined;
+      if (unserved) {
+        await deploy(request, { kind: 'abort-canary' }, 'cairn', unserved);
+        return end('rolled-back', `canary at ${weight * 100}% not served: ${unserved}`, previous);
+      }
       let judged = false;
       for (let i = 0; i < strategy.maxObservations && !judged; i++) {
         if (await condition(() => rollback !== undefined, strategy.observation)) {
@@ -266,7 +322,24 @@ export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModel
     }
   }
   stages.enter('promoting');
-  await deploy(request, { kind: 'promote' }, approvedBy, `release ${workflowId} approved by ${approvedBy}`);
+  const promoted = await deploy(
+    request,
+    { kind: 'promote' },
+    approvedBy,
+    `release ${workflowId} approved by ${approvedBy}`
+  );
+  const unserved = fleet ? await fleetProblem(promoted.revision) : undefined;
+  if (unserved) {
+    if (previous === null) {
+      await recordRelease(releaseId, 'refused', decisions, `promoted but not served: ${unserved}`);
+      throw ApplicationFailure.nonRetryable(
+        `${model}@${version} was promoted in ${environment} but is not served: ${unserved}`,
+        'FleetAcknowledgementFailed'
+      );
+    }
+    await deploy(request, { kind: 'revert', to: previous }, 'cairn', unserved);
+    return end('rolled-back', `${model}@${version} not served: ${unserved}; back to ${model}@${previous}`, previous);
+  }
   if (input.monitor) status.results.monitor = await ensureMonitor(model, environment);
   return end(
     'promoted',

@@ -146,6 +146,14 @@ export const moves = {
       if (!current) throw new DeploymentError('nothing is deployed');
       return { ...current, canaryVersion: null, canaryWeight: 0 };
     },
+  /** Undoes a promotion of `version` the fleet did not take up: `previous` serves again (a no-op once done). */
+  revert:
+    (version: number, previous: number) =>
+    (current: Deployment | undefined): DeploymentState => {
+      if (!current) throw new DeploymentError('nothing is deployed');
+      if (current.stableVersion !== version) return current;
+      return { ...current, stableVersion: previous, canaryVersion: null, canaryWeight: 0, previousVersion: null };
+    },
   /** Ends a canary if one runs; otherwise returns to the previous stable version. */
   rollback:
     () =>

@@ -258,7 +258,7 @@ describe('stream inference on JetStream', () => {
         return { ...loaded, scorer: { ...loaded.scorer, score } };
       }
     }
-    const models = new FaultyModels(deps, 'production');
+    const models = new FaultyModels(deps, 'production', 'stream');
     const consumer = await start({ models, maxDeliver: 2 });
     await publish(model, [
       { id: 'boom-1', body: JSON.stringify({ row: ROWS[0], key: 'boom' }) },
