@@ -120,6 +120,11 @@ export async function postgresUp(config: CairnConfig, dirs: StackDirs, say: Say)
   const server = { database: { ...config.database, url: serverUrl(config.database.url) } };
   const url = new URL(config.database.url);
   let probe = await probePostgres(server);
+  if (!probe.ok && !/ECONNREFUSED/.test(probe.detail)) {
+    // Something listens but is slow to answer (a server still starting, a busy machine): wait for it rather than
+    // start the embedded fallback on a port that is taken.
+    await waitUntil('PostgreSQL', async () => (probe = await probePostgres(server)).ok, 30_000).catch(() => undefined);
+  }
   if (!probe.ok && isLoopback(url.hostname) && !ownedPid(dirs, 'postgres')) {
     say(
       `postgres: nothing answers at ${url.host} (${probe.detail}); starting embedded PGlite there (demo only, see README)`
