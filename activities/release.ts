@@ -1,10 +1,9 @@
-import { ApplicationFailure } from '@temporalio/activity';
 import { approversOf } from '../lib/auth/tokens.js';
 import { readFeed } from '../lib/monitoring/feed.js';
 import { monitoringPolicyProblems } from '../lib/monitoring/policy.js';
 import { compareCanary } from '../lib/release/canary.js';
 import type { CanaryComparison, CanaryLimits } from '../lib/release/canary.js';
-import { changeDeployment, DeploymentError, getDeployment, moves } from '../lib/release/deployments.js';
+import { changeDeployment, getDeployment, moves } from '../lib/release/deployments.js';
 import type { Deployment } from '../lib/release/deployments.js';
 import { checkFleet, listReplicas, stageVersion, unstageRelease } from '../lib/release/fleet.js';
 import type { FleetCheck } from '../lib/release/fleet.js';
@@ -272,7 +271,7 @@ export function createReleaseActivities(deps: ActivityDeps) {
       by: string,
       reason: string
     ): Promise<{ revision: number; at: string }> {
-      try {
+      return failFast(async () => {
         const next =
           step.kind === 'canary'
             ? moves.canary(r.version, step.weight, r.releaseId)
@@ -284,10 +283,7 @@ export function createReleaseActivities(deps: ActivityDeps) {
         const action = step.kind === 'revert' ? 'rollback' : step.kind;
         const d = await changeDeployment(db, r.model, r.environment, next, { action, by, reason });
         return { revision: d.revision, at: d.updatedAt.toISOString() };
-      } catch (err) {
-        if (err instanceof DeploymentError) throw ApplicationFailure.nonRetryable(err.message, 'DeploymentError');
-        throw err;
-      }
+      });
     },
 
     /** Compares the canary with the stable version over the serving feed of one observation window. */

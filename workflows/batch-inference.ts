@@ -52,8 +52,7 @@ export interface BatchInferenceStatus extends WorkflowStatus {
 /** Sent by the scoring activity as chunks are stored. */
 export const batchProgressSignal = defineSignal<[BatchProgress]>('batchProgress');
 
-const NON_RETRYABLE = ['InvalidModelRef', 'UnknownModel', 'UnknownDataset', 'DataContractViolation'];
-const retry = boundedRetry({ maximumAttempts: 10, nonRetryable: NON_RETRYABLE });
+const retry = boundedRetry({ maximumAttempts: 10 });
 
 /**
  * Scores a dataset snapshot with a registered model version: resolve the version → score chunk by chunk into

@@ -13,7 +13,7 @@ export type HelloInput = z.input<typeof helloInput>;
 
 const { writeGreeting } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
-  retry: boundedRetry({ maximumAttempts: 10, nonRetryable: ['InvalidWorkflowInput'] }),
+  retry: boundedRetry({ maximumAttempts: 10 }),
 });
 
 /** Proof of wiring: one activity writes an artifact and a PostgreSQL row and returns their references. */

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { CairnError } from '../errors.js';
 
 /** What payloads carry instead of bytes: a content digest, a size and where the object lives. */
 export interface ArtifactRef {
@@ -39,15 +40,23 @@ export interface ArtifactStore {
   uri(digest: string): string;
 }
 
-export class ArtifactNotFoundError extends Error {
+export class ArtifactNotFoundError extends CairnError {
   override readonly name = 'ArtifactNotFoundError';
+  readonly type = 'ArtifactNotFoundError';
   constructor(readonly digest: string) {
     super(`artifact ${digest} not found in the store`);
   }
+  override failureDetails() {
+    return { digest: this.digest };
+  }
 }
 
-export class ArtifactIntegrityError extends Error {
+export class ArtifactIntegrityError extends CairnError {
   override readonly name = 'ArtifactIntegrityError';
+  readonly type = 'ArtifactIntegrityError';
+  override failureDetails() {
+    return { digest: this.digest };
+  }
   constructor(
     readonly digest: string,
     readonly actual: { digest: string; bytes: number },

@@ -4,11 +4,12 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, ENV_KEYS, OTHER_CAIRN_ENV, SECRET_KEYS } from './schema.js';
 import type { CairnConfig } from './schema.js';
+import { CairnError } from '../errors.js';
 
 /** A configuration mistake, described in one line that names the key and where it came from. */
-export class ConfigError extends Error {
+export class ConfigError extends CairnError {
   override readonly name = 'ConfigError';
-  readonly userFacing = true;
+  readonly type = 'ConfigError';
   constructor(
     message: string,
     readonly key?: string

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { tableStatistics } from './statistics.js';
 import type { TableStatistics } from './statistics.js';
 import type { Column, ColumnType, Table } from './table.js';
+import { CairnError } from '../errors.js';
 
 /**
  * Canonical binary encoding of a table ("dataset snapshot"):
@@ -44,8 +45,9 @@ export interface DatasetManifest {
 }
 
 /** Raised by `decodeTable` for bytes that are not a snapshot this version can read. */
-export class SnapshotFormatError extends Error {
+export class SnapshotFormatError extends CairnError {
   override readonly name = 'SnapshotFormatError';
+  readonly type = 'SnapshotFormatError';
 }
 
 interface HeaderColumn {

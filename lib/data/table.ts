@@ -1,3 +1,4 @@
+import { CairnError } from '../errors.js';
 /**
  * The columnar table every stage works on: one typed array per column, so columns can be checked in plain loops
  * and handed to worker threads without copying.
@@ -64,13 +65,17 @@ export function valueAt(column: Column, row: number): string | number | boolean 
 }
 
 /** Raised by readers: names the file and, where known, the row or column. Not retryable: the data is bad. */
-export class DataReadError extends Error {
+export class DataReadError extends CairnError {
   override readonly name = 'DataReadError';
+  readonly type = 'DataReadError';
   constructor(
     readonly file: string,
     readonly reason: string,
     readonly details: { row?: number; column?: string } = {}
   ) {
     super(`${file}: ${reason}`);
+  }
+  override failureDetails() {
+    return { file: this.file, reason: this.reason, ...this.details };
   }
 }

@@ -1,10 +1,12 @@
 import type { Table } from '../data/table.js';
 import type { FeatureMatrix } from '../ml/types.js';
 import type { FeatureDef, FeatureSpec } from './feature.js';
+import { CairnError } from '../errors.js';
 
 /** The fitted state does not match the feature definitions (a package made by another version of the pipeline). */
-export class FeatureStateError extends Error {
+export class FeatureStateError extends CairnError {
   override readonly name = 'FeatureStateError';
+  readonly type = 'FeatureStateError';
 }
 
 function inputsOf(def: FeatureDef, table: Table) {

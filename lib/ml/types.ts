@@ -1,3 +1,4 @@
+import { CairnError } from '../errors.js';
 /**
  * Shared shapes for the trainers. A feature matrix is column-major: one Float64Array per feature, each `rows` long,
  * so trainers run plain loops over a column and a Table's number columns can be handed over without copying.
@@ -21,14 +22,18 @@ export type Task = 'regression' | 'binary' | 'multiclass';
 export const TASKS = ['regression', 'binary', 'multiclass'] as const satisfies readonly Task[];
 
 /** Bad training or prediction input: a mismatched matrix, an invalid target or parameter. Not retryable. */
-export class MlInputError extends Error {
+export class MlInputError extends CairnError {
   override readonly name = 'MlInputError';
+  readonly type = 'MlInputError';
   constructor(
     message: string,
     /** The parameter, feature or field at fault, when there is one. */
     readonly field?: string
   ) {
     super(message);
+  }
+  override failureDetails() {
+    return { field: this.field ?? null };
   }
 }
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { AnyStep, QueueProfile, StepInput, StepOutput } from './step.js';
 import { refsIn } from './template.js';
 import type { RefTarget } from './template.js';
+import { CairnError } from '../errors.js';
 
 declare const valueType: unique symbol;
 
@@ -105,9 +106,9 @@ export type AnyPipeline = Pipeline<z.ZodObject>;
 
 const NAME = /^[a-z][a-z0-9-]*$/;
 
-export class PipelineDefinitionError extends Error {
+export class PipelineDefinitionError extends CairnError {
   override readonly name = 'PipelineDefinitionError';
-  readonly userFacing = true;
+  readonly type = 'PipelineDefinitionError';
 }
 
 const ref = <T>(target: RefTarget): Ref<T> => ({ $ref: target }) as Ref<T>;

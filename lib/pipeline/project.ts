@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { bundleProject } from './bundle.js';
 import type { AnyPipeline } from './pipeline.js';
+import { CairnError } from '../errors.js';
 
 /** What a project's `cairn.config.ts` exports by default. */
 export interface ProjectSpec {
@@ -20,20 +21,23 @@ export interface Project {
   readonly bundle?: { digest: string; bytes: Buffer };
 }
 
-export class UnknownPipelineError extends Error {
+export class UnknownPipelineError extends CairnError {
   override readonly name = 'UnknownPipelineError';
-  readonly userFacing = true;
+  readonly type = 'UnknownPipeline';
   constructor(
     readonly pipeline: string,
     known: string[]
   ) {
     super(`unknown pipeline ${JSON.stringify(pipeline)} (known: ${known.sort().join(', ') || 'none'})`);
   }
+  override failureDetails() {
+    return { pipeline: this.pipeline };
+  }
 }
 
-export class ProjectLoadError extends Error {
+export class ProjectLoadError extends CairnError {
   override readonly name = 'ProjectLoadError';
-  readonly userFacing = true;
+  readonly type = 'ProjectLoadError';
 }
 
 /** Declares a project: `export default defineProject({ pipelines: [...] })` in `cairn.config.ts`. */

@@ -8,18 +8,22 @@ import type { TabularPipeline } from './tabular.js';
 import { hashFile, sha256 } from '../artifacts/digest.js';
 import { DataReadError } from '../data/table.js';
 import { canonicalJson } from '../ml/canonical-json.js';
+import { CairnError } from '../errors.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** A run's config that does not fit the pipeline's schema; names the key. Not retryable. */
-export class InvalidConfigError extends Error {
+export class InvalidConfigError extends CairnError {
   override readonly name = 'InvalidConfigError';
-  readonly userFacing = true;
+  readonly type = 'InvalidConfig';
   constructor(
     readonly pipeline: string,
     readonly problems: string[]
   ) {
     super(`pipeline ${pipeline}: invalid config: ${problems.join('; ')}`);
+  }
+  override failureDetails() {
+    return { problems: this.problems };
   }
 }
 

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { ArtifactRef } from '../artifacts/index.js';
 import type { Table } from '../data/table.js';
 import type { Logger } from '../logging/logger.js';
+import { CairnError } from '../errors.js';
 
 /** Where a step runs: `light` on the workflow queue (`cairn`), `heavy` on the CPU queue (`cairn-train`). */
 export const QUEUE_PROFILES = ['light', 'heavy'] as const;
@@ -54,14 +55,17 @@ export interface StepContext {
  * A step's input or output failed its schema, or the step itself found its input unusable. Never retried: the
  * same input fails the same way.
  */
-export class StepValidationError extends Error {
+export class StepValidationError extends CairnError {
   override readonly name = 'StepValidationError';
-  readonly userFacing = true;
+  readonly type = 'StepValidationError';
   constructor(
     message: string,
     readonly problems: string[] = []
   ) {
     super(message);
+  }
+  override failureDetails() {
+    return { problems: this.problems };
   }
 }
 

@@ -1,3 +1,4 @@
+import { CairnError } from '../errors.js';
 export const ALIASES = ['staging', 'production', 'champion'] as const;
 export type Alias = (typeof ALIASES)[number];
 
@@ -9,9 +10,9 @@ export interface ModelRef {
 }
 
 /** A reference or lookup a user got wrong: printed as one line. */
-export class ModelRefError extends Error {
+export class ModelRefError extends CairnError {
   override readonly name = 'ModelRefError';
-  readonly userFacing = true;
+  readonly type = 'InvalidModelRef';
 }
 
 export function parseModelRef(text: string): ModelRef {

@@ -4,6 +4,7 @@ import { withTransaction } from '../db/transaction.js';
 import { ALIASES } from '../registry/model-ref.js';
 import type { Alias } from '../registry/model-ref.js';
 import { setAlias } from '../registry/models.js';
+import { CairnError } from '../errors.js';
 
 /** What serves in one environment: a stable version and, during a canary, a second version taking a share. */
 export interface DeploymentState {
@@ -165,7 +166,7 @@ export const moves = {
     },
 };
 
-export class DeploymentError extends Error {
+export class DeploymentError extends CairnError {
   override readonly name = 'DeploymentError';
-  readonly userFacing = true;
+  readonly type = 'DeploymentError';
 }

@@ -18,5 +18,15 @@ export interface TrainRequest {
 export type TrainMessage =
   | { type: 'round'; round: number; total: number; checkpoint?: Model }
   | { type: 'done'; model: Model }
-  /** `name` and `field` let the activity rebuild a trainer input error as itself (non-retryable), not a plain Error. */
-  | { type: 'error'; name: string; message: string; stack?: string; field?: string };
+  /**
+   * `name` and `field` let the activity rebuild a trainer input error as itself; `failure` carries any other
+   * CairnError's type and details, so it stays non-retryable on this side of the thread.
+   */
+  | {
+      type: 'error';
+      name: string;
+      message: string;
+      stack?: string;
+      field?: string;
+      failure?: { type: string; details?: Record<string, unknown> };
+    };

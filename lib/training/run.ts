@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { Model } from '../ml/index.js';
 import { MlInputError } from '../ml/types.js';
 import type { TrainMessage, TrainRequest } from './protocol.js';
+import { ForwardedError, isNonRetryableType } from '../errors.js';
 
 // The thread runs TypeScript too: its entry registers tsx, whatever started this process (tsx, vitest, node).
 const THREAD = new URL('./thread-entry.mjs', import.meta.url);
@@ -48,10 +49,15 @@ export function trainInThread(
   });
 }
 
-/** An error the thread reported, as the type it was: a trainer input error stays one (and stays non-retryable). */
+/** An error the thread reported, as the type it was: a trainer input error, or any CairnError, stays non-retryable. */
 function threadError(message: Extract<TrainMessage, { type: 'error' }>): Error {
+  const { failure } = message;
   const err =
-    message.name === 'MlInputError' ? new MlInputError(message.message, message.field) : new Error(message.message);
+    message.name === 'MlInputError'
+      ? new MlInputError(message.message, message.field)
+      : failure && isNonRetryableType(failure.type)
+        ? new ForwardedError(failure.type, message.message, failure.details)
+        : new Error(message.message);
   if (message.stack) err.stack = message.stack;
   return err;
 }

@@ -3,6 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { trainGbdt, trainLinear, trainLogistic } from '../ml/index.js';
 import type { GbdtModel, Model } from '../ml/index.js';
 import type { TrainMessage, TrainRequest } from './protocol.js';
+import { CairnError } from '../errors.js';
 
 function run(request: TrainRequest): Model {
   const { trainer, task, numClasses, names, columns, y } = request;
@@ -48,5 +49,8 @@ try {
     message: e.message,
     ...(e.stack ? { stack: e.stack } : {}),
     ...(typeof e.field === 'string' ? { field: e.field } : {}),
+    ...(err instanceof CairnError && !err.retryable
+      ? { failure: { type: err.type, ...(err.failureDetails() ? { details: err.failureDetails() } : {}) } }
+      : {}),
   } satisfies TrainMessage);
 }
