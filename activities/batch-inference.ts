@@ -14,6 +14,7 @@ import { scorerFor } from '../lib/scoring/scorer.js';
 import type { Scorer } from '../lib/scoring/scorer.js';
 import { loadDataset } from './dataset.js';
 import type { ActivityDeps } from './deps.js';
+import { execution } from './tracked-stage.js';
 import { failFast } from './failures.js';
 import type { ModelPackage } from './package.js';
 
@@ -181,12 +182,12 @@ export function createBatchInferenceActivities(deps: ActivityDeps) {
         parts: scored.parts.map(({ digest, bytes, rows }) => ({ digest, bytes, rows })),
       };
       const ref = await store.putBytes(canonicalJson(manifest), { mediaType: 'application/json' });
-      const { info } = Context.current();
-      const workflowId = info.workflowExecution?.workflowId ?? info.activityId;
+      // One record per execution (`<workflow id>/<run id>`): a reused workflow id gets its own.
+      const { workflowId, executionId } = execution();
       await db.query(
         `INSERT INTO cairn.batch_inferences (id, model, version, input_digest, output_digest, rows)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
-        [workflowId, model.name, model.version, args.input, ref.digest, scored.rows]
+        [`${workflowId}/${executionId}`, model.name, model.version, args.input, ref.digest, scored.rows]
       );
       return { digest: ref.digest, bytes: ref.bytes, uri: ref.uri, parts: manifest.parts.length, rows: scored.rows };
     },

@@ -1,9 +1,9 @@
-import { Context } from '@temporalio/activity';
 import { resolveRunConfig } from '../lib/pipeline/run-config.js';
 import { startRun } from '../lib/tracking/runs.js';
 import { resolvePipeline } from '../pipelines/index.js';
 import type { ActivityDeps } from './deps.js';
 import { failFast } from './failures.js';
+import { execution } from './tracked-stage.js';
 import type { RunPlan } from '../lib/pipeline/stage-types.js';
 
 export interface PrepareInput {
@@ -19,11 +19,10 @@ export interface PrepareInput {
 }
 
 /** Resolves the pipeline by name and its full config; unknown names and bad config throw user-facing errors. */
-export function planRun(runId: string, input: PrepareInput, code: ActivityDeps['code']): RunPlan {
+export function planRun(input: PrepareInput, code: ActivityDeps['code']): Omit<RunPlan, 'runId'> {
   const pipeline = resolvePipeline(input.pipeline);
   const resolved = resolveRunConfig(pipeline, input.config ?? {});
   return {
-    runId,
     pipeline: pipeline.name,
     model: input.model ?? pipeline.name,
     pipelineVersion: pipeline.version,
@@ -39,10 +38,9 @@ export function createPrepareActivities({ db, code }: ActivityDeps) {
     /** Plans the run and records it (status running, config, params, code version); a bad request fails here. */
     async prepareRun(input: PrepareInput): Promise<RunPlan> {
       return failFast(async () => {
-        const runId = Context.current().info.workflowExecution?.workflowId ?? 'unknown';
-        const plan = planRun(runId, input, code);
-        await startRun(db, {
-          id: runId,
+        const plan = planRun(input, code);
+        const runId = await startRun(db, {
+          ...execution(),
           pipeline: plan.pipeline,
           pipelineVersion: plan.pipelineVersion,
           trigger: input.trigger ?? 'manual',
@@ -52,7 +50,7 @@ export function createPrepareActivities({ db, code }: ActivityDeps) {
           configDigest: plan.configDigest,
           code,
         });
-        return plan;
+        return { runId, ...plan };
       });
     },
   };

@@ -9,6 +9,7 @@ import { STEP_SERVICES } from '../lib/pipeline/tabular-recipe.js';
 import type { StepServices, TabularStages } from '../lib/pipeline/tabular-recipe.js';
 import { startRun } from '../lib/tracking/runs.js';
 import type { ActivityDeps } from './deps.js';
+import { execution } from './tracked-stage.js';
 import { failFast } from './failures.js';
 import { trackedStage } from './tracked-stage.js';
 
@@ -145,12 +146,11 @@ export function createRunStepActivities(deps: ActivityDeps, stages: TabularStage
     /** Resolves the pipeline from the project and its config, wires its plan and records the run. */
     async planPipeline(input: PlanPipelineInput): Promise<PipelineRunPlan> {
       return failFast(async () => {
-        const runId = Context.current().info.workflowExecution?.workflowId ?? 'unknown';
         const pipeline = project.pipeline(input.pipeline);
         const { config, configDigest } = resolveRunConfig(pipeline, input.config ?? {}, [], {});
         const { plan } = planFor(pipeline, config, configDigest);
-        await startRun(db, {
-          id: runId,
+        const runId = await startRun(db, {
+          ...execution(),
           pipeline: pipeline.name,
           pipelineVersion: pipeline.version,
           trigger: input.trigger ?? 'manual',

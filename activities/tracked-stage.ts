@@ -13,6 +13,15 @@ export interface StageOptions<T> {
   artifacts: (result: T) => Record<string, ArtifactRef>;
 }
 
+/** The workflow execution the current activity works for: its workflow id and Temporal run id. */
+export function execution(): { workflowId: string; executionId: string } {
+  const { workflowExecution, activityId } = Context.current().info;
+  return {
+    workflowId: workflowExecution?.workflowId ?? activityId,
+    executionId: workflowExecution?.runId ?? activityId,
+  };
+}
+
 /**
  * Runs one stage of a run with its bookkeeping: the stage's status, attempt, wall and CPU time and artifacts in
  * the run record, and the step cache (skipped when the run asked for `noCache`). Errors that a retry cannot fix
@@ -20,7 +29,7 @@ export interface StageOptions<T> {
  */
 export async function trackedStage<T extends object>(
   { db, store, cpuSecondPrice }: Pick<ActivityDeps, 'db' | 'store' | 'cpuSecondPrice'>,
-  plan: Pick<RunPlan, 'noCache' | 'nested'>,
+  plan: Pick<RunPlan, 'runId' | 'noCache' | 'nested'>,
   stage: string,
   options: StageOptions<T>,
   compute: () => Promise<T>
@@ -33,7 +42,7 @@ export async function trackedStage<T extends object>(
     }
   }
   const { info } = Context.current();
-  const runId = info.workflowExecution?.workflowId ?? info.activityId;
+  const { runId } = plan;
   const wall = performance.now();
   const cpu = process.cpuUsage();
   const elapsed = () => {

@@ -17,10 +17,10 @@ import { resolveTemplate } from '../lib/pipeline/template.js';
 import { parseInput } from './input.js';
 import { statusQuery } from './messages.js';
 import type { StepStatus, WorkflowStatus } from './messages.js';
-import { boundedRetry, NON_RETRYABLE } from './retry.js';
+import { boundedRetry } from './retry.js';
 
 /** A step is retried 5 times at most (about 15 s of backoff); validation failures never. */
-const STEP_RETRY = boundedRetry({ maximumAttempts: 5, nonRetryable: NON_RETRYABLE });
+const STEP_RETRY = boundedRetry({ maximumAttempts: 5 });
 import { CairnPipeline, CairnStage, CairnTrigger } from './search-attributes.js';
 
 export const runPipelineInput = z.strictObject({
@@ -190,10 +190,10 @@ export async function runPipeline(input: RunPipelineInput): Promise<RunPipelineR
       string,
       unknown
     >;
-    await local.finishRun(info.workflowId, { status: 'succeeded', outputs: result });
+    await local.finishRun(plan.runId, { status: 'succeeded', outputs: result });
     enter('done');
     return {
-      runId: info.workflowId,
+      runId: plan.runId,
       pipeline: plan.pipeline,
       configDigest: plan.configDigest,
       outputs: result,
@@ -209,7 +209,7 @@ export async function runPipeline(input: RunPipelineInput): Promise<RunPipelineR
       const message =
         err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
       await CancellationScope.nonCancellable(() =>
-        local.finishRun(info.workflowId, { status: state, error: message || `the run was ${state}` })
+        local.finishRun(plan!.runId, { status: state, error: message || `the run was ${state}` })
       );
     }
     throw err;

@@ -80,14 +80,7 @@ export const STAGES = [
   'register',
 ] as const;
 
-const NON_RETRYABLE = [
-  'UnknownPipeline',
-  'InvalidConfig',
-  'DataReadError',
-  'DataContractViolation',
-  'InvalidWorkflowInput',
-];
-const retry = boundedRetry({ maximumAttempts: 10, nonRetryable: NON_RETRYABLE });
+const retry = boundedRetry({ maximumAttempts: 10 });
 
 /**
  * One run of a pipeline: prepare → ingest → validate → transform → train → evaluate → package → register, one
@@ -127,6 +120,7 @@ export async function trainingPipeline(input: TrainingPipelineInput): Promise<Tr
     { key: CairnStage, value: 'prepare' },
   ]);
 
+  let runId = info.workflowId;
   try {
     // The first upsert above already set the stage to prepare.
     const plan = await light.prepareRun({
@@ -138,6 +132,8 @@ export async function trainingPipeline(input: TrainingPipelineInput): Promise<Tr
       noCache: args.noCache,
       ...(args.model ? { model: args.model } : {}),
     });
+    // Unique per execution: a reused workflow id gets a record of its own (see startRun).
+    runId = plan.runId;
     status.results.prepare = { configDigest: plan.configDigest, code: plan.code };
     const dataset = await stages.run('ingest', () => data.ingest(plan, args.dataset));
     upsertSearchAttributes([{ key: CairnDatasetDigest, value: dataset.digest }]);
@@ -166,7 +162,7 @@ export async function trainingPipeline(input: TrainingPipelineInput): Promise<Tr
       ]);
     }
     if (tracked) {
-      await light.finishRun(info.workflowId, {
+      await light.finishRun(runId, {
         status: 'succeeded',
         packageDigest: packaged.package.digest,
         ...(version !== null ? { model: { name: plan.model, version } } : {}),
@@ -174,7 +170,7 @@ export async function trainingPipeline(input: TrainingPipelineInput): Promise<Tr
     }
     stages.enter('done');
     return {
-      runId: info.workflowId,
+      runId,
       pipeline: plan.pipeline,
       dataset: dataset.digest,
       model: { name: plan.model, version, digest: packaged.package.digest },
@@ -189,7 +185,7 @@ export async function trainingPipeline(input: TrainingPipelineInput): Promise<Tr
       const message =
         err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
       const error = message || (status === 'cancelled' ? 'the run was cancelled' : 'the run failed');
-      await CancellationScope.nonCancellable(() => light.finishRun(info.workflowId, { status, error }));
+      await CancellationScope.nonCancellable(() => light.finishRun(runId, { status, error }));
     }
     throw err;
   }

@@ -4,7 +4,9 @@ import type { CodeVersion } from '../lineage/code-version.js';
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export interface NewRun {
-  id: string;
+  /** The workflow execution the run is: its workflow id and the Temporal run id that started it. */
+  workflowId: string;
+  executionId: string;
   pipeline: string;
   pipelineVersion: string;
   trigger: string;
@@ -24,30 +26,49 @@ export function flattenParams(config: Record<string, unknown>, prefix = ''): [st
   );
 }
 
-/** Records a run as running, with its params (idempotent: a retried start changes nothing). */
-export async function startRun(db: Pool, run: NewRun): Promise<void> {
-  await db.query(
-    `INSERT INTO cairn.runs (id, pipeline, pipeline_version, trigger, requested_by, parent_run_id, status, config, config_digest,
-       code_commit, code_dirty) VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`,
-    [
-      run.id,
-      run.pipeline,
-      run.pipelineVersion,
-      run.trigger,
-      run.requestedBy ?? null,
-      run.parentRunId ?? null,
-      run.config,
-      run.configDigest,
-      run.code.commit,
-      run.code.dirty,
-    ]
-  );
+/**
+ * Records a run as running, with its params, and returns its id: the workflow id for the first execution to use it,
+ * `<workflow id>.<first 8 characters of the run id>` for a later one (a reset, a lost temporal.db, a reused id), so
+ * two executions never share a record. A retried start finds the run it already recorded.
+ */
+export async function startRun(db: Pool, run: NewRun): Promise<string> {
+  const ids = [run.workflowId, `${run.workflowId}.${run.executionId.slice(0, 8)}`];
+  let id: string | undefined;
+  for (const candidate of ids) {
+    const { rows } = await db.query<{ id: string }>(
+      `WITH mine AS (SELECT id FROM cairn.runs WHERE workflow_id = $11 AND execution_id = $12),
+       added AS (
+         INSERT INTO cairn.runs (id, pipeline, pipeline_version, trigger, requested_by, parent_run_id, status, config,
+           config_digest, code_commit, code_dirty, workflow_id, execution_id)
+         SELECT $1, $2, $3, $4, $5, $6, 'running', $7, $8, $9, $10, $11, $12 WHERE NOT EXISTS (SELECT 1 FROM mine)
+         ON CONFLICT DO NOTHING RETURNING id)
+       SELECT id FROM mine UNION ALL SELECT id FROM added`,
+      [
+        candidate,
+        run.pipeline,
+        run.pipelineVersion,
+        run.trigger,
+        run.requestedBy ?? null,
+        run.parentRunId ?? null,
+        run.config,
+        run.configDigest,
+        run.code.commit,
+        run.code.dirty,
+        run.workflowId,
+        run.executionId,
+      ]
+    );
+    id = rows[0]?.id;
+    if (id) break;
+  }
+  if (!id) throw new Error(`run ids ${ids.join(' and ')} are both taken by other executions of ${run.workflowId}`);
   const params = flattenParams(run.config);
   await db.query(
     `INSERT INTO cairn.run_params (run_id, key, value) SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS p(k, v)
      ON CONFLICT DO NOTHING`,
-    [run.id, params.map((p) => p[0]), params.map((p) => p[1])]
+    [id, params.map((p) => p[0]), params.map((p) => p[1])]
   );
+  return id;
 }
 
 export async function stageStarted(db: Pool, runId: string, stage: string, attempt: number): Promise<void> {

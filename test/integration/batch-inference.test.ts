@@ -104,7 +104,7 @@ describe('batchInference', () => {
       expect(status).toMatchObject({ stage: 'done', progress: 1, chunks: { done: CHUNKS, total: CHUNKS } });
       expect(status.results.score).toMatchObject({ rows: ROWS, resumedFromChunk: 0, chunksScored: CHUNKS });
       expect((await activityEvents(handle)).attempts.scoreBatch).toEqual([1]);
-      return { id: handle.workflowId, result };
+      return { id: `${handle.workflowId}/${handle.firstExecutionRunId}`, result };
     });
     const uninterruptedMs = performance.now() - started;
     expect(uninterrupted.result.model).toMatchObject({ name: model, version });
@@ -149,7 +149,12 @@ describe('batchInference', () => {
         expect(scored.resumedFromChunk).toBeGreaterThanOrEqual(beat!.nextChunk);
         expect(scored.chunksScored).toBe(CHUNKS - scored.resumedFromChunk);
         expect(scored.chunksScored).toBeLessThan(CHUNKS);
-        return { id: handle.workflowId, result, killedAt: beat!.nextChunk, ...scored };
+        return {
+          id: `${handle.workflowId}/${handle.firstExecutionRunId}`,
+          result,
+          killedAt: beat!.nextChunk,
+          ...scored,
+        };
       },
       { trainWorker: false }
     );

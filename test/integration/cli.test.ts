@@ -116,7 +116,8 @@ describe('cairn CLI', () => {
     const ids = [`cmp-a-${Date.now()}`, `cmp-b-${Date.now()}`];
     for (const [i, id] of ids.entries()) {
       await startRun(deps.db, {
-        id,
+        workflowId: id,
+        executionId: 'test',
         pipeline: i ? 'flight-delays' : 'penguins',
         pipelineVersion: '1',
         trigger: 'test',

@@ -37,7 +37,8 @@ describe('model registry', () => {
     const runs = Array.from({ length: 16 }, (_, i) => `${model}-run-${i}`);
     for (const id of runs) {
       await startRun(deps.db, {
-        id,
+        workflowId: id,
+        executionId: 'test',
         pipeline: 'penguins',
         pipelineVersion: '1',
         trigger: 'test',

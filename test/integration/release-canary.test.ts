@@ -161,7 +161,8 @@ describe('release with a canary, under traffic', () => {
     const ref = await deps.store.putBytes(canonicalJson(broken));
     const runId = `broken-${randomUUID()}`;
     await startRun(deps.db, {
-      id: runId,
+      workflowId: runId,
+      executionId: 'test',
       pipeline: 'penguins',
       pipelineVersion: '1',
       trigger: 'test',
