@@ -3,6 +3,7 @@ import type { Pool, Queryable } from '../db/pool.js';
 import { withTransaction } from '../db/transaction.js';
 import type { Alias, ModelRef } from './model-ref.js';
 import { formatModelRef, ModelRefError } from './model-ref.js';
+import { RecordConflictError } from '../errors.js';
 
 export interface ModelVersion {
   model: string;
@@ -44,10 +45,17 @@ export async function registerVersion(
   tx?: (client: pg.PoolClient, version: number) => Promise<void>
 ) {
   return withTransaction(db, async (client) => {
-    await client.query('INSERT INTO cairn.models (name, pipeline) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [
-      v.model,
-      v.pipeline,
-    ]);
+    const owner = await client.query<{ pipeline: string }>(
+      `WITH added AS (INSERT INTO cairn.models (name, pipeline) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING pipeline)
+       SELECT pipeline FROM added UNION ALL SELECT pipeline FROM cairn.models WHERE name = $1`,
+      [v.model, v.pipeline]
+    );
+    // A model belongs to the pipeline that first registered it: its monitoring policy and lineage come from there.
+    if (owner.rows[0]!.pipeline !== v.pipeline)
+      throw new RecordConflictError(
+        `model ${v.model} belongs to pipeline ${owner.rows[0]!.pipeline}; a run of pipeline ${v.pipeline} cannot register versions of it (register under another model name)`,
+        'models'
+      );
     const existing = await client.query<{ version: number }>(
       `SELECT version FROM cairn.model_versions WHERE model = $1 AND (run_id = $2 OR ($3 AND package_digest = $4))
        ORDER BY version LIMIT 1`,
