@@ -700,8 +700,8 @@ export async function startStreamConsumer(options: StreamConsumerOptions): Promi
       async abort() {
         shared.aborted = true;
         clearInterval(timer);
-        if (ownModels) await models.stop();
         if (!nc.isClosed()) await nc.close();
+        if (ownModels) await models.stop();
       },
     };
   } catch (err) {

@@ -45,11 +45,14 @@ export async function registerVersion(
   tx?: (client: pg.PoolClient, version: number) => Promise<void>
 ) {
   return withTransaction(db, async (client) => {
-    const owner = await client.query<{ pipeline: string }>(
-      `WITH added AS (INSERT INTO cairn.models (name, pipeline) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING pipeline)
-       SELECT pipeline FROM added UNION ALL SELECT pipeline FROM cairn.models WHERE name = $1`,
-      [v.model, v.pipeline]
-    );
+    await client.query('INSERT INTO cairn.models (name, pipeline) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [
+      v.model,
+      v.pipeline,
+    ]);
+    // A statement of its own: its snapshot sees the row a concurrent registration committed while the insert waited.
+    const owner = await client.query<{ pipeline: string }>('SELECT pipeline FROM cairn.models WHERE name = $1', [
+      v.model,
+    ]);
     // A model belongs to the pipeline that first registered it: its monitoring policy and lineage come from there.
     if (owner.rows[0]!.pipeline !== v.pipeline)
       throw new RecordConflictError(
