@@ -101,7 +101,7 @@ export function createEvaluateActivities(deps: ActivityDeps) {
       dataset: DatasetRef
     ): Promise<EvaluationResult & Cached> {
       const pipeline = resolvePipeline(plan.pipeline);
-      return trackedStage(deps, plan, 'evaluate', { artifacts: () => ({}) }, async () => {
+      return trackedStage(deps, plan, 'evaluate', { artifacts: () => ({}), liveness: true }, async () => {
         const { matrix, y } = decodeMatrix(await store.getBytes(data.test.digest));
         const model = await store.getJson<Model>(trained.model.digest);
         const metrics = metricsOf(pipeline, plan, y, model, matrix, data.classes?.length);

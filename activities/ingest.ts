@@ -44,6 +44,7 @@ export function createIngestActivities(deps: ActivityDeps) {
             }
           : {}),
         artifacts: (r: DatasetRef) => ({ data: r.data, manifest: r.manifest }),
+        liveness: true,
       },
       async () => {
         if (snapshot) {

@@ -57,7 +57,7 @@ export function createPackageActivities(deps: ActivityDeps) {
         deps,
         plan,
         'package',
-        { artifacts: (r: PackageResult) => ({ package: r.package }) },
+        { artifacts: (r: PackageResult) => ({ package: r.package }), liveness: true },
         async () => {
           const manifest = await store.getJson<{ statistics: TableStatistics }>(dataset.manifest.digest);
           const pkg: ModelPackage = {

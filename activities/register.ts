@@ -37,7 +37,7 @@ export function createRegisterActivities(deps: ActivityDeps) {
      * after the commit returns the same version and moves no alias again.
      */
     async register({ plan, dataset, packaged, evaluation, requestedBy }: RegisterInput): Promise<RegisterResult> {
-      return trackedStage(deps, plan, 'register', { artifacts: () => ({}) }, async () => {
+      return trackedStage(deps, plan, 'register', { artifacts: () => ({}), liveness: true }, async () => {
         const { version, created } = await registerVersion(
           db,
           {

@@ -11,6 +11,12 @@ export interface StageOptions<T> {
   cache?: { implementation: string; inputs: unknown };
   /** The artifacts a result names, by role: recorded with the run, and verified before a cache hit counts. */
   artifacts: (result: T) => Record<string, ArtifactRef>;
+  /**
+   * Heartbeat every 2 s while the stage runs, so a killed worker is noticed within the heartbeat timeout instead of
+   * the start-to-close timeout. Not for stages that heartbeat details of their own (training checkpoints), which
+   * these would overwrite.
+   */
+  liveness?: boolean;
 }
 
 /** The workflow execution the current activity works for: its workflow id and Temporal run id. */
@@ -53,7 +59,9 @@ export async function trackedStage<T extends object>(
   try {
     const key = options.cache && stepKey(stage, options.cache.implementation, options.cache.inputs);
     const cached = key && !plan.noCache ? await lookupStep<T>(db, store, key) : undefined;
-    const result = cached ?? (await compute());
+    const ctx = Context.current();
+    const ticker = options.liveness ? setInterval(() => ctx.heartbeat(), 2000) : undefined;
+    const result = await (cached ? Promise.resolve(cached) : compute()).finally(() => clearInterval(ticker));
     const artifacts = options.artifacts(result);
     // Independent writes, each idempotent: side by side (a retry after a partial failure writes them again).
     await Promise.all([

@@ -74,6 +74,7 @@ export function createTransformActivities(deps: ActivityDeps) {
         {
           cache: { implementation: 'transform/1', inputs },
           artifacts: (r: TransformResult) => ({ train: r.train, test: r.test, features: r.features }),
+          liveness: true,
         },
         async () => {
           const table = await loadDataset(store, dataset.digest, dataset.data.digest);

@@ -38,6 +38,7 @@ export function createValidateActivities(deps: ActivityDeps) {
             inputs: { dataset: dataset.digest, rules, reference: reference?.digest ?? null },
           },
           artifacts: (r: ValidationResult) => ({ report: r.report }),
+          liveness: true,
         },
         async () => {
           const table = await loadDataset(store, dataset.digest, dataset.data.digest);

@@ -95,11 +95,17 @@ export async function trainingPipeline(input: TrainingPipelineInput): Promise<Tr
   const info = workflowInfo();
   const heavyQueue = args.trainTaskQueue ?? `${info.taskQueue}-train`;
 
-  const light = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry });
+  // Stages heartbeat every 2 s while they run (trackedStage's liveness), so a killed worker's stage is retried within
+  // 30 s; the quick bookkeeping activities (prepare, finish) end long before.
+  const light = proxyActivities<Activities>({
+    startToCloseTimeout: '2 minutes',
+    heartbeatTimeout: '30 seconds',
+    retry,
+  });
   const data = proxyActivities<Activities>({
     taskQueue: heavyQueue,
     startToCloseTimeout: '30 minutes',
-    heartbeatTimeout: '2 minutes',
+    heartbeatTimeout: '30 seconds',
     retry,
   });
   const training = proxyActivities<Activities>({
