@@ -6,10 +6,13 @@
 // counts from PostgreSQL and the object store: runs completed once (one succeeded run record per execution, one
 // model version per run), duplicates (more records than that) and lost data (a registered version whose package or
 // dataset manifest is not in the store, or a run that never finished).
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import protos from '@temporalio/proto';
 import pg from 'pg';
@@ -23,6 +26,7 @@ import type { Pool } from '../lib/db/pool.js';
 import { ensureDatabase, migrate } from '../lib/db/migrate.js';
 import { resolveSourcePath } from '../lib/pipeline/run-config.js';
 import { runMain } from '../lib/process/main.js';
+import { streamNames } from '../serving/stream.js';
 import type { WorkflowStatus } from '../workflows/messages.js';
 import { objectStoreUp, temporalUp } from './stack/components.js';
 import { ownedPid, startDetached, stackDirs, stopOwned, waitUntil } from './stack/processes.js';
@@ -255,22 +259,9 @@ function scenarios(c: Chaos, quick: boolean) {
     await startWorkers(c);
     return at;
   };
-  const terminateBackends = async (handles: Handle[]) => {
+  const terminateMidRun = async (handles: Handle[]) => {
     await waitForStage(handles[0]!, 'transform');
-    const database = new URL(c.databaseUrl).pathname.slice(1);
-    const admin = new pg.Client({ connectionString: c.databaseUrl });
-    await admin.connect();
-    const at = Date.now();
-    try {
-      const { rowCount } = await admin.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
-        [database]
-      );
-      c.say(`   terminated ${rowCount} PostgreSQL backends`);
-    } finally {
-      await admin.end();
-    }
-    return at;
+    return terminateBackends(c);
   };
   const restartTemporal = async (handles: Handle[]) => {
     await waitForStage(handles[0]!, 'transform');
@@ -291,7 +282,7 @@ function scenarios(c: Chaos, quick: boolean) {
   const list: [string, number, (h: Handle[]) => Promise<number | undefined>][] = quick
     ? [
         ['kill -9 of both workers at train', 2, killAt('train')],
-        ['PostgreSQL backends terminated mid-run', 2, terminateBackends],
+        ['PostgreSQL backends terminated mid-run', 2, terminateMidRun],
       ]
     : [
         ...STAGES.map((s): [string, number, (h: Handle[]) => Promise<number | undefined>] => [
@@ -300,7 +291,7 @@ function scenarios(c: Chaos, quick: boolean) {
           killAt(s),
         ]),
         ['Temporal server restarted mid-run', 3, restartTemporal],
-        ['PostgreSQL backends terminated mid-run', 3, terminateBackends],
+        ['PostgreSQL backends terminated mid-run', 3, terminateMidRun],
         ['object store down 30 s mid-run', 3, storeDown(30_000)],
       ];
   return list;
@@ -334,6 +325,295 @@ async function release(
   return (await resultOf(handle)) as { status: string; outcome: string };
 }
 
+/** Steady predictions on every server, counted by port and status, until stopped. */
+function startTraffic(model: string, token: string, ports: number[]) {
+  const rows = penguinRows();
+  const byPort = new Map(ports.map((p) => [p, new Map<string, number>()]));
+  let running = true;
+  const clients = Array.from({ length: 4 }, async (_, k) => {
+    for (let i = k; running; i += 4) {
+      const port = ports[i % ports.length]!;
+      const status = await fetch(`http://127.0.0.1:${port}/v1/models/${model}/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ row: rows[i % rows.length], key: `k${i}` }),
+      }).then(
+        (r) => String(r.status),
+        (err: Error) => `error ${(err.cause as Error | undefined)?.message ?? err.message}`
+      );
+      const counts = byPort.get(port)!;
+      counts.set(status, (counts.get(status) ?? 0) + 1);
+      await sleep(5);
+    }
+  });
+  const count = (ok: boolean, only?: number) =>
+    [...byPort]
+      .filter(([port]) => only === undefined || port === only)
+      .flatMap(([, counts]) => [...counts])
+      .filter(([status]) => (status === '200') === ok)
+      .reduce((n, [, k]) => n + k, 0);
+  return {
+    served: (port?: number) => count(true, port),
+    failed: (port?: number) => count(false, port),
+    summary: () => JSON.stringify(Object.fromEntries([...byPort].map(([p, m]) => [p, Object.fromEntries(m)]))),
+    stop: async () => {
+      running = false;
+      await Promise.all(clients);
+    },
+  };
+}
+
+const SERVER_NAMES = SERVERS.map((_, i) => `chaos-serving-${i + 1}`);
+
+/**
+ * Two online servers in the environment `chaos`, a fresh model trained and released to it directly, and steady traffic
+ * on both; returns what a scenario needs to go on.
+ */
+async function servingFixture(c: Chaos, label: string) {
+  const environment = 'chaos';
+  const model = `chaos-${label}-${Date.now().toString(36)}`;
+  SERVERS.forEach((port, i) =>
+    startProcess(c, SERVER_NAMES[i]!, 'serving/main.ts', {
+      CAIRN_SERVING_PORT: String(port),
+      CAIRN_ENVIRONMENT: environment,
+      CAIRN_SAMPLE_RATE: '1',
+    })
+  );
+  await startWorkers(c);
+  await Promise.all(SERVERS.map((port) => waitUntil(`server on ${port}`, () => ready(port), 60_000)));
+  const principal = `chaos-${Date.now().toString(36)}`;
+  await createToken(c.db, principal, [`approver:${model}`]);
+  const { token } = await createToken(c.db, `${principal}-client`, ['predict']);
+  const [first] = await startRuns(c, `${label}-v1`, 1, model);
+  const v1 = ((await resultOf(first!)) as { model: { version: number } }).model.version;
+  const direct = await release(c, { model, version: v1, environment, first: true }, principal);
+  if (direct.status !== 'promoted') throw new Error(`the first release ended ${direct.status}: ${direct.outcome}`);
+  return { environment, model, principal, first: first!, traffic: startTraffic(model, token, SERVERS) };
+}
+
+const ready = (port: number) =>
+  fetch(`http://127.0.0.1:${port}/readyz`).then(
+    (r) => r.ok,
+    () => false
+  );
+
+const versionOf = async (h: Handle) => ((await resultOf(h)) as { model: { version: number } }).model.version;
+
+async function stopServers(c: Chaos): Promise<void> {
+  for (const name of SERVER_NAMES) await stopOwned(dirsOf(c.config), name, 10_000);
+}
+
+/** Terminates every PostgreSQL backend of the chaos database but this one; returns when it happened. */
+async function terminateBackends(c: Chaos): Promise<number> {
+  const database = new URL(c.databaseUrl).pathname.slice(1);
+  const admin = new pg.Client({ connectionString: c.databaseUrl });
+  await admin.connect();
+  const at = Date.now();
+  try {
+    const { rowCount } = await admin.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+      [database]
+    );
+    c.say(`   terminated ${rowCount} PostgreSQL backends`);
+  } finally {
+    await admin.end();
+  }
+  return at;
+}
+
+/**
+ * Faults while serving: PostgreSQL backends terminated under traffic (no request may fail, both servers ready again),
+ * then a serving replica killed with -9 in the middle of a canary (the release goes on without it once it is silent,
+ * and the other replica fails no request).
+ */
+async function servingFaults(c: Chaos): Promise<Outcome[]> {
+  c.say('-- serving faults: PostgreSQL backends terminated mid-serving, a replica killed mid-canary');
+  const s = await servingFixture(c, 'serving');
+  const outcomes: Outcome[] = [];
+  try {
+    await sleep(2000);
+    const before = s.traffic.failed();
+    const at = await terminateBackends(c);
+    await sleep(1000);
+    await waitUntil(
+      'both servers ready again',
+      async () => (await Promise.all(SERVERS.map(ready))).every(Boolean),
+      60_000
+    );
+    const readyAgain = Date.now() - at;
+    await sleep(3000);
+    const failed = s.traffic.failed() - before;
+    outcomes.push({
+      scenario: 'PostgreSQL backends terminated mid-serving',
+      outcome: failed === 0 ? 'passed' : 'FAILED',
+      runs: 1,
+      ...(await audit(c, [s.first])),
+      recoveryMs: readyAgain,
+      detail: failed ? `${failed} requests failed: ${s.traffic.summary()}` : '',
+    });
+
+    const [second] = await startRuns(c, 'serving-v2', 1, s.model);
+    const v2 = await versionOf(second!);
+    const survivor = SERVERS[0]!;
+    const failedBefore = s.traffic.failed(survivor);
+    const canary = c.client.workflow.start('releaseModel', {
+      taskQueue: c.queue,
+      workflowId: `chaos-canary-${Date.now().toString(36)}`,
+      args: [
+        {
+          model: s.model,
+          version: v2,
+          environment: s.environment,
+          monitor: false,
+          strategy: {
+            kind: 'canary',
+            steps: [0.5, 1],
+            observation: '20s',
+            limits: { maxPredictionShift: 0.5, minRows: 20 },
+          },
+        },
+      ],
+    });
+    const handle = await canary;
+    await waitForStage(handle, 'awaiting-approval', 60_000, ['checklist', 'awaiting-approval']);
+    await handle.signal('approve', { by: s.principal });
+    await waitForStage(handle, 'canary 50%', 60_000, ['awaiting-approval', 'canary 50%']);
+    await sleep(3000);
+    const killedAt = Date.now();
+    const pid = ownedPid(dirsOf(c.config), SERVER_NAMES[1]!);
+    if (pid) process.kill(-pid, 'SIGKILL');
+    const result = (await resultOf(handle)) as { status: string; outcome: string };
+    const survivorFailed = s.traffic.failed(survivor) - failedBefore;
+    const problems = [
+      result.status === 'promoted' ? '' : `the canary ended ${result.status}: ${result.outcome}`,
+      survivorFailed ? `${survivorFailed} requests to the surviving replica failed: ${s.traffic.summary()}` : '',
+    ].filter(Boolean);
+    outcomes.push({
+      scenario: 'a serving replica killed -9 mid-canary',
+      outcome: problems.length ? 'FAILED' : 'passed',
+      runs: 1,
+      ...(await audit(c, [second!])),
+      recoveryMs: Date.now() - killedAt,
+      detail: problems.join('; '),
+    });
+    outcomes.push(await natsRestart(c, s.model, s.environment));
+  } finally {
+    await s.traffic.stop();
+    await stopServers(c);
+  }
+  return outcomes;
+}
+
+const NATS_PORT = 14222;
+
+/**
+ * A NATS restart mid-stream: a private `nats-server -js` (its store on disk), the real stream consumer process, and
+ * 3,000 requests published with their ids; the server is killed with -9 a third of the way and started again on the
+ * same store. Every request must be answered exactly once.
+ */
+async function natsRestart(c: Chaos, model: string, environment: string): Promise<Outcome> {
+  const name = 'NATS killed -9 and restarted mid-stream';
+  c.say(`-- ${name}`);
+  const dirs = dirsOf(c.config);
+  const url = `nats://127.0.0.1:${NATS_PORT}`;
+  const storeDir = join(c.config.home, 'chaos-nats');
+  rmSync(storeDir, { recursive: true, force: true });
+  const startNats = () =>
+    startDetached(dirs, 'chaos-nats', 'nats-server', [
+      '-js',
+      '-a',
+      '127.0.0.1',
+      '-p',
+      String(NATS_PORT),
+      '-sd',
+      storeDir,
+    ]);
+  const total = 3000;
+  let nc: NatsConnection | undefined;
+  let killedAt = Date.now();
+  try {
+    startNats();
+    nc = await waitFor('the private NATS server', () =>
+      connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 250 })
+    );
+    startProcess(c, 'chaos-stream', 'serving/stream-main.ts', { NATS_URL: url, CAIRN_ENVIRONMENT: environment });
+    const jsm = await jetstreamManager(nc);
+    const js = jsm.jetstream();
+    const names = streamNames();
+    await waitFor('the stream consumer', () => jsm.consumers.info(names.inputStream, names.consumer(model)));
+    const rows = penguinRows();
+    for (let i = 0; i < total; i += 100) {
+      if (i === 1000) {
+        killedAt = Date.now();
+        const pid = ownedPid(dirs, 'chaos-nats');
+        if (pid) process.kill(-pid, 'SIGKILL');
+        await sleep(2000);
+        startNats();
+      }
+      // A publisher's own duty through an outage: publish again, with the same id, until JetStream acknowledges.
+      await Promise.all(
+        Array.from({ length: 100 }, (_, k) =>
+          waitFor(`request ${i + k} published`, () =>
+            js.publish(names.input(model), JSON.stringify({ row: rows[(i + k) % rows.length] }), {
+              msgID: `m-${i + k}`,
+            })
+          )
+        )
+      );
+    }
+    await waitUntil(
+      'every request answered',
+      async () => (await jsm.streams.info(names.outputStream)).state.messages >= total,
+      180_000
+    ).catch(() => undefined);
+    const ids = new Map<string, number>();
+    let predictions = 0;
+    const stored = (await jsm.streams.info(names.outputStream)).state.messages;
+    if (stored) {
+      const messages = await (await js.consumers.get(names.outputStream)).consume({ max_messages: 1000 });
+      let seen = 0;
+      for await (const m of messages) {
+        const id = m.headers?.get('Nats-Msg-Id') ?? '';
+        ids.set(id, (ids.get(id) ?? 0) + 1);
+        if ('predictions' in m.json<object>()) predictions++;
+        if (++seen === stored) break;
+      }
+      await messages.close();
+    }
+    const answered = [...ids.keys()].filter((id) => id.startsWith(`${model}:m-`)).length;
+    const duplicates = [...ids.values()].reduce((n, k) => n + k - 1, 0);
+    const lost = total - answered;
+    c.say(`   ${answered} of ${total} answered (${predictions} with predictions), ${duplicates} duplicates`);
+    return {
+      scenario: name,
+      outcome: lost === 0 && duplicates === 0 && predictions === total ? 'passed' : 'FAILED',
+      runs: total,
+      completedOnce: answered - duplicates,
+      duplicates,
+      lost,
+      recoveryMs: Date.now() - killedAt,
+      detail: predictions === total ? '' : `${total - predictions} requests answered with an error or not at all`,
+    };
+  } finally {
+    await nc?.close().catch(() => undefined);
+    await stopOwned(dirs, 'chaos-stream', 10_000);
+    await stopOwned(dirs, 'chaos-nats', 10_000);
+  }
+}
+
+/** Retries `attempt` every 250 ms until it resolves (60 s at most). */
+async function waitFor<T>(what: string, attempt: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`${what}: ${(err as Error).message}`);
+      await sleep(250);
+    }
+  }
+}
+
 /**
  * Scale-out: three train workers and two online servers on this machine; 12 concurrent training runs and, meanwhile,
  * a canary release under steady traffic on both servers. Every run completes once, versions stay contiguous, and no
@@ -342,74 +622,21 @@ async function release(
 async function scaleOut(c: Chaos): Promise<Outcome> {
   const name = 'scale-out: 3 train workers, 2 servers, 12 runs + a canary under load';
   c.say(`-- ${name}`);
-  const environment = 'chaos';
-  const model = `chaos-scale-${Date.now().toString(36)}`;
-  const serverEnv = (port: number) => ({
-    CAIRN_SERVING_PORT: String(port),
-    CAIRN_ENVIRONMENT: environment,
-    CAIRN_SAMPLE_RATE: '1',
-  });
-  SERVERS.forEach((port, i) => startProcess(c, `chaos-serving-${i + 1}`, 'serving/main.ts', serverEnv(port)));
   for (const w of EXTRA_TRAIN_WORKERS) startProcess(c, w, 'workers/cairn-train.ts');
-  await startWorkers(c);
-  await Promise.all(
-    SERVERS.map((port) =>
-      waitUntil(
-        `server on ${port}`,
-        () =>
-          fetch(`http://127.0.0.1:${port}/healthz`).then(
-            (r) => r.ok,
-            () => false
-          ),
-        60_000
-      )
-    )
-  );
-  const principal = `chaos-${Date.now().toString(36)}`;
-  await createToken(c.db, principal, [`approver:${model}`]);
-  const { token } = await createToken(c.db, `${principal}-client`, ['predict']);
-
-  // v1 serves first, released directly.
-  const [first] = await startRuns(c, 'scale-v1', 1, model);
-  const v1 = ((await resultOf(first!)) as { model: { version: number } }).model.version;
-  const direct = await release(c, { model, version: v1, environment, first: true }, principal);
-  if (direct.status !== 'promoted') throw new Error(`the first release ended ${direct.status}: ${direct.outcome}`);
-
-  // Steady traffic on both servers for the rest of the scenario.
-  const rows = penguinRows();
-  const byStatus = new Map<string, number>();
-  let running = true;
-  const clients = Array.from({ length: 4 }, async (_, k) => {
-    for (let i = k; running; i += 4) {
-      const port = SERVERS[i % SERVERS.length]!;
-      const status = await fetch(`http://127.0.0.1:${port}/v1/models/${model}/predict`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify({ row: rows[i % rows.length], key: `k${i}` }),
-      }).then(
-        (r) => String(r.status),
-        (err: Error) => `error ${err.message}`
-      );
-      byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
-      await sleep(5);
-    }
-  });
-
+  const s = await servingFixture(c, 'scale');
   const started = Date.now();
   let detail = '';
   let handles: Handle[] = [];
   try {
-    handles = await startRuns(c, 'scale', 12, model);
+    handles = await startRuns(c, 'scale', 12, s.model);
     // The canary of the first version the 12 register, while the others still train.
-    const v2 = await Promise.race(
-      handles.map(async (h) => ((await resultOf(h)) as { model: { version: number } }).model.version)
-    );
+    const v2 = await Promise.race(handles.map(versionOf));
     const canary = await release(
       c,
       {
-        model,
+        model: s.model,
         version: v2,
-        environment,
+        environment: s.environment,
         strategy: {
           kind: 'canary',
           steps: [0.5, 1],
@@ -417,31 +644,30 @@ async function scaleOut(c: Chaos): Promise<Outcome> {
           limits: { maxPredictionShift: 0.5, minRows: 20 },
         },
       },
-      principal
+      s.principal
     );
     if (canary.status !== 'promoted') detail = `the canary ended ${canary.status}: ${canary.outcome}`;
     await Promise.all(handles.map(resultOf));
   } catch (err) {
     detail = (err as Error).message;
   } finally {
-    running = false;
-    await Promise.all(clients);
-    for (const p of ['chaos-serving-1', 'chaos-serving-2', ...EXTRA_TRAIN_WORKERS])
-      await stopOwned(dirsOf(c.config), p, 10_000);
+    await s.traffic.stop();
+    await stopServers(c);
+    for (const w of EXTRA_TRAIN_WORKERS) await stopOwned(dirsOf(c.config), w, 10_000);
   }
-  const counted = await audit(c, [first!, ...handles]);
+  const counted = await audit(c, [s.first, ...handles]);
   const { rows: versions } = await c.db.query<{ version: number }>(
     'SELECT version FROM cairn.model_versions WHERE model = $1 ORDER BY version',
-    [model]
+    [s.model]
   );
   const contiguous = versions.every((v, i) => v.version === i + 1) && versions.length === 13;
-  const failed = [...byStatus].filter(([status]) => status !== '200').reduce((n, [, k]) => n + k, 0);
-  const served = byStatus.get('200') ?? 0;
+  const failed = s.traffic.failed();
+  const served = s.traffic.served();
   const problems = [
     detail,
     ...counted.problems,
     contiguous ? '' : `versions ${versions.map((v) => v.version).join(',')} are not 1..13`,
-    failed ? `${failed} of ${served + failed} requests failed: ${JSON.stringify(Object.fromEntries(byStatus))}` : '',
+    failed ? `${failed} of ${served + failed} requests failed: ${s.traffic.summary()}` : '',
   ].filter(Boolean);
   c.say(
     `   ${served} requests served, ${failed} failed; versions 1..${versions.length}${contiguous ? ', contiguous' : ''}`
@@ -475,6 +701,8 @@ async function freshDatabase(url: string): Promise<void> {
 
 runMain('chaos', async () => {
   const quick = process.argv.includes('--quick');
+  // `--only <text>`: the scenarios whose name contains it (after the baseline), e.g. `--only kill`, `--only NATS`.
+  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
   const config = loadConfig();
   const say = (line: string) => process.stdout.write(`${line}\n`);
   await stackUp(config);
@@ -491,8 +719,11 @@ runMain('chaos', async () => {
   try {
     // A fault-free run first: the time a run takes without faults, to read recovery times against.
     results.push(await scenario(c, 'no fault (baseline: run time)', 1, () => Promise.resolve(undefined)));
-    for (const [name, runs, fault] of scenarios(c, quick)) results.push(await scenario(c, name, runs, fault));
-    if (!quick) results.push(await scaleOut(c));
+    const picked = (name: string) => !only || name.includes(only);
+    for (const [name, runs, fault] of scenarios(c, quick))
+      if (picked(name)) results.push(await scenario(c, name, runs, fault));
+    if (!quick && picked('serving faults, NATS')) results.push(...(await servingFaults(c)));
+    if (!quick && picked('scale-out')) results.push(await scaleOut(c));
   } finally {
     await stopWorkers(c);
     await db.end();
