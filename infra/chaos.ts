@@ -731,7 +731,7 @@ runMain('chaos', async () => {
   }
   say(
     formatTable([
-      ['scenario', 'outcome', 'runs', 'completed once', 'duplicates', 'data lost', 'recovery'],
+      ['scenario', 'outcome', 'runs (requests)', 'completed once', 'duplicates', 'data lost', 'recovery'],
       ...results.map((r) => [
         r.scenario,
         r.outcome,
