@@ -22,6 +22,7 @@ import { durationMs } from '../lib/config/duration.js';
 import { storeFeedback } from './feedback.js';
 import { createServingMetrics } from './metrics.js';
 import type { ServingMetrics } from './metrics.js';
+import { DependencyWatch, objectStoreCheck, postgresCheck } from '../lib/health/watch.js';
 import { ModelSet } from './model-set.js';
 import type { LoadedModel } from './model-set.js';
 import {
@@ -115,7 +116,7 @@ const UNKNOWN_MODEL = '(unknown)';
  * - `POST /v1/models/:name/feedback` `{"feedback": [{"predictionId": "...", "label": ...}]}` → stored labels and
  *   unknown ids (200 all stored, 207 some unknown, 404 none known).
  * - `GET /v1/models`: what this server serves. These three need a bearer token with role `predict` or `admin`.
- * - `GET /metrics` (Prometheus), `/healthz` (process up), `/readyz` (deployments loaded and database reachable).
+ * - `GET /metrics` (Prometheus), `/healthz` (process up), `/readyz` (deployments loaded, database and object store reachable).
  *
  * Every refusal is JSON `{ error, ...details }`; problems with rows carry `problems: [{ field, row, message }]`.
  */
@@ -385,11 +386,14 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
 
   app.get('/healthz', async () => ({ ok: true }));
 
+  // The database and the store, checked every 2 s: one log line per outage and per recovery, and /readyz says 503
+  // meanwhile (the loaded models keep serving).
+  const watch = new DependencyWatch({ postgres: postgresCheck(db), 'object-store': objectStoreCheck(deps.store) }, log);
+  await watch.checkNow();
+  watch.start(2000);
+
   app.get('/readyz', async (_request, reply) => {
-    const problems: string[] = [];
-    if (!models.ready) problems.push('deployments not loaded yet');
-    const dbError = await pingDatabase(db, 2000);
-    if (dbError) problems.push(`database unreachable: ${dbError}`);
+    const problems = [...(models.ready ? [] : ['deployments not loaded yet']), ...watch.problems()];
     if (problems.length) return reply.code(503).send({ ready: false, problems });
     return { ready: true, environment: serving.environment, models: models.models().length };
   });
@@ -414,6 +418,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
     tokens,
     close: () =>
       (closing ??= (async () => {
+        watch.stop();
         await models.stop();
         await app.close();
         try {
@@ -447,21 +452,4 @@ function withValues(problems: ScoringInputError['problems'], rows: unknown[]) {
     if (typeof row !== 'object' || row === null || !Object.hasOwn(row, p.field)) return p;
     return { ...p, value: (row as Record<string, unknown>)[p.field] };
   });
-}
-
-/** Undefined when `SELECT 1` answers within `timeoutMs`, else why not. */
-async function pingDatabase(db: Pool, timeoutMs: number): Promise<string | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      db.query('SELECT 1').then(() => undefined),
-      new Promise<string>(
-        (resolve) => (timer = setTimeout(() => resolve(`no answer within ${timeoutMs} ms`), timeoutMs))
-      ),
-    ]);
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    clearTimeout(timer);
-  }
 }

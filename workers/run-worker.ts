@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from '../lib/config/index.js';
 import { createPool } from '../lib/db/pool.js';
 import { readCodeVersion } from '../lib/lineage/code-version.js';
 import { preflight } from '../lib/health/probes.js';
+import { DependencyWatch, objectStoreCheck, postgresCheck, serveHealth, temporalCheck } from '../lib/health/watch.js';
 import { createLogger } from '../lib/logging/logger.js';
 import { installTemporalRuntime } from '../lib/logging/temporal-runtime.js';
 import { projectDir } from '../lib/pipeline/bundle.js';
@@ -39,6 +40,14 @@ export async function runWorker(role: WorkerRole): Promise<void> {
   const project = await loadProject(await projectDir(config.project, store, config.home));
   const connection = await connectWorker(config);
   const db = createPool(config, logger);
+  // Every dependency checked every 5 s: one log line per outage and recovery, and /readyz (with worker.healthPort).
+  const watch = new DependencyWatch(
+    { temporal: temporalCheck(config), postgres: postgresCheck(db), 'object-store': objectStoreCheck(store) },
+    logger
+  );
+  watch.start(5000);
+  const healthPort = config.worker.healthPort && config.worker.healthPort + (role === 'cairn-train' ? 1 : 0);
+  const health = healthPort ? await serveHealth(healthPort, () => watch.problems()) : undefined;
   try {
     const taskQueue = role === 'cairn' ? config.temporal.taskQueue : config.temporal.trainTaskQueue;
     const worker = await Worker.create({
@@ -67,12 +76,15 @@ export async function runWorker(role: WorkerRole): Promise<void> {
         bundle: project.bundle?.digest ?? 'none',
         pipelines: [...project.pipelines.keys()],
         metrics: metricsPort ? `http://127.0.0.1:${metricsPort}/metrics` : 'off',
+        health: healthPort ? `http://127.0.0.1:${healthPort}/readyz` : 'off',
       },
       'worker running'
     );
     await worker.run();
     logger.info({ taskQueue }, 'worker stopped');
   } finally {
+    watch.stop();
+    health?.close();
     await db.end();
     await connection.close();
   }

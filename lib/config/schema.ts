@@ -78,6 +78,11 @@ export const configSchema = z.strictObject({
        * workers of a queue on one machine). @default 9464
        */
       metricsPort: z.coerce.number({ error: 'expected a port number' }).int().min(0).max(65535).default(9464),
+      /**
+       * `/healthz` and `/readyz` (Temporal, PostgreSQL and the object store reachable) of the `cairn` worker, on
+       * 127.0.0.1; the `cairn-train` worker uses the next port; 0 serves none. @default 0
+       */
+      healthPort: z.coerce.number({ error: 'expected a port number' }).int().min(0).max(65535).default(0),
       /** How long running activities get to finish on SIGTERM. @default '30s' */
       shutdownGraceTime: duration.default('30s'),
     })
@@ -140,6 +145,7 @@ export const ENV_KEYS = {
   CAIRN_PART_SIZE_MIB: 'store.partSizeMiB',
   CAIRN_CPU_SECOND_PRICE: 'tracking.cpuSecondPrice',
   CAIRN_METRICS_PORT: 'worker.metricsPort',
+  CAIRN_HEALTH_PORT: 'worker.healthPort',
   CAIRN_SHUTDOWN_GRACE: 'worker.shutdownGraceTime',
   CAIRN_SERVING_HOST: 'serving.host',
   CAIRN_SERVING_PORT: 'serving.port',
