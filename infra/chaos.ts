@@ -6,6 +6,7 @@
 // counts from PostgreSQL and the object store: runs completed once (one succeeded run record per execution, one
 // model version per run), duplicates (more records than that) and lost data (a registered version whose package or
 // dataset manifest is not in the store, or a run that never finished).
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -67,19 +68,25 @@ const dirsOf = (config: CairnConfig) => stackDirs(config.home);
 function startProcess(c: Chaos, name: string, entry: string, env: Record<string, string> = {}): void {
   const dirs = dirsOf(c.config);
   if (ownedPid(dirs, name)) return;
-  startDetached(dirs, name, process.execPath, ['--import', 'tsx', join(ROOT, entry)], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      CAIRN_HOME: c.config.home,
-      DATABASE_URL: c.databaseUrl,
-      CAIRN_TASK_QUEUE: c.queue,
-      CAIRN_TRAIN_TASK_QUEUE: `${c.queue}-train`,
-      CAIRN_METRICS_PORT: '0',
-      CAIRN_LOG_LEVEL: 'warn',
-      ...env,
-    },
-  });
+  startDetached(
+    dirs,
+    name,
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'infra/supervise.ts'), join(ROOT, entry)],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        CAIRN_HOME: c.config.home,
+        DATABASE_URL: c.databaseUrl,
+        CAIRN_TASK_QUEUE: c.queue,
+        CAIRN_TRAIN_TASK_QUEUE: `${c.queue}-train`,
+        CAIRN_METRICS_PORT: '0',
+        CAIRN_LOG_LEVEL: 'warn',
+        ...env,
+      },
+    }
+  );
 }
 
 /** Starts (or restarts) both workers on the chaos queue and waits until each polls. */
@@ -108,14 +115,19 @@ async function pollersOn(c: Chaos): Promise<boolean> {
   return counts.every((n) => n > 0);
 }
 
-/** kill -9 of the whole process group, as a crash or an OOM kill would. */
-function killWorkers(c: Chaos): void {
-  const dirs = dirsOf(c.config);
-  for (const { name } of WORKERS) {
-    const pid = ownedPid(dirs, name);
-    if (!pid) continue;
+/**
+ * kill -9 of a supervised process (not its supervisor), as a crash or an OOM kill would; the stack's supervisor
+ * (infra/supervise.ts) starts it again by itself.
+ */
+function killSupervised(c: Chaos, name: string): void {
+  const supervisor = ownedPid(dirsOf(c.config), name);
+  if (!supervisor) return;
+  const children = execFileSync('pgrep', ['-P', String(supervisor)], { encoding: 'utf8' })
+    .trim()
+    .split('\n');
+  for (const pid of children.filter(Boolean)) {
     try {
-      process.kill(-pid, 'SIGKILL');
+      process.kill(Number(pid), 'SIGKILL');
     } catch {
       /* already gone */
     }
@@ -254,9 +266,7 @@ function scenarios(c: Chaos, quick: boolean) {
   const killAt = (stage: string) => async (handles: Handle[]) => {
     await waitForStage(handles[0]!, stage);
     const at = Date.now();
-    killWorkers(c);
-    await sleep(1000);
-    await startWorkers(c);
+    for (const { name } of WORKERS) killSupervised(c, name);
     return at;
   };
   const terminateMidRun = async (handles: Handle[]) => {
@@ -480,8 +490,7 @@ async function servingFaults(c: Chaos): Promise<Outcome[]> {
     await waitForStage(handle, 'canary 50%', 60_000, ['awaiting-approval', 'canary 50%']);
     await sleep(3000);
     const killedAt = Date.now();
-    const pid = ownedPid(dirsOf(c.config), SERVER_NAMES[1]!);
-    if (pid) process.kill(-pid, 'SIGKILL');
+    killSupervised(c, SERVER_NAMES[1]!);
     const result = (await resultOf(handle)) as { status: string; outcome: string };
     const survivorFailed = s.traffic.failed(survivor) - failedBefore;
     const problems = [

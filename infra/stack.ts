@@ -39,10 +39,17 @@ export async function processesUp(config: CairnConfig): Promise<void> {
     }
     const log = join(dirs.logs, `${name}.log`);
     const logStart = existsSync(log) ? statSync(log).size : 0;
-    startDetached(dirs, name, process.execPath, ['--import', 'tsx', join(ROOT, entry)], {
-      env: { ...process.env, CAIRN_HOME: config.home },
-      cwd: ROOT,
-    });
+    // Under the stack's supervisor: a process that dies is started again (infra/supervise.ts).
+    startDetached(
+      dirs,
+      name,
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'infra/supervise.ts'), join(ROOT, entry)],
+      {
+        env: { ...process.env, CAIRN_HOME: config.home },
+        cwd: ROOT,
+      }
+    );
     const newLog = () => readFileSync(log).subarray(logStart).toString('utf8');
     await waitUntil(
       name,
