@@ -3,9 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { listAudit, verifyAudit } from '../../lib/audit/log.js';
 import { createToken, revokeToken } from '../../lib/auth/tokens.js';
 import { changeDeployment, moves } from '../../lib/release/deployments.js';
-import { registerVersion } from '../../lib/registry/models.js';
-import { startRun } from '../../lib/tracking/runs.js';
 import { runEntry } from '../helpers/cli.js';
+import { registerTestVersion } from '../helpers/records.js';
 import { useServices } from '../helpers/temporal.js';
 
 const ctx = useServices();
@@ -14,27 +13,7 @@ const { deps } = ctx;
 describe('audit trail', () => {
   it('records every state change in one hash chain that refuses edits, and verify names an edited row', async () => {
     const model = `audit-${randomUUID().slice(0, 8)}`;
-    const runId = `audit-run-${randomUUID().slice(0, 8)}`;
-    await startRun(deps.db, {
-      workflowId: runId,
-      executionId: 'e1',
-      pipeline: 'penguins',
-      pipelineVersion: '1',
-      trigger: 'test',
-      config: {},
-      configDigest: 'sha256:x',
-      code: deps.code,
-    });
-    await registerVersion(deps.db, {
-      model,
-      pipeline: 'penguins',
-      runId,
-      packageDigest: 'sha256:p',
-      datasetDigest: 'sha256:d',
-      metrics: {},
-      gate: {},
-      lineage: {},
-    });
+    await registerTestVersion(deps, model);
     const { id: token } = await createToken(deps.db, `${model}-approver`, [`approver:${model}`]);
     await changeDeployment(deps.db, model, 'production', moves.promote(1, null), {
       action: 'promote',

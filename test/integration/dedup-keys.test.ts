@@ -8,8 +8,8 @@ import type { ReplicaReport } from '../../lib/release/fleet.js';
 import { registerVersion } from '../../lib/registry/models.js';
 import { getRun } from '../../lib/tracking/queries.js';
 import { startRun } from '../../lib/tracking/runs.js';
-import type { NewRun } from '../../lib/tracking/runs.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
+import { registerTestVersion, testRun } from '../helpers/records.js';
 import { useServices, withWorker } from '../helpers/temporal.js';
 
 // Every key that deduplicates work or records, with what a repeat of the same write and a conflicting write do.
@@ -19,17 +19,6 @@ import { useServices, withWorker } from '../helpers/temporal.js';
 const ctx = useServices();
 const { deps } = ctx;
 const uid = () => randomUUID().slice(0, 8);
-
-const newRun = (workflowId: string, executionId: string): NewRun => ({
-  workflowId,
-  executionId,
-  pipeline: 'penguins',
-  pipelineVersion: '1',
-  trigger: 'test',
-  config: { rounds: 3 },
-  configDigest: 'sha256:x',
-  code: deps.code,
-});
 
 describe('records keyed per execution, not per workflow id', () => {
   it('runs: a workflow id used again gets a run record of its own; a retried start finds its own', async () => {
@@ -57,7 +46,7 @@ describe('records keyed per execution, not per workflow id', () => {
     expect(first!.result.model.version).not.toBe(second!.result.model.version);
 
     // An activity retried after its start was recorded gets the same id back, and no second record.
-    const again = await startRun(deps.db, newRun(workflowId, second!.execution));
+    const again = await startRun(deps.db, testRun(deps, workflowId, second!.execution));
     expect(again).toBe(second!.result.runId);
     const { rows } = await deps.db.query('SELECT id FROM cairn.runs WHERE workflow_id = $1 ORDER BY started_at', [
       workflowId,
@@ -68,18 +57,7 @@ describe('records keyed per execution, not per workflow id', () => {
   it('releases and approvals: keyed by workflow id and run; a repeated record writes nothing new', async () => {
     const releases = createReleaseActivities(deps);
     const model = `dedup-${uid()}`;
-    const runId = `dedup-run-${uid()}`;
-    await startRun(deps.db, newRun(runId, 'e1'));
-    await registerVersion(deps.db, {
-      model,
-      pipeline: 'penguins',
-      runId,
-      packageDigest: 'sha256:p',
-      datasetDigest: 'sha256:d',
-      metrics: {},
-      gate: {},
-      lineage: {},
-    });
+    await registerTestVersion(deps, model);
     const workflowId = `release-${model}-v1-production`;
     const request = (run: string): ReleaseRequest => ({
       releaseId: `${workflowId}/${run}`,
@@ -128,7 +106,7 @@ describe('conflicting writes are errors, never a silent keep', () => {
       lineage: {},
     });
     const runs = [`dedup-a-${uid()}`, `dedup-b-${uid()}`];
-    for (const r of runs) await startRun(deps.db, newRun(r, 'e1'));
+    for (const r of runs) await startRun(deps.db, testRun(deps, r));
     expect(await registerVersion(deps.db, version(runs[0]!, 'penguins'))).toEqual({ version: 1, created: true });
     const err = await registerVersion(deps.db, version(runs[1]!, 'flight-delays')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RecordConflictError);
@@ -160,19 +138,8 @@ describe('conflicting writes are errors, never a silent keep', () => {
   });
 
   it('staged versions: staging again is one request; ending the release withdraws it', async () => {
-    const runId = `dedup-run-${uid()}`;
     const model = `dedup-${uid()}`;
-    await startRun(deps.db, newRun(runId, 'e1'));
-    await registerVersion(deps.db, {
-      model,
-      pipeline: 'penguins',
-      runId,
-      packageDigest: 'sha256:p',
-      datasetDigest: 'sha256:d',
-      metrics: {},
-      gate: {},
-      lineage: {},
-    });
+    await registerTestVersion(deps, model);
     const environment = `dedup-${uid()}`;
     const staged = { releaseId: `r-${uid()}/run`, model, environment, version: 1 };
     await stageVersion(deps.db, staged);
