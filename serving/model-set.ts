@@ -59,6 +59,7 @@ export class ModelSet {
   private readonly versionErrors = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
   /** Why a deployment revision could not be loaded, by `model#revision`: said once, retried quietly. */
   private readonly failures = new Map<string, string>();
   /** True once the first refresh finished. */
@@ -126,9 +127,22 @@ export class ModelSet {
     );
   }
 
-  /** Brings the routes in step with the deployments table (one refresh at a time). */
+  /**
+   * Brings the routes in step with the deployments table, one refresh at a time. A call while one runs waits for a
+   * fresh one after it (shared by every such caller): the running one may have read the table before the change the
+   * caller wants to see.
+   */
   refresh(): Promise<void> {
-    this.refreshing ??= this.doRefresh().finally(() => (this.refreshing = undefined));
+    if (this.refreshing) {
+      this.queued ??= this.refreshing
+        .catch(() => undefined)
+        .then(() => {
+          this.queued = undefined;
+          return this.refresh();
+        });
+      return this.queued;
+    }
+    this.refreshing = this.doRefresh().finally(() => (this.refreshing = undefined));
     return this.refreshing;
   }
 
