@@ -143,6 +143,8 @@ export interface StreamConsumer {
   readonly models: ModelSet;
   /** Models with a running consumer. */
   consuming(): string[];
+  /** Resolves once the NATS server has answered a round trip: rejects, or never settles, while it is away. */
+  ping(): Promise<void>;
   /** Reloads the deployments now and starts or stops consumers to match, instead of waiting for the next interval. */
   refresh(): Promise<void>;
   /** Stops pulling, answers what was delivered, then closes the connection with its acknowledgements flushed. */
@@ -682,6 +684,7 @@ export async function startStreamConsumer(options: StreamConsumerOptions): Promi
       settings,
       models,
       consuming: () => [...consumers.keys()],
+      ping: () => nc.flush(),
       async refresh() {
         await models.refresh();
         await reconcile();

@@ -112,6 +112,11 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^(nats|tls):\/\/[^\s]+$/, 'expected nats://host:port')
         .default('nats://127.0.0.1:4222'),
+      /**
+       * `/healthz` and `/readyz` (NATS, PostgreSQL and the object store reachable) of the stream consumer (`cairn serve
+       * --stream`), on 127.0.0.1; 0 serves none. @default 0
+       */
+      healthPort: z.coerce.number({ error: 'expected a port number' }).int().min(0).max(65535).default(0),
     })
     .prefault({}),
 });
@@ -152,6 +157,7 @@ export const ENV_KEYS = {
   CAIRN_ENVIRONMENT: 'serving.environment',
   CAIRN_SAMPLE_RATE: 'serving.sampleRate',
   NATS_URL: 'nats.url',
+  CAIRN_STREAM_HEALTH_PORT: 'nats.healthPort',
 } as const satisfies Record<string, string>;
 
 /** Keys that hold secrets: never read from cairn.yaml, always redacted in logs. Each also has a `<VAR>_FILE` form. */

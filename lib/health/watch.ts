@@ -78,11 +78,15 @@ async function answers(work: Promise<unknown>, timeoutMs: number): Promise<strin
   }
 }
 
-/** `SELECT 1` through the process's own pool. */
-export const postgresCheck =
-  (db: Pool, timeoutMs = 2000): Check =>
+/** A round trip to a server (a NATS flush, say): it answers within `timeoutMs`, or it is what is wrong. */
+export const roundTripCheck =
+  (roundTrip: () => Promise<unknown>, timeoutMs = 2000): Check =>
   () =>
-    answers(db.query('SELECT 1'), timeoutMs);
+    answers(roundTrip(), timeoutMs);
+
+/** `SELECT 1` through the process's own pool. */
+export const postgresCheck = (db: Pool, timeoutMs = 2000): Check =>
+  roundTripCheck(() => db.query('SELECT 1'), timeoutMs);
 
 /** Looks up an object no one stores: an answer (found or not) means the store is reachable. */
 export const objectStoreCheck =

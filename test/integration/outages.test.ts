@@ -4,10 +4,10 @@ import { createServer, connect as tcpConnect } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, serviceEnv } from '../helpers/cli.js';
-import { services } from '../helpers/services.js';
+import { services, testConfig } from '../helpers/services.js';
 
-/** A TCP proxy in front of the real object store that can be cut and restored: an outage as the process sees it. */
-function storeProxy(target: URL) {
+/** A TCP proxy in front of a real service that can be cut and restored: an outage as the process sees it. */
+function tcpProxy(target: { hostname: string; port: string }) {
   const sockets = new Set<Socket>();
   let server: Server | undefined;
   const open = (port = 0) =>
@@ -60,11 +60,15 @@ async function until<T>(what: string, check: () => Promise<T | undefined | false
 }
 
 let worker: ChildProcess | undefined;
-afterAll(() => void worker?.kill('SIGKILL'));
+let consumer: ChildProcess | undefined;
+afterAll(() => {
+  worker?.kill('SIGKILL');
+  consumer?.kill('SIGKILL');
+});
 
 describe('a dependency outage, as a worker process lives it', () => {
   it('keeps the worker running, says not ready while the store is away, and logs one line each way', async () => {
-    const proxy = storeProxy(new URL(services().s3.endpoint));
+    const proxy = tcpProxy(new URL(services().s3.endpoint));
     const proxyPort = await proxy.open();
     const health = await freePort();
     worker = spawn(process.execPath, ['--import', 'tsx', 'workers/cairn-train.ts'], {
@@ -102,5 +106,45 @@ describe('a dependency outage, as a worker process lives it', () => {
     expect(lines[0]).toMatch(/"msg":"object-store unreachable: .*; not ready until it is back"/);
     expect(lines[1]).toMatch(/"msg":"object-store reachable again after \d+\.\d s"/);
     expect(worker.exitCode).toBeNull();
+  });
+});
+
+describe('a NATS outage, as the stream consumer lives it', () => {
+  it('keeps the consumer running, says not ready while NATS is away, and logs one line each way', async () => {
+    const proxy = tcpProxy(new URL(testConfig().nats.url.replace(/^nats:/, 'http:')));
+    const proxyPort = await proxy.open();
+    const health = await freePort();
+    consumer = spawn(process.execPath, ['--import', 'tsx', 'serving/stream-main.ts'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: {
+        ...serviceEnv(),
+        NATS_URL: `nats://127.0.0.1:${proxyPort}`,
+        // An environment nothing is deployed to: the consumer subscribes to no model other tests publish to.
+        CAIRN_ENVIRONMENT: `outage-${Date.now()}`,
+        CAIRN_STREAM_HEALTH_PORT: String(health),
+        CAIRN_LOG_LEVEL: 'info',
+      },
+    });
+    let log = '';
+    consumer.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+
+    await until('ready', async () => (await readyz(health))?.status === 200, 90_000);
+    await proxy.cut();
+    const down = await until('not ready', async () => {
+      const r = await readyz(health);
+      return r?.status === 503 && r;
+    });
+    expect(down.body.problems).toEqual([expect.stringMatching(/^nats unreachable: /)]);
+    await new Promise((r) => setTimeout(r, 6000));
+    expect(consumer.exitCode).toBeNull();
+
+    await proxy.open(proxyPort);
+    await until('ready again', async () => (await readyz(health))?.status === 200);
+    const lines = log.split('\n').filter((l) => l.includes('"dependency":"nats"'));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/"msg":"nats unreachable: .*; not ready until it is back"/);
+    expect(lines[1]).toMatch(/"msg":"nats reachable again after \d+\.\d s"/);
+    expect(consumer.exitCode).toBeNull();
   });
 });
