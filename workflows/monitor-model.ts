@@ -1,13 +1,16 @@
 import {
+  ActivityFailure,
   condition,
   continueAsNew,
   defineSignal,
+  log,
   patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { RetryState } from '@temporalio/common';
 import { z } from 'zod';
 import type { Activities } from '../activities/index.js';
 import type { ReportSummary } from '../activities/monitor.js';
@@ -78,20 +81,47 @@ export async function monitorModel(raw: MonitorModelInput): Promise<{ checks: nu
     checkNow = false;
     const to = new Date().toISOString();
     seq += 1;
-    const report: ReportSummary = await checks.monitorCheck({ monitorId, seq, model, environment, from: since, to });
-    since = to;
-    status.results.seq = seq;
-    status.results.last = report;
-    if (!report.deployed) return { checks: seq, reason: `${model} no longer serves in ${environment}` };
-    if (report.status === 'alert' && setup.retrain === 'on-alert') {
-      stages.enter('requesting retraining');
-      await requestRetraining({ monitorId, seq, pipeline: setup.pipeline, model, environment, reason: report.reason });
-      stages.enter('watching');
+    try {
+      const report: ReportSummary = await checks.monitorCheck({ monitorId, seq, model, environment, from: since, to });
+      since = to;
+      status.results.seq = seq;
+      status.results.last = report;
+      if (!report.deployed) return { checks: seq, reason: `${model} no longer serves in ${environment}` };
+      if (report.status === 'alert' && setup.retrain === 'on-alert') {
+        stages.enter('requesting retraining');
+        await requestRetraining({
+          monitorId,
+          seq,
+          pipeline: setup.pipeline,
+          model,
+          environment,
+          reason: report.reason,
+        });
+      }
+    } catch (err) {
+      // A dependency away for longer than a check's retries (the database restarting for minutes, say) costs that
+      // check, not the monitor: the next one covers the missed window too. What a retry cannot fix still fails it.
+      if (!outlastedRetries(err) || !patched('monitor-survives-failed-checks')) throw err;
+      log.warn('check failed after its retries; the next check covers its window', {
+        seq,
+        since,
+        error: String(err.cause),
+      });
+      status.results.failedCheck = { seq, error: String(err.cause) };
     }
+    stages.enter('watching');
     if (workflowInfo().continueAsNewSuggested) break;
   }
   if (stopped) return { checks: seq, reason: stopped };
   return continueAsNew<typeof monitorModel>({ ...input, state: { seq, since } });
+}
+
+/** An activity that failed on its retries running out (or its timeout), not on an error a retry cannot fix. */
+function outlastedRetries(err: unknown): err is ActivityFailure {
+  return (
+    err instanceof ActivityFailure &&
+    (err.retryState === RetryState.MAXIMUM_ATTEMPTS_REACHED || err.retryState === RetryState.TIMEOUT)
+  );
 }
 
 function heavy(taskQueue: string) {

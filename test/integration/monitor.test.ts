@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Activities } from '../../activities/index.js';
 import { createToken } from '../../lib/auth/tokens.js';
 import type { MonitoringReport } from '../../lib/monitoring/report.js';
 import { resolveSourcePath } from '../../lib/pipeline/run-config.js';
 import { changeDeployment, moves } from '../../lib/release/deployments.js';
 import type { Server } from '../../serving/server.js';
+import { statusQuery } from '../../workflows/messages.js';
 import { checkNowSignal, monitorModel, stopMonitorSignal } from '../../workflows/monitor-model.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
 import { startTestServer } from '../helpers/serving.js';
@@ -138,6 +141,54 @@ describe('monitorModel', () => {
       expect(rows.map((r) => r.seq)).toEqual([1, 1]);
       expect(rows[1]!.window_start.getTime()).toBeGreaterThan(rows[0]!.window_end.getTime());
     });
+  });
+
+  it('outlives a check whose retries run out: the next check covers the missed window', async () => {
+    const model = `mon-${randomUUID().slice(0, 8)}`;
+    await deploy(model);
+    let failedAttempts = 0;
+    // The database away for longer than a check's retries, as the activity sees it: every attempt of the first check
+    // fails with a retryable error (its nextRetryDelay keeps the retries about a second apart, not backing off).
+    const wrap = (activities: Activities): Activities => ({
+      ...activities,
+      monitorCheck: async (input) => {
+        if (input.seq > 1) return activities.monitorCheck(input);
+        failedAttempts++;
+        throw ApplicationFailure.create({ message: 'connection terminated (test)', nextRetryDelay: '50ms' });
+      },
+    });
+    await withWorker(
+      deps,
+      async (taskQueue) => {
+        const handle = await ctx.client.workflow.start(monitorModel, {
+          taskQueue,
+          workflowId: `monitor-${model}-production`,
+          args: [{ model, interval: '1h' }],
+        });
+        const started = (await handle.describe()).startTime;
+        await send(model, ROWS);
+        await handle.signal(checkNowSignal);
+        const failed = await until('the failed check', async () => {
+          const status = await handle.query(statusQuery);
+          return status.results.failedCheck as { seq: number; error: string } | undefined;
+        });
+        expect(failed).toEqual({ seq: 1, error: expect.stringMatching(/connection terminated \(test\)/) });
+        expect(failedAttempts).toBe(10);
+        expect((await handle.describe()).status.name).toBe('RUNNING');
+
+        await handle.signal(checkNowSignal);
+        const [report] = await until('the next report', async () => {
+          const rows = (await reports(model)).rows;
+          return rows.length ? rows : undefined;
+        });
+        await handle.signal(stopMonitorSignal, { by: 'test' });
+        expect(await handle.result()).toEqual({ checks: 2, reason: 'stopped by test' });
+        expect(report!.seq).toBe(2);
+        expect(report!.window_start.getTime()).toBe(started.getTime());
+        expect(report!.report.volume.predictions).toBe(ROWS.length);
+      },
+      { wrap }
+    );
   });
 
   it('finds drift in shifted traffic, raises an alert and starts one retraining', async () => {
