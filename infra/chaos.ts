@@ -7,7 +7,7 @@
 // model version per run), duplicates (more records than that) and lost data (a registered version whose package or
 // dataset manifest is not in the store, or a run that never finished).
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,8 @@ import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import protos from '@temporalio/proto';
 import pg from 'pg';
 import { formatTable } from '../cli/table.js';
-import { createArtifactStore } from '../lib/artifacts/index.js';
+import { createArtifactStore, LocalArtifactStore } from '../lib/artifacts/index.js';
+import type { ArtifactStore } from '../lib/artifacts/index.js';
 import { createToken } from '../lib/auth/tokens.js';
 import { loadConfig } from '../lib/config/index.js';
 import type { CairnConfig } from '../lib/config/index.js';
@@ -42,7 +43,7 @@ const WORKERS = [
 
 interface Outcome {
   scenario: string;
-  outcome: 'passed' | 'FAILED';
+  outcome: 'passed' | 'FAILED' | 'skipped';
   runs: number;
   completedOnce: number;
   duplicates: number;
@@ -90,8 +91,8 @@ function startProcess(c: Chaos, name: string, entry: string, env: Record<string,
 }
 
 /** Starts (or restarts) both workers on the chaos queue and waits until each polls. */
-async function startWorkers(c: Chaos): Promise<void> {
-  for (const { name, entry } of WORKERS) startProcess(c, name, entry);
+async function startWorkers(c: Chaos, env: Record<string, string> = {}): Promise<void> {
+  for (const { name, entry } of WORKERS) startProcess(c, name, entry, env);
   // A worker polls within seconds of starting; Temporal's list of pollers confirms it.
   await waitUntil('chaos workers polling', () => pollersOn(c), 60_000);
 }
@@ -138,7 +139,13 @@ async function stopWorkers(c: Chaos): Promise<void> {
   for (const { name } of WORKERS) await stopOwned(dirsOf(c.config), name, 5000);
 }
 
-function startRuns(c: Chaos, scenario: string, count: number, model = 'chaos-penguins') {
+function startRuns(
+  c: Chaos,
+  scenario: string,
+  count: number,
+  model = 'chaos-penguins',
+  input: Record<string, unknown> = {}
+) {
   const stamp = Date.now().toString(36);
   return Promise.all(
     Array.from({ length: count }, (_, i) =>
@@ -152,6 +159,7 @@ function startRuns(c: Chaos, scenario: string, count: number, model = 'chaos-pen
             config: { rounds: c.rounds },
             trainTaskQueue: `${c.queue}-train`,
             trigger: 'chaos',
+            ...input,
           },
         ],
       })
@@ -193,9 +201,9 @@ async function waitForStage(
 /** What the runs became, from the records and the store. */
 async function audit(
   c: Chaos,
-  handles: Handle[]
+  handles: Handle[],
+  store: ArtifactStore = createArtifactStore(c.config)
 ): Promise<Pick<Outcome, 'completedOnce' | 'duplicates' | 'lost'> & { problems: string[] }> {
-  const store = createArtifactStore(c.config);
   let completedOnce = 0;
   let duplicates = 0;
   let lost = 0;
@@ -305,6 +313,96 @@ function scenarios(c: Chaos, quick: boolean) {
         ['object store down 30 s mid-run', 3, storeDown(30_000)],
       ];
   return list;
+}
+
+/**
+ * The disk of the local store full mid-run: both workers on the `local` store in a 64 MiB tmpfs filled to its last
+ * byte. The runs' writes fail with ENOSPC (each retried, its partial file removed); once a run's pending activity
+ * shows that failure, space is freed, and every run must complete once with nothing half-written left in the store.
+ * Mounting the tmpfs needs root: without it the scenario is reported as skipped.
+ */
+async function diskFull(c: Chaos): Promise<Outcome> {
+  const name = 'local store disk full mid-run';
+  c.say(`-- ${name}`);
+  const dir = join(c.config.home, 'chaos-disk');
+  mkdirSync(dir, { recursive: true });
+  const result = { scenario: name, runs: 2, completedOnce: 0, duplicates: 0, lost: 0, recoveryMs: 0 };
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', dir], { stdio: 'pipe' });
+  } catch (err) {
+    const why = String((err as { stderr?: Buffer }).stderr ?? err).trim();
+    return { ...result, outcome: 'skipped', runs: 0, detail: `a tmpfs to fill could not be mounted: ${why}` };
+  }
+  const store = new LocalArtifactStore(dir);
+  const filler = join(dir, 'filler');
+  let detail = '';
+  try {
+    await stopWorkers(c);
+    fillDisk(filler);
+    await startWorkers(c, { CAIRN_STORE: 'local', CAIRN_STORE_DIR: dir });
+    // A model of its own, and no cache: every stage writes to this store, and no other scenario reads its versions.
+    const handles = await startRuns(c, name, 2, 'chaos-disk', { noCache: true });
+    let failure = '';
+    await waitUntil(
+      'a write failing with ENOSPC',
+      async () => {
+        for (const h of handles) {
+          const pending = (await h.describe()).raw.pendingActivities ?? [];
+          failure ||= pending.map((a) => a.lastFailure?.message ?? '').find((m) => m.includes('ENOSPC')) ?? '';
+        }
+        return failure !== '';
+      },
+      120_000
+    );
+    c.say(`   ${failure}`);
+    const freedAt = Date.now();
+    rmSync(filler);
+    try {
+      await Promise.all(handles.map(resultOf));
+    } catch (err) {
+      detail = (err as Error).message;
+    }
+    result.recoveryMs = Date.now() - freedAt;
+    const counted = await audit(c, handles, store);
+    // Nothing half-written: no temporary file left behind, and every stored object holds the bytes its name says.
+    const leftovers = readdirSync(join(dir, 'tmp'));
+    const objects = readdirSync(join(dir, 'sha256'), { recursive: true, withFileTypes: true }).filter((e) =>
+      e.isFile()
+    );
+    const corrupt: string[] = [];
+    for (const o of objects) {
+      const digest = `sha256:${o.name}`;
+      await store.getBytes(digest).catch(() => corrupt.push(digest));
+    }
+    Object.assign(result, counted);
+    detail = [
+      detail,
+      ...counted.problems,
+      leftovers.length ? `${leftovers.length} temporary files left in the store` : '',
+      corrupt.length ? `objects not matching their digest: ${corrupt.join(', ')}` : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
+    const passed = !detail && counted.completedOnce === 2 && counted.duplicates === 0 && counted.lost === 0;
+    return { ...result, outcome: passed ? 'passed' : 'FAILED', detail };
+  } finally {
+    // The next scenarios run on the object store again.
+    await stopWorkers(c);
+    execFileSync('umount', [dir], { stdio: 'pipe' });
+  }
+}
+
+/** Writes zeros to `path` until the file system refuses with ENOSPC. */
+function fillDisk(path: string): void {
+  const chunk = Buffer.alloc(1 << 20);
+  const fd = openSync(path, 'w');
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 const SERVERS = [18181, 18182];
@@ -731,6 +829,7 @@ runMain('chaos', async () => {
     const picked = (name: string) => !only || name.includes(only);
     for (const [name, runs, fault] of scenarios(c, quick))
       if (picked(name)) results.push(await scenario(c, name, runs, fault));
+    if (picked('disk full')) results.push(await diskFull(c));
     if (!quick && picked('serving faults, NATS')) results.push(...(await servingFaults(c)));
     if (!quick && picked('scale-out')) results.push(await scaleOut(c));
   } finally {
@@ -756,5 +855,5 @@ runMain('chaos', async () => {
   const dir = join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   appendFileSync(join(dir, 'chaos.jsonl'), `${JSON.stringify({ at: new Date().toISOString(), quick, results })}\n`);
-  if (results.some((r) => r.outcome !== 'passed')) process.exitCode = 1;
+  if (results.some((r) => r.outcome === 'FAILED')) process.exitCode = 1;
 });

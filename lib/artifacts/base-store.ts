@@ -8,6 +8,15 @@ import { assertDigest, DigestStream, hashFile, sha256 } from './digest.js';
 import { ArtifactIntegrityError } from './types.js';
 import type { ArtifactRef, ArtifactStore, ByteSource, PutOptions } from './types.js';
 
+/**
+ * ENOSPC as a readable error naming the directory, still retryable: space freed there lets a retry through, and the
+ * partial file is removed either way (nothing half-written becomes visible).
+ */
+export function explainNoSpace(err: unknown, dir: string): unknown {
+  if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') return err;
+  return new Error(`no space left in ${dir} (ENOSPC): free space there and the write is retried`, { cause: err });
+}
+
 /** Opens the bytes to store; called once per commit attempt. */
 export type OpenSource = () => Readable;
 
@@ -39,9 +48,9 @@ export abstract class BaseArtifactStore implements ArtifactStore {
   }
 
   async putStream(source: ByteSource, options: PutOptions = {}): Promise<ArtifactRef> {
-    await mkdir(this.spoolDir, { recursive: true });
     const spool = join(this.spoolDir, `spool-${randomUUID()}`);
     try {
+      await mkdir(this.spoolDir, { recursive: true });
       const hasher = new DigestStream();
       await pipeline(source, hasher, createWriteStream(spool));
       return await this.putKnown(
@@ -50,6 +59,8 @@ export abstract class BaseArtifactStore implements ArtifactStore {
         hasher.bytes,
         options
       );
+    } catch (err) {
+      throw explainNoSpace(err, this.spoolDir);
     } finally {
       await rm(spool, { force: true });
     }

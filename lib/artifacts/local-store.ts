@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
-import { BaseArtifactStore } from './base-store.js';
+import { BaseArtifactStore, explainNoSpace } from './base-store.js';
 import type { OpenSource } from './base-store.js';
 import { DigestStream, keyOf } from './digest.js';
 import { ArtifactNotFoundError } from './types.js';
@@ -50,13 +50,15 @@ export class LocalArtifactStore extends BaseArtifactStore {
 
   /** Copies into a temporary file in the same directory tree, verifies, then renames into place (atomic). */
   protected async commit(open: OpenSource, digest: string, bytes: number): Promise<void> {
-    await mkdir(this.spoolDir, { recursive: true });
     const tmp = join(this.spoolDir, `commit-${randomUUID()}`);
     try {
+      await mkdir(this.spoolDir, { recursive: true });
       await pipeline(open(), new DigestStream({ digest, bytes }), createWriteStream(tmp, { flush: true }));
       const target = this.pathOf(digest);
       await mkdir(dirname(target), { recursive: true });
       await rename(tmp, target);
+    } catch (err) {
+      throw explainNoSpace(err, this.root);
     } finally {
       await rm(tmp, { force: true });
     }
