@@ -15,4 +15,6 @@ export interface ActivityDeps {
   cpuSecondPrice: number;
   /** The user project whose pipelines `runPipeline` runs (CAIRN_PROJECT, else the working directory). */
   project: Project;
+  /** A principal may approve a release it requested itself (`release.selfApproval`). @default false */
+  selfApproval?: boolean;
 }

@@ -1,4 +1,6 @@
-import { approversOf } from '../lib/auth/tokens.js';
+import { recordAudit } from '../lib/audit/log.js';
+import { approversOf, authorize } from '../lib/auth/tokens.js';
+import type { Role } from '../lib/auth/tokens.js';
 import { readFeed } from '../lib/monitoring/feed.js';
 import { monitoringPolicyProblems } from '../lib/monitoring/policy.js';
 import { compareCanary } from '../lib/release/canary.js';
@@ -34,6 +36,8 @@ export interface ReleaseRequest {
   strategy: unknown;
   /** The release is the model's first in this environment: no rollback target is expected. */
   first: boolean;
+  /** The principal of the token the release was requested with (absent in releases from before tokens). */
+  requestedBy?: string;
 }
 
 export interface ChecklistResult {
@@ -54,6 +58,8 @@ export interface Decision {
   by: string;
   comment?: string;
   accepted: boolean;
+  /** Why a decision was not accepted. */
+  refusal?: string;
   /** Workflow time, ISO. */
   at: string;
 }
@@ -79,13 +85,49 @@ export function createReleaseActivities(deps: ActivityDeps) {
       return (await getDeployment(db, model, environment))?.stableVersion ?? null;
     },
 
+    /**
+     * Checks the token a release request or decision presented: the principal it belongs to, if it is live and holds
+     * `role` (and, with `requester`, is not the principal who requested the release, unless `release.selfApproval`),
+     * else why not. `audit` writes a refusal to the audit log here (decisions are audited with the release's record).
+     */
+    async authorizeRelease(a: {
+      releaseId: string;
+      token: string | undefined;
+      role: Role;
+      action: string;
+      requester?: string;
+      audit?: boolean;
+    }): Promise<{ principal?: string; refusal?: string }> {
+      const result = await authorize(db, a.token, a.role);
+      let verdict: { principal?: string; refusal?: string };
+      if ('refusal' in result) verdict = result;
+      else {
+        const { principal } = result.principal;
+        verdict =
+          a.requester === principal && !deps.selfApproval
+            ? {
+                principal,
+                refusal: `${principal} requested this release and may not decide it (release.selfApproval is off)`,
+              }
+            : { principal };
+      }
+      if (verdict.refusal && a.audit)
+        await recordAudit(db, {
+          actor: verdict.principal ?? 'unknown token',
+          action: `${a.action}.refused`,
+          subject: a.releaseId,
+          details: { role: a.role, refusal: verdict.refusal },
+        });
+      return verdict;
+    },
+
     /** Records the release (idempotent by workflow id). */
     async startRelease(r: ReleaseRequest): Promise<void> {
       await db
         .query(
-          `INSERT INTO cairn.releases (id, model, version, environment, strategy, status) VALUES ($1, $2, $3, $4, $5, 'checking')
-         ON CONFLICT (id) DO NOTHING`,
-          [r.releaseId, r.model, r.version, r.environment, JSON.stringify(r.strategy)]
+          `INSERT INTO cairn.releases (id, model, version, environment, strategy, status, requested_by)
+           VALUES ($1, $2, $3, $4, $5, 'checking', $6) ON CONFLICT (id) DO NOTHING`,
+          [r.releaseId, r.model, r.version, r.environment, JSON.stringify(r.strategy), r.requestedBy ?? null]
         )
         .catch((err: { code?: string; message: string }) => {
           // 23503: the model version is not registered; the checklist says so, the release row cannot exist.
@@ -227,9 +269,9 @@ export function createReleaseActivities(deps: ActivityDeps) {
     ): Promise<void> {
       for (const d of decisions) {
         await db.query(
-          `INSERT INTO cairn.approvals (release_id, seq, decision, by, comment, accepted, at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-           ON CONFLICT (release_id, seq) DO NOTHING`,
-          [releaseId, d.seq, d.decision, d.by, d.comment ?? null, d.accepted, d.at]
+          `INSERT INTO cairn.approvals (release_id, seq, decision, by, comment, accepted, at, refusal)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (release_id, seq) DO NOTHING`,
+          [releaseId, d.seq, d.decision, d.by, d.comment ?? null, d.accepted, d.at, d.refusal ?? null]
         );
       }
       const final = ['promoted', 'rejected', 'rolled-back', 'refused'].includes(status);

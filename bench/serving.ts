@@ -427,7 +427,7 @@ async function main(): Promise<void> {
       by: 'bench',
       reason: 'serving benchmark',
     });
-    const issued = await createToken(db, 'bench-serving', ['predict']);
+    const issued = await createToken(db, 'bench-serving', ['predict:*']);
     tokenId = issued.id;
     const auth = `Bearer ${issued.token}`;
     const digest = (await listVersions(db, MODEL)).find((v) => v.version === version)!.packageDigest;

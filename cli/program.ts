@@ -37,7 +37,12 @@ export const program = new Command('cairn')
   .description('Cairn: ML pipelines as durable Temporal workflows')
   .version(packageJson.version)
   .showHelpAfterError()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+  .option('--token-file <path>', 'file holding the token state-changing commands present (or CAIRN_TOKEN)')
+  .hook('preAction', (command) => {
+    const { tokenFile } = command.opts<{ tokenFile?: string }>();
+    if (tokenFile) process.env.CAIRN_TOKEN_FILE = tokenFile;
+  });
 
 program
   .command('hello')

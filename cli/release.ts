@@ -1,12 +1,21 @@
 // `cairn release|approve|reject|rollback|deployments|tokens`: releases are releaseModel workflows; the rest is SQL.
-import { userInfo } from 'node:os';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Command } from 'commander';
-import { ROLES, createToken, isRole, revokeToken } from '../lib/auth/tokens.js';
+import {
+  createToken,
+  DEFAULT_TOKEN_LIFETIME,
+  hasAdmin,
+  isRole,
+  listTokens,
+  revokeToken,
+  ROLE_FORMS,
+} from '../lib/auth/tokens.js';
 import type { Role } from '../lib/auth/tokens.js';
+import { AccessDeniedError, requireRole, requireToken } from './auth.js';
 import { changeDeployment, getDeployment, listDeployments, moves } from '../lib/release/deployments.js';
 import { DEFAULT_REPLICA_TIMEOUT, listReplicas } from '../lib/release/fleet.js';
 import { durationMs } from '../lib/config/duration.js';
+import type { Pool } from '../lib/db/pool.js';
 import { ModelRefError, parseModelRef } from '../lib/registry/model-ref.js';
 import { decideUpdate, rollbackSignal } from '../workflows/messages.js';
 import type { ReleaseModelInput, releaseModel } from '../workflows/release-model.js';
@@ -14,19 +23,20 @@ import { json, print, UsageError, when, withClient, withDb } from './io.js';
 import { formatTable } from './table.js';
 import { describeFailure, EXIT, uiLink } from './training.js';
 
-const me = () => userInfo().username;
-
-async function decide(workflowId: string, decision: 'approve' | 'reject', by: string, comment?: string) {
+async function decide(workflowId: string, decision: 'approve' | 'reject', comment?: string) {
+  const token = requireToken('approver:<model>' as Role);
   await withClient(async (client) => {
     try {
       const r = await client.workflow
         .getHandle(workflowId)
-        .executeUpdate(decideUpdate, { args: [{ decision, by, ...(comment ? { comment } : {}) }] });
+        .executeUpdate(decideUpdate, { args: [{ decision, token, ...(comment ? { comment } : {}) }] });
       print(`${workflowId}: ${r.decision === 'approve' ? 'approved' : 'rejected'} by ${r.by} at ${r.at}`);
     } catch (err) {
       if (!(err instanceof WorkflowUpdateFailedError)) throw err;
       process.stderr.write(`cairn: ${decision} refused: ${err.cause?.message ?? err.message}\n`);
-      process.exitCode = EXIT.badRequest;
+      // DecisionRefused: the token or its role; anything else: a malformed decision or a release not waiting.
+      process.exitCode =
+        (err.cause as { type?: string } | undefined)?.type === 'DecisionRefused' ? EXIT.denied : EXIT.badRequest;
     }
   });
 }
@@ -60,7 +70,7 @@ export function addReleaseCommands(program: Command): void {
         environment: String(o.env),
         strategy,
         first: o.first === true,
-        requestedBy: me(),
+        token: requireToken(`release:${parsed.model}`),
         ...(o.approvalTimeout ? { approvalTimeout: String(o.approvalTimeout) } : {}),
       };
       await withClient(async (client, config) => {
@@ -71,9 +81,9 @@ export function addReleaseCommands(program: Command): void {
           args: [input],
         });
         print(`started ${workflowId}: ${uiLink(config, workflowId)}`);
-        print(`approve with:  cairn approve ${workflowId} --by <approver>`);
+        print(`approve with:  cairn approve ${workflowId}   (CAIRN_TOKEN: a token with approver:${parsed.model})`);
         print(
-          `           or  temporal workflow signal --workflow-id ${workflowId} --name approve -i '{"by":"<approver>"}'`
+          `           or  temporal workflow signal --workflow-id ${workflowId} --name approve -i '{"token":"<approver token>"}'`
         );
         if (!o.wait) return;
         try {
@@ -91,43 +101,41 @@ export function addReleaseCommands(program: Command): void {
     .command('approve')
     .description('approve a release waiting for a decision (the `decide` update: refused at once without the role)')
     .argument('<workflowId>', 'the release workflow')
-    .option('--by <principal>', 'who approves (must hold the approver role)', me())
     .option('-c, --comment <text>', 'why')
-    .action((workflowId: string, o: { by: string; comment?: string }) =>
-      decide(workflowId, 'approve', o.by, o.comment)
-    );
+    .action((workflowId: string, o: { comment?: string }) => decide(workflowId, 'approve', o.comment));
 
   program
     .command('reject')
     .description('reject a release waiting for a decision')
     .argument('<workflowId>', 'the release workflow')
-    .option('--by <principal>', 'who rejects (must hold the approver role)', me())
     .option('-c, --comment <text>', 'why')
-    .action((workflowId: string, o: { by: string; comment?: string }) => decide(workflowId, 'reject', o.by, o.comment));
+    .action((workflowId: string, o: { comment?: string }) => decide(workflowId, 'reject', o.comment));
 
   program
     .command('rollback')
     .description('roll a model back: ends a running canary, or returns to the previous stable version')
     .argument('<model>', 'model name')
     .option('-e, --env <environment>', 'environment', 'production')
-    .option('--by <principal>', 'who rolls back', me())
     .option('-r, --reason <text>', 'why', 'manual rollback')
-    .action(async (model: string, o: { env: string; by: string; reason: string }) => {
+    .action(async (model: string, o: { env: string; reason: string }) => {
       await withDb(async (db) => {
+        const { principal } = await requireRole(`release:${model}`, db);
         const current = await getDeployment(db, model, o.env);
         if (!current) throw new ModelRefError(`nothing serves ${model} in ${o.env}`);
         if (current.canaryVersion !== null && current.releaseId) {
           // A canary belongs to its release: the workflow rolls back and records the outcome.
           const [workflowId, runId] = current.releaseId.split('/');
           await withClient((client) =>
-            client.workflow.getHandle(workflowId!, runId).signal(rollbackSignal, { by: o.by, reason: o.reason })
+            client.workflow
+              .getHandle(workflowId!, runId)
+              .signal(rollbackSignal, { token: requireToken(`release:${model}`), reason: o.reason })
           );
           print(`asked release ${current.releaseId} to roll back the canary of ${model}@${current.canaryVersion}`);
           return;
         }
         const d = await changeDeployment(db, model, o.env, moves.rollback(), {
           action: 'rollback',
-          by: o.by,
+          by: principal,
           reason: o.reason,
         });
         print(`${model} in ${o.env}: ${model}@${d.stableVersion} serves again (was ${current.stableVersion})`);
@@ -199,31 +207,75 @@ export function addReleaseCommands(program: Command): void {
       });
     });
 
-  const tokens = program.command('tokens').description('API tokens for serving and approvals');
+  const tokens = program.command('tokens').description('API tokens: who may predict, release, approve, administer');
+  const roleOption = (v: string, all: string[]) => [...all, v];
+  const lifetime = (expires: string) => (expires === 'never' ? null : durationMs(expires));
+  const issue = async (principal: string, roles: string[], expires: string, by: string, db: Pool) => {
+    const unknown = roles.filter((r) => !isRole(r));
+    if (unknown.length)
+      throw new UsageError(`unknown role ${unknown.join(', ')} (roles: ${ROLE_FORMS.join(', ')}; <model> may be *)`);
+    const t = await createToken(db, principal, roles as Role[], { lifetimeMs: lifetime(expires), by });
+    print(`token ${t.id} for ${principal} (${roles.join(', ')}), expires ${when(t.expiresAt)}; shown once:`);
+    print(t.token);
+  };
   tokens
     .command('create')
+    .description('issue a token (needs an admin token)')
     .requiredOption('-p, --principal <name>', 'who the token belongs to')
-    .option(
-      '-r, --role <role>',
-      `role (repeatable): ${ROLES.join(', ')}, approver:<model>`,
-      (v: string, all: string[]) => [...all, v],
-      []
-    )
-    .action(async (o: { principal: string; role: string[] }) => {
-      const roles = o.role.length ? o.role : ['predict'];
-      const unknown = roles.filter((r) => !isRole(r));
-      if (unknown.length)
-        throw new UsageError(`unknown role ${unknown.join(', ')} (roles: ${ROLES.join(', ')}, approver:<model>)`);
+    .option('-r, --role <role>', `role (repeatable): ${ROLE_FORMS.join(', ')}; <model> may be *`, roleOption, [])
+    .option('--expires <duration>', "lifetime, e.g. '30d', or 'never'", DEFAULT_TOKEN_LIFETIME)
+    .action(async (o: { principal: string; role: string[]; expires: string }) => {
+      if (!o.role.length) throw new UsageError(`name at least one --role (${ROLE_FORMS.join(', ')})`);
       await withDb(async (db) => {
-        const t = await createToken(db, o.principal, roles as Role[]);
-        print(`token ${t.id} for ${o.principal} (${roles.join(', ')}); shown once:`);
-        print(t.token);
+        const admin = await requireRole('admin', db);
+        await issue(o.principal, o.role, o.expires, admin.principal, db);
+      });
+    });
+  tokens
+    .command('bootstrap')
+    .description('issue the first admin token: refused once a live admin token exists')
+    .requiredOption('-p, --principal <name>', 'who the token belongs to')
+    .option('--expires <duration>', "lifetime, e.g. '30d', or 'never'", DEFAULT_TOKEN_LIFETIME)
+    .action(async (o: { principal: string; expires: string }) => {
+      await withDb(async (db) => {
+        if (await hasAdmin(db))
+          throw new AccessDeniedError('a live admin token exists: ask its holder (cairn tokens create --role admin)');
+        await issue(o.principal, ['admin'], o.expires, 'bootstrap', db);
+      });
+    });
+  tokens
+    .command('list')
+    .description('every token: principal, roles, expiry, revocation (needs an admin token)')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      await withDb(async (db) => {
+        await requireRole('admin', db);
+        const rows = await listTokens(db);
+        if (o.json) return json(rows);
+        print(
+          formatTable([
+            ['id', 'principal', 'roles', 'issued by', 'created', 'expires', 'revoked'],
+            ...rows.map((t) => [
+              t.id,
+              t.principal,
+              t.roles.join(', '),
+              t.createdBy,
+              when(t.createdAt),
+              when(t.expiresAt),
+              when(t.revokedAt),
+            ]),
+          ])
+        );
       });
     });
   tokens
     .command('revoke')
+    .description('revoke a token: every server refuses it at once (needs an admin token)')
     .argument('<id>', 'token id')
     .action(async (id: string) => {
-      await withDb(async (db) => print((await revokeToken(db, id)) ? `token ${id} revoked` : `no live token ${id}`));
+      await withDb(async (db) => {
+        const admin = await requireRole('admin', db);
+        print((await revokeToken(db, id, admin.principal)) ? `token ${id} revoked` : `no live token ${id}`);
+      });
     });
 }

@@ -1,11 +1,28 @@
 // `cairn schedule …`: Temporal Schedules that start retrainModel; the same schedules `temporal schedule` shows.
-import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { resolvePipeline } from '../pipelines/index.js';
 import { createRetrainSchedule, describeSpec, listSchedules, OVERLAP_POLICIES } from '../lib/temporal/schedules.js';
 import type { OverlapPolicy } from '../lib/temporal/schedules.js';
-import { json, print, UsageError, when, withClient } from './io.js';
+import type { Client } from '@temporalio/client';
+import { recordAudit } from '../lib/audit/log.js';
+import type { CairnConfig } from '../lib/config/index.js';
+import { requireRole } from './auth.js';
+import { json, print, UsageError, when, withClient, withDb } from './io.js';
 import { formatTable } from './table.js';
+
+/** A schedule change: made as the admin whose token is presented, and written to the audit log. */
+async function asAdmin(
+  action: string,
+  scheduleId: string | undefined,
+  change: (client: Client, config: CairnConfig, principal: string) => Promise<string>,
+  details: Record<string, unknown> = {}
+): Promise<void> {
+  await withDb(async (db) => {
+    const { principal } = await requireRole('admin', db);
+    const id = await withClient((client, config) => change(client, config, principal));
+    await recordAudit(db, { actor: principal, action: `schedule.${action}`, subject: scheduleId ?? id, details });
+  });
+}
 
 export function addScheduleCommands(program: Command): void {
   const schedule = program.command('schedule').description('scheduled retraining (Temporal Schedules)');
@@ -35,20 +52,28 @@ export function addScheduleCommands(program: Command): void {
             `unknown overlap policy ${o.overlap} (policies: ${Object.keys(OVERLAP_POLICIES).join(', ')})`
           );
         }
-        await withClient(async (client, config) => {
-          const handle = await createRetrainSchedule(client, {
-            pipeline,
-            cron: o.cron,
-            taskQueue: config.temporal.taskQueue,
-            environment: o.env,
-            overlap: o.overlap as OverlapPolicy,
-            requestedBy: userInfo().username,
-            ...(o.id ? { scheduleId: o.id } : {}),
-            ...(o.paused ? { paused: true } : {}),
-            ...(o.note ? { note: o.note } : {}),
-          });
-          print(`created schedule ${handle.scheduleId}: retrainModel ${pipeline} at "${o.cron}", overlap ${o.overlap}`);
-        });
+        await asAdmin(
+          'created',
+          o.id,
+          async (client, config, principal) => {
+            const handle = await createRetrainSchedule(client, {
+              pipeline,
+              cron: o.cron,
+              taskQueue: config.temporal.taskQueue,
+              environment: o.env,
+              overlap: o.overlap as OverlapPolicy,
+              requestedBy: principal,
+              ...(o.id ? { scheduleId: o.id } : {}),
+              ...(o.paused ? { paused: true } : {}),
+              ...(o.note ? { note: o.note } : {}),
+            });
+            print(
+              `created schedule ${handle.scheduleId}: retrainModel ${pipeline} at "${o.cron}", overlap ${o.overlap}`
+            );
+            return handle.scheduleId;
+          },
+          { pipeline, cron: o.cron, environment: o.env, overlap: o.overlap }
+        );
       }
     );
 
@@ -110,10 +135,16 @@ export function addScheduleCommands(program: Command): void {
       .argument('<scheduleId>')
       .option('--note <text>', 'why')
       .action(async (id: string, o: { note?: string }) => {
-        await withClient(async (client) => {
-          await client.schedule.getHandle(id)[name](o.note);
-          print(`${id} ${name}d`);
-        });
+        await asAdmin(
+          `${name}d`,
+          id,
+          async (client) => {
+            await client.schedule.getHandle(id)[name](o.note);
+            print(`${id} ${name}d`);
+            return id;
+          },
+          o.note ? { note: o.note } : {}
+        );
       });
   }
 
@@ -122,9 +153,10 @@ export function addScheduleCommands(program: Command): void {
     .description('start the scheduled workflow now')
     .argument('<scheduleId>')
     .action(async (id: string) => {
-      await withClient(async (client) => {
+      await asAdmin('triggered', id, async (client) => {
         await client.schedule.getHandle(id).trigger();
         print(`${id} triggered`);
+        return id;
       });
     });
 
@@ -139,19 +171,26 @@ export function addScheduleCommands(program: Command): void {
       if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || start >= end) {
         throw new UsageError(`backfill needs --start before --end as ISO times, got ${o.start} .. ${o.end}`);
       }
-      await withClient(async (client) => {
-        await client.schedule.getHandle(id).backfill({ start, end });
-        print(`${id} backfilled ${when(start)} .. ${when(end)}`);
-      });
+      await asAdmin(
+        'backfilled',
+        id,
+        async (client) => {
+          await client.schedule.getHandle(id).backfill({ start, end });
+          print(`${id} backfilled ${when(start)} .. ${when(end)}`);
+          return id;
+        },
+        { start: o.start, end: o.end }
+      );
     });
 
   schedule
     .command('delete')
     .argument('<scheduleId>')
     .action(async (id: string) => {
-      await withClient(async (client) => {
+      await asAdmin('deleted', id, async (client) => {
         await client.schedule.getHandle(id).delete();
         print(`${id} deleted`);
+        return id;
       });
     });
 }

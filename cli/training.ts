@@ -14,7 +14,7 @@ import { STAGES } from '../workflows/training-pipeline.js';
 import type { trainingPipeline, TrainingPipelineResult } from '../workflows/training-pipeline.js';
 
 /** Exit codes of `cairn run`: 0 the model passed its gate, 3 it did not, 1 the run failed, 2 a bad request. */
-export const EXIT = { ok: 0, failed: 1, badRequest: 2, gateFailed: 3 } as const;
+export const EXIT = { ok: 0, failed: 1, badRequest: 2, gateFailed: 3, denied: 4 } as const;
 
 const print = (line = '') => process.stdout.write(`${line}\n`);
 

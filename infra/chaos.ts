@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { connect, headers } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import protos from '@temporalio/proto';
@@ -417,19 +417,32 @@ function penguinRows(): Record<string, unknown>[] {
   return rows.map(({ Species: _species, ...row }) => row);
 }
 
-/** Runs a release to its end, approving it as `principal` once it waits for a decision. */
+interface ReleaseTokens {
+  /** Holds release:<model>: requests releases. */
+  release: string;
+  /** Holds approver:<model>: approves them. */
+  approve: string;
+}
+
+/** Starts a release requested with `tokens.release`, and approves it with `tokens.approve` once it waits. */
+async function startApprovedRelease(c: Chaos, input: Record<string, unknown>, tokens: ReleaseTokens, id: string) {
+  const handle = await c.client.workflow.start('releaseModel', {
+    taskQueue: c.queue,
+    workflowId: `${id}-${Date.now().toString(36)}`,
+    args: [{ monitor: false, ...input, token: tokens.release }],
+  });
+  await waitForStage(handle, 'awaiting-approval', 60_000, ['checklist', 'awaiting-approval']);
+  await handle.signal('approve', { token: tokens.approve });
+  return handle;
+}
+
+/** Runs a release to its end. */
 async function release(
   c: Chaos,
   input: Record<string, unknown>,
-  principal: string
+  tokens: ReleaseTokens
 ): Promise<{ status: string; outcome: string }> {
-  const handle = await c.client.workflow.start('releaseModel', {
-    taskQueue: c.queue,
-    workflowId: `chaos-release-${Date.now().toString(36)}`,
-    args: [{ monitor: false, ...input }],
-  });
-  await waitForStage(handle, 'awaiting-approval', 60_000, ['checklist', 'awaiting-approval']);
-  await handle.signal('approve', { by: principal });
+  const handle = await startApprovedRelease(c, input, tokens, 'chaos-release');
   return (await resultOf(handle)) as { status: string; outcome: string };
 }
 
@@ -490,13 +503,23 @@ async function servingFixture(c: Chaos, label: string) {
   await startWorkers(c);
   await Promise.all(SERVERS.map((port) => waitUntil(`server on ${port}`, () => ready(port), 60_000)));
   const principal = `chaos-${Date.now().toString(36)}`;
-  await createToken(c.db, principal, [`approver:${model}`]);
-  const { token } = await createToken(c.db, `${principal}-client`, ['predict']);
+  const tokens: ReleaseTokens = {
+    release: (await createToken(c.db, `${principal}-releaser`, [`release:${model}`])).token,
+    approve: (await createToken(c.db, `${principal}-approver`, [`approver:${model}`])).token,
+  };
+  const { token } = await createToken(c.db, `${principal}-client`, ['predict:*']);
   const [first] = await startRuns(c, `${label}-v1`, 1, model);
   const v1 = ((await resultOf(first!)) as { model: { version: number } }).model.version;
-  const direct = await release(c, { model, version: v1, environment, first: true }, principal);
+  const direct = await release(c, { model, version: v1, environment, first: true }, tokens);
   if (direct.status !== 'promoted') throw new Error(`the first release ended ${direct.status}: ${direct.outcome}`);
-  return { environment, model, principal, first: first!, traffic: startTraffic(model, token, SERVERS) };
+  return {
+    environment,
+    model,
+    tokens,
+    predictToken: token,
+    first: first!,
+    traffic: startTraffic(model, token, SERVERS),
+  };
 }
 
 const ready = (port: number) =>
@@ -564,27 +587,22 @@ async function servingFaults(c: Chaos): Promise<Outcome[]> {
     const v2 = await versionOf(second!);
     const survivor = SERVERS[0]!;
     const failedBefore = s.traffic.failed(survivor);
-    const canary = c.client.workflow.start('releaseModel', {
-      taskQueue: c.queue,
-      workflowId: `chaos-canary-${Date.now().toString(36)}`,
-      args: [
-        {
-          model: s.model,
-          version: v2,
-          environment: s.environment,
-          monitor: false,
-          strategy: {
-            kind: 'canary',
-            steps: [0.5, 1],
-            observation: '20s',
-            limits: { maxPredictionShift: 0.5, minRows: 20 },
-          },
+    const handle = await startApprovedRelease(
+      c,
+      {
+        model: s.model,
+        version: v2,
+        environment: s.environment,
+        strategy: {
+          kind: 'canary',
+          steps: [0.5, 1],
+          observation: '20s',
+          limits: { maxPredictionShift: 0.5, minRows: 20 },
         },
-      ],
-    });
-    const handle = await canary;
-    await waitForStage(handle, 'awaiting-approval', 60_000, ['checklist', 'awaiting-approval']);
-    await handle.signal('approve', { by: s.principal });
+      },
+      s.tokens,
+      'chaos-canary'
+    );
     await waitForStage(handle, 'canary 50%', 60_000, ['awaiting-approval', 'canary 50%']);
     await sleep(3000);
     const killedAt = Date.now();
@@ -603,7 +621,7 @@ async function servingFaults(c: Chaos): Promise<Outcome[]> {
       recoveryMs: Date.now() - killedAt,
       detail: problems.join('; '),
     });
-    outcomes.push(await natsRestart(c, s.model, s.environment));
+    outcomes.push(await natsRestart(c, s.model, s.environment, s.predictToken));
   } finally {
     await s.traffic.stop();
     await stopServers(c);
@@ -618,7 +636,7 @@ const NATS_PORT = 14222;
  * 3,000 requests published with their ids; the server is killed with -9 a third of the way and started again on the
  * same store. Every request must be answered exactly once.
  */
-async function natsRestart(c: Chaos, model: string, environment: string): Promise<Outcome> {
+async function natsRestart(c: Chaos, model: string, environment: string, token: string): Promise<Outcome> {
   const name = 'NATS killed -9 and restarted mid-stream';
   c.say(`-- ${name}`);
   const dirs = dirsOf(c.config);
@@ -649,6 +667,8 @@ async function natsRestart(c: Chaos, model: string, environment: string): Promis
     const names = streamNames();
     await waitFor('the stream consumer', () => jsm.consumers.info(names.inputStream, names.consumer(model)));
     const rows = penguinRows();
+    const auth = headers();
+    auth.set('Authorization', `Bearer ${token}`);
     for (let i = 0; i < total; i += 100) {
       if (i === 1000) {
         killedAt = Date.now();
@@ -663,6 +683,7 @@ async function natsRestart(c: Chaos, model: string, environment: string): Promis
           waitFor(`request ${i + k} published`, () =>
             js.publish(names.input(model), JSON.stringify({ row: rows[(i + k) % rows.length] }), {
               msgID: `m-${i + k}`,
+              headers: auth,
             })
           )
         )
@@ -751,7 +772,7 @@ async function scaleOut(c: Chaos): Promise<Outcome> {
           limits: { maxPredictionShift: 0.5, minRows: 20 },
         },
       },
-      s.principal
+      s.tokens
     );
     if (canary.status !== 'promoted') detail = `the canary ended ${canary.status}: ${canary.outcome}`;
     await Promise.all(handles.map(resultOf));

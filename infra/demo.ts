@@ -11,6 +11,7 @@ import { formatReport } from '../cli/monitor.js';
 import { durationMs } from '../lib/config/duration.js';
 import { describeFailure, printResult, uiLink, watchRun } from '../cli/training.js';
 import { createToken } from '../lib/auth/tokens.js';
+import type { Role } from '../lib/auth/tokens.js';
 import { loadConfig } from '../lib/config/index.js';
 import type { CairnConfig } from '../lib/config/index.js';
 import { createPool } from '../lib/db/pool.js';
@@ -30,14 +31,24 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PIPELINE = 'flight-delays';
 const DEMO = 'demo';
 
-/** The demo principal's token (approver and predict), made once and kept under <home>/secrets. */
-async function demoToken(db: Pool, config: CairnConfig): Promise<string> {
-  const path = join(config.home, 'secrets', 'demo-token');
-  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
-  const { token } = await createToken(db, DEMO, ['approver', 'predict']);
-  mkdirSync(join(config.home, 'secrets'), { recursive: true });
-  writeFileSync(path, `${token}\n`, { mode: 0o600 });
-  return token;
+/**
+ * The demo's tokens, made once and kept under <home>/secrets (mode 0600): `demo-token` for the demo principal
+ * (approver and predict on every model) and `admin-token` for the stack's owner (tokens, schedules).
+ */
+async function demoTokens(db: Pool, config: CairnConfig): Promise<{ demo: string; adminFile: string }> {
+  const dir = join(config.home, 'secrets');
+  const kept = async (name: string, principal: string, roles: Role[]) => {
+    const path = join(dir, name);
+    if (!existsSync(path)) {
+      const { token } = await createToken(db, principal, roles, { lifetimeMs: null, by: 'demo' });
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(path, `${token}\n`, { mode: 0o600 });
+    }
+    return path;
+  };
+  const demoFile = await kept('demo-token', DEMO, ['approver:*', 'predict:*']);
+  const adminFile = await kept('admin-token', `${DEMO}-admin`, ['admin']);
+  return { demo: readFileSync(demoFile, 'utf8').trim(), adminFile };
 }
 
 async function stageOf(client: Client, workflowId: string): Promise<string | undefined> {
@@ -63,15 +74,18 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms: nu
  * Waits for a human decision on a release. On a terminal the demo waits for you; in CI (or with no terminal) the
  * demo principal approves, and says so.
  */
-async function approval(client: Client, releaseId: string): Promise<void> {
+async function approval(client: Client, config: CairnConfig, releaseId: string, token: string): Promise<void> {
   await waitFor(
     'the release checklist',
     async () => ((await stageOf(client, releaseId)) === 'awaiting-approval' ? true : undefined),
     120_000
   );
+  const tokenFile = join(config.home, 'secrets', 'demo-token');
   say(`\n${releaseId} passed its checklist and waits for an approval. Approve it with either of:`);
-  say(`  npm run cairn -- approve ${releaseId} --by ${DEMO}`);
-  say(`  temporal workflow signal --workflow-id ${releaseId} --name approve -i '{"by":"${DEMO}"}'`);
+  say(`  npm run cairn -- --token-file ${tokenFile} approve ${releaseId}`);
+  say(
+    `  temporal workflow signal --workflow-id ${releaseId} --name approve -i "{\\"token\\":\\"$(cat ${tokenFile})\\"}"`
+  );
   if (process.stdin.isTTY && !process.env.CI) {
     say('waiting for your decision…');
     await waitFor(
@@ -82,7 +96,7 @@ async function approval(client: Client, releaseId: string): Promise<void> {
     return;
   }
   const d = await client.workflow.getHandle(releaseId).executeUpdate(decideUpdate, {
-    args: [{ decision: 'approve', by: DEMO, comment: 'approved by the demo (no terminal to ask)' }],
+    args: [{ decision: 'approve', token, comment: 'approved by the demo (no terminal to ask)' }],
   });
   say(`(no terminal: approved as ${d.by} at ${d.at})`);
 }
@@ -146,7 +160,7 @@ runMain('demo', async () => {
   const db = createPool(config);
   const client = await connectClient(config);
   try {
-    const token = await demoToken(db, config);
+    const { demo: token, adminFile } = await demoTokens(db, config);
     const id = `lifecycle-${PIPELINE}-${Date.now().toString(36)}`;
     const handle = await client.workflow.start<typeof lifecycle>('lifecycle', {
       taskQueue: config.temporal.taskQueue,
@@ -172,7 +186,7 @@ runMain('demo', async () => {
 
     const releaseId = `release-${PIPELINE}-v${trained.model.version}-production`;
     say(`\n2. release ${releaseId}: checklist, then a human decision`);
-    await approval(client, releaseId);
+    await approval(client, config, releaseId, token);
     const { release } = await handle.result();
     say(`${release!.status}: ${release!.outcome}`);
 
@@ -235,7 +249,9 @@ runMain('demo', async () => {
           async () => ((await stageOf(client, next)) === 'awaiting-approval' ? true : undefined),
           120_000
         );
-        say(`   ${PIPELINE}@${version} waits for approval: npm run cairn -- approve ${next} --by ${DEMO}`);
+        say(
+          `   ${PIPELINE}@${version} waits for approval: npm run cairn -- --token-file ${join(config.home, 'secrets', 'demo-token')} approve ${next}`
+        );
       } else say('   the retrained model failed its gate: nothing to release');
     }
     say(
@@ -245,7 +261,8 @@ runMain('demo', async () => {
         `Predict:     curl -s -H "authorization: Bearer $(cat ${join(config.home, 'secrets', 'demo-token')})" -H 'content-type: application/json' \\`,
         `               -d '{"row":{"date":"2001-06-07T08:04:00Z","distance":1536,"origin":"LAX","destination":"MSP"}}' \\`,
         `               http://${config.serving.host}:${config.serving.port}/v1/models/${PIPELINE}/predict`,
-        'More:        npm run cairn -- deployments list | monitor report flight-delays | schedule create flight-delays --cron "0 3 * * 1"',
+        'More:        npm run cairn -- deployments list | monitor report flight-delays',
+        `             npm run cairn -- --token-file ${adminFile} schedule create flight-delays --cron "0 3 * * 1"`,
         'The stack keeps running; `npm run stack:down` stops everything.',
         '',
       ].join('\n')

@@ -4,7 +4,10 @@ import type { Principal } from '../lib/auth/tokens.js';
 import type { Queryable } from '../lib/db/pool.js';
 
 export interface TokenCacheOptions {
-  /** How long a known token is trusted without asking the database; a revocation takes this long to bite. @default 30000 */
+  /**
+   * How long a known token is trusted without asking the database. A revocation is announced at once
+   * (watchRevocations); this bounds how late one bites while that announcement cannot arrive. @default 30000
+   */
   ttlMs?: number;
   /** How long an unknown token stays unknown (short: a token issued just after a miss works soon). @default 5000 */
   negativeTtlMs?: number;
@@ -108,5 +111,15 @@ export class TokenCache {
 
   clear(): void {
     this.entries.clear();
+  }
+
+  /**
+   * Forgets a revoked token (its id), or everything (no id). Lookups still under way are forgotten too: one may have
+   * read the row before the revocation.
+   */
+  forget(tokenId?: string): void {
+    if (tokenId === undefined) return this.clear();
+    for (const [key, entry] of this.entries)
+      if (!entry.settled || entry.settled.principal?.tokenId === tokenId) this.entries.delete(key);
   }
 }

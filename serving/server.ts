@@ -9,6 +9,7 @@ import type {
   HookHandlerDoneFunction,
 } from 'fastify';
 import type { ArtifactStore } from '../lib/artifacts/index.js';
+import { grants } from '../lib/auth/tokens.js';
 import type { Principal, Role } from '../lib/auth/tokens.js';
 import type { CairnConfig } from '../lib/config/index.js';
 import type { Pool } from '../lib/db/pool.js';
@@ -18,6 +19,7 @@ import { FeedRecorder } from '../lib/monitoring/feed.js';
 import type { Prediction } from '../lib/scoring/scorer.js';
 import { ScoringInputError } from '../lib/scoring/scorer.js';
 import { TokenCache } from './auth.js';
+import { watchRevocations } from '../lib/auth/revocations.js';
 import { durationMs } from '../lib/config/duration.js';
 import { storeFeedback } from './feedback.js';
 import { createServingMetrics } from './metrics.js';
@@ -38,7 +40,7 @@ export interface ServerDeps {
   db: Pool;
   store: ArtifactStore;
   logger: Logger;
-  config: Pick<CairnConfig, 'serving'>;
+  config: Pick<CairnConfig, 'serving' | 'database'>;
   /** Names this server in the monitoring feed. @default `<hostname>:<pid>` */
   server?: string;
 }
@@ -103,7 +105,8 @@ const PREDICT_RESPONSE = {
   additionalProperties: true,
 } as const;
 
-const PREDICT_ROLES: Role[] = ['predict', 'admin'];
+/** The role a model's endpoints need: `predict:<model>` (or `predict:*`). */
+const predictRole = (request: FastifyRequest): Role => `predict:${(request.params as { name: string }).name}`;
 const UNKNOWN_MODEL = '(unknown)';
 
 /**
@@ -143,6 +146,8 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
     rejectedSamples: () => feed.rejectedSamples,
   });
   const tokens = new TokenCache(db);
+  // A revoked token is refused from the moment PostgreSQL announces it (LISTEN/NOTIFY), on every server.
+  const revocations = watchRevocations(deps.config, (tokenId) => tokens.forget(tokenId), log);
 
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -205,32 +210,37 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
     })
   );
 
-  /** Why `principal` may not do what needs `roles`, or undefined when it may. */
-  const refusal = (principal: Principal | undefined, roles: Role[]): HttpError | undefined => {
-    if (!principal) return new HttpError(401, 'unknown or revoked token');
-    if (principal.roles.some((r) => roles.includes(r))) return undefined;
+  /** Why `principal` may not do what needs `role`, or undefined when it may (any live token, without a role). */
+  const refusal = (principal: Principal | undefined, role: Role | undefined): HttpError | undefined => {
+    if (!principal) return new HttpError(401, 'unknown, expired or revoked token');
+    if (role === undefined || grants(principal.roles, role)) return undefined;
     return new HttpError(
       403,
-      `${principal.principal} may not do this: it needs the role ${roles.join(' or ')} (has: ${principal.roles.join(', ') || 'none'})`
+      `${principal.principal} may not do this: it needs the role ${role} (has: ${principal.roles.join(', ') || 'none'})`
     );
   };
 
-  // A callback hook, not an async one: a token the cache knows is checked without a promise.
+  // A callback hook, not an async one: a token the cache knows is checked without a promise. The principal is kept
+  // on the request for handlers that narrow what they answer (GET /v1/models).
   const authorize =
-    (roles: Role[]) => (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    (role: (request: FastifyRequest) => Role | undefined) =>
+    (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
       const header = request.headers.authorization;
       if (!header)
         return done(new HttpError(401, 'missing bearer token: send the header Authorization: Bearer <token>'));
       const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
       if (!match) return done(new HttpError(401, 'the Authorization header must read "Bearer <token>"'));
+      const decide = (principal: Principal | undefined) => {
+        principals.set(request, principal);
+        done(refusal(principal, role(request)));
+      };
       const known = tokens.check(match[1]!);
-      if (!(known instanceof Promise)) return done(refusal(known.principal, roles));
-      known.then(
-        (principal) => done(refusal(principal, roles)),
-        (err: unknown) =>
-          done(new HttpError(503, 'cannot check the token: the database is unreachable; retry shortly', {}, err))
+      if (!(known instanceof Promise)) return decide(known.principal);
+      known.then(decide, (err: unknown) =>
+        done(new HttpError(503, 'cannot check the token: the database is unreachable; retry shortly', {}, err))
       );
     };
+  const principals = new WeakMap<FastifyRequest, Principal | undefined>();
 
   const servedNames = () =>
     models
@@ -253,7 +263,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
     '/v1/models/:name/predict',
     {
       schema: { response: { 200: PREDICT_RESPONSE } },
-      onRequest: authorize(PREDICT_ROLES),
+      onRequest: authorize(predictRole),
       onResponse: (request, reply, done) => {
         recordPredict(request as PredictRequest, reply);
         done();
@@ -339,7 +349,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
 
   app.post<{ Params: { name: string } }>(
     '/v1/models/:name/feedback',
-    { onRequest: authorize(PREDICT_ROLES) },
+    { onRequest: authorize(predictRole) },
     async (request, reply) => {
       const { name } = request.params;
       const body = parseFeedbackBody(request.body);
@@ -366,10 +376,12 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
     }
   );
 
-  app.get('/v1/models', { onRequest: authorize(PREDICT_ROLES) }, async () => ({
+  // Any live token may ask; it is told about the models it may call.
+  app.get('/v1/models', { onRequest: authorize(() => undefined) }, async (request) => ({
     environment: serving.environment,
     models: models
       .models()
+      .filter((r) => grants(principals.get(request)?.roles ?? [], `predict:${r.model}`))
       .sort((a, b) => a.model.localeCompare(b.model))
       .map((r) => ({
         model: r.model,
@@ -419,6 +431,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
     close: () =>
       (closing ??= (async () => {
         watch.stop();
+        await revocations.close();
         await models.stop();
         await app.close();
         try {

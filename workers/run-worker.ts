@@ -65,6 +65,7 @@ export async function runWorker(role: WorkerRole): Promise<void> {
         logger,
         code: readCodeVersion(),
         cpuSecondPrice: config.tracking.cpuSecondPrice,
+        selfApproval: config.release.selfApproval,
         project,
       }),
       shutdownGraceTime: config.worker.shutdownGraceTime,

@@ -23,23 +23,27 @@ export interface StepStatus {
 
 export const statusQuery = defineQuery<WorkflowStatus>('status');
 
-/** A human's approval of what a workflow waits for (a release, a retrained model). */
+/**
+ * A human's decision on a release: it presents the token of the principal deciding (needs `approver:<model>`; a
+ * rollback `release:<model>`), and the principal recorded is the token's. Histories from before tokens carry a `by`
+ * name instead, which only their replay reads.
+ */
 export interface ApproveInput {
-  by: string;
+  token: string;
   comment?: string;
 }
 export interface RejectInput {
-  by: string;
+  token: string;
   reason?: string;
   comment?: string;
 }
 export interface RollbackInput {
-  by: string;
+  token: string;
   reason?: string;
 }
 export interface DecideInput {
   decision: 'approve' | 'reject';
-  by: string;
+  token: string;
   comment?: string;
 }
 export interface DecideResult {
@@ -51,7 +55,10 @@ export interface DecideResult {
 export const approveSignal = defineSignal<[ApproveInput]>('approve');
 export const rejectSignal = defineSignal<[RejectInput]>('reject');
 export const rollbackSignal = defineSignal<[RollbackInput]>('rollback');
-/** The synchronous form of approve/reject: its validator refuses a bad payload or a principal without the role. */
+/**
+ * The synchronous form of approve/reject: its validator refuses a bad payload or a release not waiting; the token is
+ * then checked by an activity, and a refusal fails the update (and is recorded as a decision not accepted).
+ */
 export const decideUpdate = defineUpdate<DecideResult, [DecideInput]>('decide');
 
 /** Asks for a retraining; sent with signal-with-start so that requests while one runs join it. */

@@ -72,6 +72,12 @@ export const releaseModelInput = z.strictObject({
   replicaTimeout: duration.default(DEFAULT_REPLICA_TIMEOUT),
   /** The model's first release in this environment: there is no rollback target, and none is required. */
   first: z.boolean().default(false),
+  /**
+   * The requester's token: it must hold `release:<model>`, and its principal is recorded as the requester. Required
+   * unless the release is a child of another Cairn workflow (lifecycle, retraining), which is then the requester.
+   */
+  token: z.string().min(1).optional(),
+  /** A name, from before tokens: ignored, kept so that older histories replay. */
   requestedBy: z.string().optional(),
 });
 export type ReleaseModelInput = z.input<typeof releaseModelInput>;
@@ -104,6 +110,7 @@ const {
   ensureMonitor,
   stageRelease,
   fleetStatus,
+  authorizeRelease,
 } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   retry: boundedRetry({ maximumAttempts: 10 }),
@@ -111,7 +118,7 @@ const {
 
 const decideSchema = z.strictObject({
   decision: z.enum(['approve', 'reject']),
-  by: z.string().min(1),
+  token: z.string().min(1, 'a decision presents the token of the principal making it'),
   comment: z.string().optional(),
 });
 
@@ -149,28 +156,71 @@ export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModel
     return full;
   };
   const waiting = () => status.stage === 'awaiting-approval' && !verdict;
-  const decide = (decision: 'approve' | 'reject', by: string, comment?: string) => {
-    const d = record({ decision, by, ...(comment ? { comment } : {}), accepted: waiting() && approvers.includes(by) });
-    if (d.accepted) verdict = d;
+  /** Histories from before tokens: a typed name, accepted if it held the approver role at the checklist. */
+  const decideByName = (decision: 'approve' | 'reject' | 'rollback', payload: unknown, comment?: string) => {
+    const by = String((payload as { by?: unknown }).by);
+    const d = record({
+      decision,
+      by,
+      ...(comment ? { comment } : {}),
+      accepted: (decision === 'rollback' || waiting()) && approvers.includes(by),
+    });
+    if (d.accepted && decision === 'rollback') rollback ??= d;
+    else if (d.accepted) verdict = d;
     return d;
   };
-
-  // Signals cannot be refused: one from a principal without the role is recorded as not accepted and ignored.
-  setHandler(approveSignal, ({ by, comment }) => void decide('approve', String(by), comment));
-  setHandler(rejectSignal, ({ by, reason, comment }) => void decide('reject', String(by), reason ?? comment));
-  setHandler(rollbackSignal, ({ by, reason }) => {
+  /**
+   * A decision presenting a token: an activity checks it (live, holding `approver:<model>`, or `release:<model>` for a
+   * rollback, and not the requester's own unless allowed), and the principal recorded is the token's. A refusal is
+   * recorded too, with its reason, and audited with the release.
+   */
+  let requester: string | undefined;
+  const decideByToken = async (
+    decision: 'approve' | 'reject' | 'rollback',
+    token: unknown,
+    comment?: string
+  ): Promise<Decision> => {
+    const isRollback = decision === 'rollback';
+    const auth = await authorizeRelease({
+      releaseId,
+      token: typeof token === 'string' ? token : undefined,
+      role: isRollback ? `release:${model}` : `approver:${model}`,
+      action: `release.${decision}`,
+      ...(isRollback || requester === undefined ? {} : { requester }),
+    }).catch((err: unknown) => ({ principal: undefined, refusal: `the token could not be checked: ${String(err)}` }));
+    const refusal =
+      auth.refusal ??
+      (isRollback || waiting() ? undefined : `release ${workflowId} is not waiting for a decision (${status.stage})`);
     const d = record({
-      decision: 'rollback',
-      by: String(by),
-      ...(reason ? { comment: reason } : {}),
-      accepted: approvers.includes(String(by)),
+      decision,
+      by: auth.principal ?? 'unknown token',
+      ...(comment ? { comment } : {}),
+      accepted: refusal === undefined,
+      ...(refusal ? { refusal } : {}),
     });
-    if (d.accepted) rollback ??= d;
-  });
+    if (d.accepted && isRollback) rollback ??= d;
+    else if (d.accepted) verdict = d;
+    return d;
+  };
+  const decide = (decision: 'approve' | 'reject' | 'rollback', payload: unknown, comment?: string) =>
+    patched('token-decisions')
+      ? decideByToken(decision, (payload as { token?: unknown }).token, comment)
+      : Promise.resolve(decideByName(decision, payload, comment));
+
+  // Signals cannot be refused: one without a valid token and role is recorded as not accepted and ignored.
+  setHandler(approveSignal, (p) => void decide('approve', p, p.comment));
+  setHandler(rejectSignal, (p) => void decide('reject', p, p.reason ?? p.comment));
+  setHandler(rollbackSignal, (p) => void decide('rollback', p, p.reason));
   setHandler(
     decideUpdate,
-    (payload) => {
-      const d = decide(payload.decision, payload.by, payload.comment);
+    async (payload) => {
+      const d = await decide(payload.decision, payload, payload.comment);
+      if (!d.accepted)
+        throw ApplicationFailure.create({
+          type: 'DecisionRefused',
+          message: d.refusal ?? 'not accepted',
+          nonRetryable: true,
+        });
       return { decision: payload.decision, by: d.by, at: d.at };
     },
     {
@@ -181,7 +231,6 @@ export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModel
             `invalid decision: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`
           );
         if (!waiting()) throw new Error(`release ${workflowId} is not waiting for a decision (stage: ${status.stage})`);
-        if (!approvers.includes(parsed.data.by)) throw new Error(`${parsed.data.by} does not hold the approver role`);
       },
     }
   );
@@ -226,6 +275,27 @@ export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModel
     }
   };
 
+  // A release asked for directly presents a token holding `release:<model>`. One started by another Cairn workflow
+  // (a lifecycle run, a retraining) is that workflow's request: it moves nothing until an approver decides.
+  const parent = workflowInfo().parent;
+  if (patched('token-requester') && parent && input.token === undefined) {
+    requester = `workflow:${parent.workflowId}`;
+    request.requestedBy = requester;
+  } else if (patched('token-requester')) {
+    const auth = await authorizeRelease({
+      releaseId,
+      token: input.token,
+      role: `release:${model}`,
+      action: 'release.request',
+      audit: true,
+    });
+    if (auth.refusal) {
+      stages.fail();
+      throw ApplicationFailure.nonRetryable(`release of ${model}@${version} refused: ${auth.refusal}`, 'AccessDenied');
+    }
+    requester = auth.principal;
+    request.requestedBy = requester;
+  }
   await startRelease(request);
   const check = await stages.run('checklist', () => releaseChecklist(request));
   const checklist = check.items;

@@ -12,6 +12,19 @@ export interface AuditEntry {
   hash: string;
 }
 
+/** Appends a state change the tables do not record themselves (a refused request, a schedule change). */
+export async function recordAudit(
+  db: Queryable,
+  entry: { actor: string; action: string; subject: string; details?: Record<string, unknown> }
+): Promise<void> {
+  await db.query('SELECT cairn.audit($1, $2, $3, $4)', [
+    entry.actor,
+    entry.action,
+    entry.subject,
+    JSON.stringify(entry.details ?? {}),
+  ]);
+}
+
 export async function listAudit(
   db: Queryable,
   filter: { subject?: string; action?: string; limit?: number } = {}

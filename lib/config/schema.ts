@@ -105,6 +105,12 @@ export const configSchema = z.strictObject({
       maxBodyBytes: z.coerce.number().int().min(1024).default(1_048_576),
     })
     .prefault({}),
+  release: z
+    .strictObject({
+      /** A principal may approve a release it requested itself (one-person teams). @default false */
+      selfApproval: flag.default(false),
+    })
+    .prefault({}),
   nats: z
     .strictObject({
       /** NATS server with JetStream, for streaming inference. @default 'nats://127.0.0.1:4222' */
@@ -156,6 +162,7 @@ export const ENV_KEYS = {
   CAIRN_SERVING_PORT: 'serving.port',
   CAIRN_ENVIRONMENT: 'serving.environment',
   CAIRN_SAMPLE_RATE: 'serving.sampleRate',
+  CAIRN_SELF_APPROVAL: 'release.selfApproval',
   NATS_URL: 'nats.url',
   CAIRN_STREAM_HEALTH_PORT: 'nats.healthPort',
 } as const satisfies Record<string, string>;
@@ -167,4 +174,4 @@ export const SECRET_KEYS: Record<string, keyof typeof ENV_KEYS> = {
 };
 
 /** Environment variables with the CAIRN_ prefix that are not config keys but are known. */
-export const OTHER_CAIRN_ENV = ['CAIRN_CONFIG'];
+export const OTHER_CAIRN_ENV = ['CAIRN_CONFIG', 'CAIRN_TOKEN', 'CAIRN_TOKEN_FILE'];

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { createToken } from '../../lib/auth/tokens.js';
+import type { Queryable } from '../../lib/db/pool.js';
 import { registerVersion } from '../../lib/registry/models.js';
 import { startRun } from '../../lib/tracking/runs.js';
 import type { NewRun } from '../../lib/tracking/runs.js';
@@ -30,4 +32,11 @@ export async function registerTestVersion(deps: Pick<TestDeps, 'db' | 'code'>, m
     lineage: {},
   });
   return version;
+}
+
+/** Tokens for releasing `model` in a test: rita may request releases and roll back, alice may approve. */
+export async function releaseTokens(db: Queryable, model: string): Promise<{ rita: string; alice: string }> {
+  const rita = (await createToken(db, 'rita', [`release:${model}`])).token;
+  const alice = (await createToken(db, 'alice', [`approver:${model}`])).token;
+  return { rita, alice };
 }

@@ -19,7 +19,10 @@ export async function startTestServer(
   const server = await buildServer({
     ...deps,
     logger,
-    config: { serving: { ...config.serving, sampleRate: 1, reloadInterval: 200, ...serving } },
+    config: {
+      database: config.database,
+      serving: { ...config.serving, sampleRate: 1, reloadInterval: 200, ...serving },
+    },
   });
   await server.app.listen({ host: '127.0.0.1', port: 0 });
   return { server, base: `http://127.0.0.1:${(server.app.server.address() as AddressInfo).port}` };

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureBinaries } from '../../infra/stack/binaries.js';
+import { listAudit } from '../../lib/audit/log.js';
+import { createToken } from '../../lib/auth/tokens.js';
 import { startRun } from '../../lib/tracking/runs.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
 import { runEntry } from '../helpers/cli.js';
@@ -181,7 +183,7 @@ describe('cairn CLI', () => {
     expect(oneLine(unreachable.stderr)).toMatch(/^cairn-train-worker: cannot reach postgres at 127\.0\.0\.1:1\/cairn/);
   });
 
-  it('releases from the CLI: tokens, release, a refused approve, approval by `temporal workflow signal`, rollback', async () => {
+  it('releases from the CLI with tokens: issued by an admin, release, a refused approve, approval by `temporal workflow signal`, rollback', async () => {
     const model = `cli-${Date.now().toString(36)}`;
     const client = await testClient();
     try {
@@ -192,14 +194,38 @@ describe('cairn CLI', () => {
           workflowId: `${model}-train`,
           args: [{ pipeline: 'penguins', model, config: { rounds: 5 } }],
         });
-        const token = await runEntry(
+        const as = (token: string) => ({ ...env, CAIRN_TOKEN: token });
+        // Tokens are issued by an admin only; the first admin comes from `tokens bootstrap`, refused once one exists.
+        const issue = ['tokens', 'create', '--principal', 'alice', '--role', `approver:${model}`];
+        const anonymous = await runEntry('cli/main.ts', issue, env);
+        expect(anonymous.code).toBe(4);
+        expect(oneLine(anonymous.stderr)).toBe(
+          'cairn: this command needs a token with the role admin: set CAIRN_TOKEN or --token-file'
+        );
+        const admin = (await createToken(deps.db, 'root', ['admin'])).token;
+        const bootstrap = await runEntry('cli/main.ts', ['tokens', 'bootstrap', '--principal', 'eve'], env);
+        expect(bootstrap.code).toBe(4);
+        expect(oneLine(bootstrap.stderr)).toContain('a live admin token exists');
+        const issued = await runEntry('cli/main.ts', [...issue, '--expires', '1d'], as(admin));
+        expect(issued.stdout).toMatch(
+          new RegExp(
+            `^token \\w+ for alice \\(approver:${model}\\), expires \\d{4}-\\d\\d-\\d\\dT[\\d:]+Z; shown once:\\ncairn_`
+          )
+        );
+        const alice = issued.stdout.trim().split('\n')[1]!;
+        const rita = (await createToken(deps.db, 'rita', [`release:${model}`])).token;
+        const mallory = (await createToken(deps.db, 'mallory', ['predict:*'])).token;
+        // The token file is read the same way as CAIRN_TOKEN.
+        const ritaFile = join(services().home, `rita-${model}`);
+        writeFileSync(ritaFile, `${rita}\n`, { mode: 0o600 });
+
+        const unauthenticated = await runEntry('cli/main.ts', ['release', `${model}@1`, '--first'], env);
+        expect(unauthenticated.code).toBe(4);
+        const started = await runEntry(
           'cli/main.ts',
-          ['tokens', 'create', '--principal', 'alice', '--role', `approver:${model}`],
+          ['--token-file', ritaFile, 'release', `${model}@1`, '--first'],
           env
         );
-        expect(token.stdout).toMatch(new RegExp(`^token \\w+ for alice \\(approver:${model}\\); shown once:\\ncairn_`));
-
-        const started = await runEntry('cli/main.ts', ['release', `${model}@1`, '--first'], env);
         expect(started.code).toBe(0);
         const workflowId = `release-${model}-v1-production`;
         expect(started.stdout).toContain(`started ${workflowId}`);
@@ -211,9 +237,11 @@ describe('cairn CLI', () => {
         ) {
           await new Promise((r) => setTimeout(r, 100));
         }
-        const refused = await runEntry('cli/main.ts', ['approve', workflowId, '--by', 'mallory'], env);
-        expect(refused.code).toBe(2);
-        expect(oneLine(refused.stderr)).toBe('cairn: approve refused: mallory does not hold the approver role');
+        const refused = await runEntry('cli/main.ts', ['approve', workflowId], as(mallory));
+        expect(refused.code).toBe(4);
+        expect(oneLine(refused.stderr)).toBe(
+          `cairn: approve refused: mallory does not hold the role approver:${model} (has: predict:*)`
+        );
 
         const s = services();
         const { temporal } = ensureBinaries(s.home, ['temporal']);
@@ -225,7 +253,7 @@ describe('cairn CLI', () => {
           '--name',
           'approve',
           '-i',
-          '{"by":"alice"}',
+          JSON.stringify({ token: alice }),
           '--address',
           s.temporalAddress,
         ]);
@@ -233,12 +261,32 @@ describe('cairn CLI', () => {
 
         const listed = await runEntry('cli/main.ts', ['deployments', 'list', '--model', model], env);
         expect(listed.stdout).toMatch(new RegExp(`${model}\\s+production\\s+v1\\s+-`));
-        const rollback = await runEntry('cli/main.ts', ['rollback', model], env);
+        const notReleaser = await runEntry('cli/main.ts', ['rollback', model], as(alice));
+        expect(notReleaser.code).toBe(4);
+        expect(oneLine(notReleaser.stderr)).toBe(
+          `cairn: refused: alice does not hold the role release:${model} (has: approver:${model})`
+        );
+        const rollback = await runEntry('cli/main.ts', ['rollback', model], as(rita));
         expect(rollback.code).toBe(2);
         expect(oneLine(rollback.stderr)).toBe('cairn: no previous version to roll back to');
       });
     } finally {
       await client.connection.close();
     }
+  });
+
+  it('changes schedules only with an admin token, and audits each change with the principal', async () => {
+    const id = `sched-${Date.now().toString(36)}`;
+    const create = ['schedule', 'create', 'penguins', '--cron', '0 3 * * 1', '--id', id, '--paused'];
+    const refused = await runEntry('cli/main.ts', create);
+    expect(refused.code).toBe(4);
+    expect(oneLine(refused.stderr)).toBe(
+      'cairn: this command needs a token with the role admin: set CAIRN_TOKEN or --token-file'
+    );
+    const admin = { CAIRN_TOKEN: (await createToken(deps.db, 'root', ['admin'])).token };
+    expect((await runEntry('cli/main.ts', create, admin)).stdout).toContain(`created schedule ${id}`);
+    expect((await runEntry('cli/main.ts', ['schedule', 'delete', id], admin)).stdout).toContain(`${id} deleted`);
+    const audited = await listAudit(deps.db, { subject: id });
+    expect(audited.map((e) => `${e.actor} ${e.action}`)).toEqual(['root schedule.deleted', 'root schedule.created']);
   });
 });

@@ -16,6 +16,7 @@ import { trainingPipeline } from '../../workflows/training-pipeline.js';
 import { runEntry } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/serving.js';
 import { useServices, withWorker } from '../helpers/temporal.js';
+import { releaseTokens } from '../helpers/records.js';
 
 const ctx = useServices();
 const { deps } = ctx;
@@ -44,7 +45,9 @@ async function train(rounds: number): Promise<number> {
   });
 }
 
-/** Runs a release to its end, approving it as alice once it waits for a decision. */
+let tokens: { rita: string; alice: string };
+
+/** Runs a release to its end (requested by rita), approving it as alice once it waits for a decision. */
 async function release(input: Omit<ReleaseModelInput, 'model' | 'environment'>) {
   return withWorker(
     deps,
@@ -52,13 +55,13 @@ async function release(input: Omit<ReleaseModelInput, 'model' | 'environment'>) 
       const handle: WorkflowHandle<typeof releaseModel> = await ctx.client.workflow.start(releaseModel, {
         taskQueue,
         workflowId: `fleet-release-${randomUUID().slice(0, 8)}`,
-        args: [{ ...input, model, environment, monitor: false }],
+        args: [{ ...input, model, environment, monitor: false, token: tokens.rita }],
       });
       for (let i = 0; (await handle.query(statusQuery)).stage !== 'awaiting-approval'; i++) {
         if (i > 200) throw new Error('the release never asked for a decision');
         await new Promise((r) => setTimeout(r, 100));
       }
-      await handle.signal(approveSignal, { by: 'alice' });
+      await handle.signal(approveSignal, { token: tokens.alice });
       return handle.result();
     },
     { trainWorker: false }
@@ -92,8 +95,8 @@ async function servedVersion(base: string, token: string): Promise<number> {
 
 describe('fleet acknowledgement', () => {
   it('moves traffic only to a version every live replica has loaded; one that cannot load it fails the release by name', async () => {
-    const token = (await createToken(deps.db, `fleet-${randomUUID().slice(0, 6)}`, ['predict'])).token;
-    await createToken(deps.db, 'alice', [`approver:${model}`]);
+    const token = (await createToken(deps.db, `fleet-${randomUUID().slice(0, 6)}`, ['predict:*'])).token;
+    tokens = await releaseTokens(deps.db, model);
     const v1 = await train(5);
     const v2 = await train(6); // another package: the same config would build v1's, bit for bit
     const v2Package = (await resolveVersion(deps.db, { model, version: v2 })).packageDigest;

@@ -77,7 +77,7 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 90_
 }
 
 beforeAll(async () => {
-  token = (await createToken(deps.db, 'monitor-test', ['predict'])).token;
+  token = (await createToken(deps.db, 'monitor-test', ['predict:*'])).token;
   ({ server, base } = await startTestServer(deps, { flushInterval: 200 }));
 });
 

@@ -17,6 +17,7 @@ import type { ReleaseModelInput } from '../../workflows/release-model.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
 import { startTestServer } from '../helpers/serving.js';
 import { useServices, withWorker } from '../helpers/temporal.js';
+import { releaseTokens } from '../helpers/records.js';
 
 const ctx = useServices();
 const { deps } = ctx;
@@ -29,6 +30,7 @@ const model = `canary-${randomUUID().slice(0, 8)}`;
 let server: Server;
 let base: string;
 let token: string;
+let tokens: { rita: string; alice: string };
 
 async function train(rounds: number): Promise<number> {
   return withWorker(deps, async (taskQueue) => {
@@ -78,12 +80,12 @@ async function release(input: ReleaseModelInput) {
       const handle: WorkflowHandle<typeof releaseModel> = await ctx.client.workflow.start(releaseModel, {
         taskQueue,
         workflowId: `release-${model}-v${input.version}-${randomUUID().slice(0, 8)}`,
-        args: [input],
+        args: [{ ...input, token: tokens.rita }],
       });
       for (let i = 0; i < 100 && (await handle.query(statusQuery)).stage !== 'awaiting-approval'; i++) {
         await new Promise((r) => setTimeout(r, 100));
       }
-      await handle.signal(approveSignal, { by: 'alice', comment: 'ship it' });
+      await handle.signal(approveSignal, { token: tokens.alice, comment: 'ship it' });
       return handle.result();
     },
     { trainWorker: false }
@@ -100,8 +102,8 @@ const canary = {
 };
 
 beforeAll(async () => {
-  await createToken(deps.db, 'alice', [`approver:${model}`]);
-  token = (await createToken(deps.db, 'canary-test', ['predict'])).token;
+  tokens = await releaseTokens(deps.db, model);
+  token = (await createToken(deps.db, 'canary-test', ['predict:*'])).token;
   expect(await train(10)).toBe(1);
   expect(await train(30)).toBe(2);
   expect((await release({ model, version: 1, first: true })).status).toBe('promoted');

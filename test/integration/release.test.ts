@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
-import { createToken } from '../../lib/auth/tokens.js';
+import { createToken, revokeToken } from '../../lib/auth/tokens.js';
 import { changeDeployment, getDeployment, moves } from '../../lib/release/deployments.js';
 import { resolveVersion } from '../../lib/registry/models.js';
-import { approveSignal, decideUpdate, statusQuery } from '../../workflows/messages.js';
+import { listAudit } from '../../lib/audit/log.js';
+import { approveSignal, decideUpdate, rollbackSignal, statusQuery } from '../../workflows/messages.js';
 import { releaseModel } from '../../workflows/release-model.js';
 import type { ReleaseModelInput } from '../../workflows/release-model.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
@@ -34,6 +35,11 @@ async function waitForStage(handle: WorkflowHandle, stage: string) {
   throw new Error(`release never reached ${stage}`);
 }
 
+async function until(check: () => Promise<boolean>) {
+  for (let i = 0; i < 200 && !(await check()); i++) await new Promise((r) => setTimeout(r, 100));
+  if (!(await check())) throw new Error('timed out');
+}
+
 async function release(
   input: ReleaseModelInput,
   drive: (handle: WorkflowHandle<typeof releaseModel>) => Promise<void>
@@ -54,18 +60,22 @@ async function release(
 }
 
 const releases = (id: string) =>
-  deps.db.query('SELECT status, outcome, checklist FROM cairn.releases WHERE id = $1', [id]);
+  deps.db.query('SELECT status, outcome, checklist, requested_by FROM cairn.releases WHERE id = $1', [id]);
 const approvals = (id: string) =>
-  deps.db.query<{ decision: string; by: string; accepted: boolean }>(
-    'SELECT decision, by, accepted FROM cairn.approvals WHERE release_id = $1 ORDER BY seq',
+  deps.db.query<{ decision: string; by: string; accepted: boolean; refusal: string | null }>(
+    'SELECT decision, by, accepted, refusal FROM cairn.approvals WHERE release_id = $1 ORDER BY seq',
     [id]
   );
+
+/** A token that may release `model` (held by rita, who requests the releases in these tests). */
+const releaser = async (model: string) => (await createToken(deps.db, 'rita', [`release:${model}`])).token;
 
 describe('releaseModel', () => {
   it('refuses a release whose checklist fails and lists every failing item', async () => {
     const model = `rel-${randomUUID().slice(0, 8)}`;
     await train(model);
-    const err = await release({ model, version: 7, environment: 'production' }, async () => undefined).catch(
+    const token = await releaser(model);
+    const err = await release({ model, version: 7, environment: 'production', token }, async () => undefined).catch(
       (e: unknown) => e
     );
     expect(err).toBeInstanceOf(WorkflowFailedError);
@@ -89,7 +99,8 @@ describe('releaseModel', () => {
     const model = `rel-${randomUUID().slice(0, 8)}`;
     await createToken(deps.db, 'alice', [`approver:${model}`]);
     const version = await train(model, { rounds: 2, gate: { minAccuracy: 0.999 } });
-    const err = (await release({ model, version, first: true }, async () => undefined).catch(
+    const token = await releaser(model);
+    const err = (await release({ model, version, first: true, token }, async () => undefined).catch(
       (e: unknown) => e
     )) as WorkflowFailedError;
     const message = (err.cause as Error).message;
@@ -107,43 +118,109 @@ describe('releaseModel', () => {
     expect(rows).toEqual([{ status: 'refused' }]);
   });
 
-  it('ignores decisions from principals without the approver role, then promotes on an approver signal', async () => {
+  it('refuses a release requested without a token holding release:<model>, and audits the refusal', async () => {
     const model = `rel-${randomUUID().slice(0, 8)}`;
-    await createToken(deps.db, 'alice', [`approver:${model}`]);
-    await createToken(deps.db, 'mallory', ['predict', 'approver:some-other-model']);
+    const version = await train(model);
+    const { token: other } = await createToken(deps.db, 'rita', ['release:some-other-model']);
+    for (const [token, refusal] of [
+      [undefined, 'no token presented (needs the role release:' + model + ')'],
+      [other, `rita does not hold the role release:${model} (has: release:some-other-model)`],
+    ] as const) {
+      const err = await release(
+        { model, version, first: true, ...(token ? { token } : {}) },
+        async () => undefined
+      ).catch((e: unknown) => e);
+      const cause = (err as WorkflowFailedError).cause as Error & { type?: string };
+      expect(cause.type).toBe('AccessDenied');
+      expect(cause.message).toBe(`release of ${model}@${version} refused: ${refusal}`);
+    }
+    const { rows } = await deps.db.query('SELECT 1 FROM cairn.releases WHERE model = $1', [model]);
+    expect(rows).toEqual([]);
+    const audited = (await listAudit(deps.db, { action: 'release.request.refused', limit: 1000 })).filter((e) =>
+      e.subject.startsWith(`release-${model}-`)
+    );
+    expect(audited.map((e) => e.actor).sort()).toEqual(['rita', 'unknown token']);
+  });
+
+  it("counts only decisions whose token holds the role; the principal is the token's, never a typed name", async () => {
+    const model = `rel-${randomUUID().slice(0, 8)}`;
+    const alice = (await createToken(deps.db, 'alice', [`approver:${model}`])).token;
+    const mallory = (await createToken(deps.db, 'mallory', ['predict:*', 'approver:some-other-model'])).token;
+    const revoked = await createToken(deps.db, 'bob', [`approver:${model}`]);
+    await revokeToken(deps.db, revoked.id);
+    // rita requested the release; holding the approver role too does not let her approve her own request.
+    const rita = (await createToken(deps.db, 'rita', [`release:${model}`, `approver:${model}`])).token;
     const v1 = await train(model);
-    const { result } = await release({ model, version: v1, first: true }, async (h) => {
+    const { result } = await release({ model, version: v1, first: true, token: rita }, async (h) => {
       await waitForStage(h, 'awaiting-approval');
-      const refused = await h
-        .executeUpdate(decideUpdate, { args: [{ decision: 'approve', by: 'mallory' }] })
-        .catch((e: unknown) => e);
-      expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
-      expect(String((refused as WorkflowUpdateFailedError).cause?.message)).toContain(
-        'mallory does not hold the approver role'
+      const refusalOf = async (token: string) => {
+        const err = await h
+          .executeUpdate(decideUpdate, { args: [{ decision: 'approve', token }] })
+          .catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+        return String((err as WorkflowUpdateFailedError).cause?.message);
+      };
+      expect(await refusalOf(mallory)).toBe(
+        `mallory does not hold the role approver:${model} (has: predict:*, approver:some-other-model)`
+      );
+      expect(await refusalOf(revoked.token)).toBe('unknown, expired or revoked token');
+      expect(await refusalOf(rita)).toBe(
+        'rita requested this release and may not decide it (release.selfApproval is off)'
       );
       const malformed = await h
-        .executeUpdate(decideUpdate, { args: [{ decision: 'maybe', by: 'alice' } as never] })
+        .executeUpdate(decideUpdate, { args: [{ decision: 'approve', by: 'alice' } as never] })
         .catch((e: unknown) => e);
-      expect(String((malformed as WorkflowUpdateFailedError).cause?.message)).toContain('invalid decision: decision');
-      await h.signal(approveSignal, { by: 'mallory' });
+      expect(String((malformed as WorkflowUpdateFailedError).cause?.message)).toContain('invalid decision: token');
+      // A forged name in a signal, and a rollback from an approver (rolling back needs release:<model>): ignored.
+      // Each signal's token is checked by an activity: wait for its decision before the next, to fix their order.
+      const decisions = async () => ((await h.query(statusQuery)).results.decisions as unknown[]).length;
+      await h.signal(approveSignal, { by: 'alice' } as never);
+      await until(async () => (await decisions()) === 4);
+      await h.signal(rollbackSignal, { token: alice, reason: 'not mine to do' });
+      await until(async () => (await decisions()) === 5);
       expect((await h.query(statusQuery)).stage).toBe('awaiting-approval');
-      await h.signal(approveSignal, { by: 'alice', comment: 'metrics look right' });
+      await h.signal(approveSignal, { token: alice, comment: 'metrics look right' });
     });
     expect(result.status).toBe('promoted');
     expect((await getDeployment(deps.db, model, 'production'))?.stableVersion).toBe(v1);
     expect((await resolveVersion(deps.db, { model, alias: 'production' })).version).toBe(v1);
-    expect((await releases(result.releaseId)).rows[0]).toMatchObject({ status: 'promoted' });
-    // The refused update never reached history; the signals did and are recorded as they were judged.
+    expect((await releases(result.releaseId)).rows[0]).toMatchObject({ status: 'promoted', requested_by: 'rita' });
+    // Every decision is recorded as it was judged, refusals with their reason, and each is in the audit log.
     expect((await approvals(result.releaseId)).rows).toEqual([
-      { decision: 'approve', by: 'mallory', accepted: false },
-      { decision: 'approve', by: 'alice', accepted: true },
+      { decision: 'approve', by: 'mallory', accepted: false, refusal: expect.stringContaining('does not hold') },
+      { decision: 'approve', by: 'unknown token', accepted: false, refusal: 'unknown, expired or revoked token' },
+      { decision: 'approve', by: 'rita', accepted: false, refusal: expect.stringContaining('may not decide it') },
+      {
+        decision: 'approve',
+        by: 'unknown token',
+        accepted: false,
+        refusal: `no token presented (needs the role approver:${model})`,
+      },
+      {
+        decision: 'rollback',
+        by: 'alice',
+        accepted: false,
+        refusal: `alice does not hold the role release:${model} (has: approver:${model})`,
+      },
+      { decision: 'approve', by: 'alice', accepted: true, refusal: null },
+    ]);
+    const audited = await listAudit(deps.db, { subject: result.releaseId, limit: 100 });
+    const requested = await listAudit(deps.db, { subject: `${model}@${v1}`, action: 'release.requested' });
+    expect(requested.map((e) => e.actor)).toEqual(['rita']);
+    expect(audited.map((e) => `${e.actor} ${e.action}`).reverse()).toEqual([
+      'mallory release.approve.refused',
+      'unknown token release.approve.refused',
+      'rita release.approve.refused',
+      'unknown token release.approve.refused',
+      'alice release.rollback.refused',
+      'alice release.approve',
     ]);
 
     // A second version replaces it with the first as rollback target; a rollback returns to it.
     const v2 = await train(model);
-    const second = await release({ model, version: v2 }, async (h) => {
+    const second = await release({ model, version: v2, token: rita }, async (h) => {
       await waitForStage(h, 'awaiting-approval');
-      expect(await h.executeUpdate(decideUpdate, { args: [{ decision: 'approve', by: 'alice' }] })).toMatchObject({
+      expect(await h.executeUpdate(decideUpdate, { args: [{ decision: 'approve', token: alice }] })).toMatchObject({
         decision: 'approve',
         by: 'alice',
       });
@@ -162,11 +239,17 @@ describe('releaseModel', () => {
     const model = `rel-${randomUUID().slice(0, 8)}`;
     await createToken(deps.db, 'alice', [`approver:${model}`]);
     const version = await train(model);
-    const { result } = await release({ model, version, first: true, approvalTimeout: '2s' }, async () => undefined);
+    const token = await releaser(model);
+    const { result } = await release(
+      { model, version, first: true, approvalTimeout: '2s', token },
+      async () => undefined
+    );
     expect(result.status).toBe('rejected');
     expect(result.outcome).toContain('no decision within 2s');
     expect((await releases(result.releaseId)).rows[0]).toMatchObject({ status: 'rejected' });
-    expect((await approvals(result.releaseId)).rows).toEqual([{ decision: 'timeout', by: 'cairn', accepted: true }]);
+    expect((await approvals(result.releaseId)).rows).toEqual([
+      { decision: 'timeout', by: 'cairn', accepted: true, refusal: null },
+    ]);
     expect(await getDeployment(deps.db, model, 'production')).toBeUndefined();
   });
 });

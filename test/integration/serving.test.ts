@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createToken } from '../../lib/auth/tokens.js';
+import { createToken, revokeToken } from '../../lib/auth/tokens.js';
 import type { NumericBins, CategoryCounts } from '../../lib/monitoring/feed.js';
 import { readFeed } from '../../lib/monitoring/feed.js';
 import { resolveSourcePath } from '../../lib/pipeline/run-config.js';
@@ -83,7 +83,7 @@ beforeAll(async () => {
   expect(await train(15)).toBe(1);
   expect(await train(40)).toBe(2);
   await change(moves.promote(1, null), 'promote');
-  token = (await createToken(deps.db, 'serving-test', ['predict'])).token;
+  token = (await createToken(deps.db, 'serving-test', ['predict:*'])).token;
   approverToken = (await createToken(deps.db, 'serving-approver', [`approver:${model}`])).token;
   ({ server, base } = await startTestServer(deps, { environment: ENV, flushInterval: '1h' }));
 }, 240_000);
@@ -154,6 +154,22 @@ describe('online predictions', () => {
     expect(list.status).toBe(200);
     expect(list.body.environment).toBe(ENV);
     expect(list.body.models).toContainEqual({ model, stable: 1, canary: null, canaryWeight: 0, revision: 1 });
+  });
+
+  it('refuses a revoked token at once: the revocation is announced to the server, not waited out', async () => {
+    const issued = await createToken(deps.db, 'short-lived', [`predict:${model}`]);
+    // Known to the server's token cache, which would trust it for 30 s without the announcement.
+    expect((await call('GET', '/v1/models', undefined, { token: issued.token })).status).toBe(200);
+    const revokedAt = performance.now();
+    await revokeToken(deps.db, issued.id);
+    let status = 200;
+    while (status === 200 && performance.now() - revokedAt < 10_000)
+      status = (await call('GET', '/v1/models', undefined, { token: issued.token })).status;
+    const refusedAfter = performance.now() - revokedAt;
+    expect(status).toBe(401);
+    // The cache would have answered 200 for 30 s; well under that, the LISTEN/NOTIFY path did it.
+    expect(refusedAfter).toBeLessThan(10_000);
+    console.info(`revoked token refused ${refusedAfter.toFixed(1)} ms after the revocation`);
   });
 
   it('refuses bad requests with a 4xx that names the problem, and keeps serving', async () => {
@@ -241,13 +257,17 @@ describe('online predictions', () => {
     expect(missing.status).toBe(401);
     expect(missing.body.error).toMatch(/missing bearer token/);
     expect(missing.headers.get('www-authenticate')).toBe('Bearer');
-    await bad(predict({ row: good }, { token: 'cairn_nope' }), 401, /unknown or revoked token/);
+    await bad(predict({ row: good }, { token: 'cairn_nope' }), 401, /unknown, expired or revoked token/);
     await bad(predict({ row: good }, { headers: { authorization: 'Basic abc' } }), 401, /Bearer <token>/);
     await bad(
       predict({ row: good }, { token: approverToken }),
       403,
-      /serving-approver .*needs the role predict or admin/
+      new RegExp(`serving-approver may not do this: it needs the role predict:${model} \\(has: approver:${model}\\)`)
     );
+    const elsewhere = (await createToken(deps.db, 'other-team', ['predict:some-other-model'])).token;
+    await bad(predict({ row: good }, { token: elsewhere }), 403, new RegExp(`needs the role predict:${model}`));
+    // It may list the models it may call: none of these.
+    expect((await call('GET', '/v1/models', undefined, { token: elsewhere })).body.models).toEqual([]);
     await bad(call('GET', '/v2/nothing'), 404, /no route GET \/v2\/nothing/);
 
     const after = await predict({ row: good });

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBinaries } from '../../infra/stack/binaries.js';
 import { createToken } from '../../lib/auth/tokens.js';
+import { releaseTokens } from '../helpers/records.js';
 import { getRun } from '../../lib/tracking/queries.js';
 import type { Server } from '../../serving/server.js';
 import type { RunPipelineResult } from '../../workflows/run-pipeline.js';
@@ -106,24 +107,24 @@ describe('a project made with `cairn init`, outside the repository, driven throu
     expect(reproduction!.stages.every((stage) => !stage.cacheHit)).toBe(true);
 
     // 4. Released with an approval, then answered by the server that was running before the project existed.
-    const token = await runEntry(
+    const { rita, alice } = await releaseTokens(deps.db, 'penguin-species');
+    const release = await runEntry(
       'cli/main.ts',
-      ['tokens', 'create', '--principal', 'ana', '--role', 'approver:penguin-species'],
-      env,
+      ['release', 'penguin-species@1', '--first'],
+      { ...env, CAIRN_TOKEN: rita },
       dir
     );
-    expect(token.code).toBe(0);
-    const release = await runEntry('cli/main.ts', ['release', 'penguin-species@1', '--first'], env, dir);
     expect(release.code).toBe(0);
     const releaseId = 'release-penguin-species-v1-production';
     const handle = ctx.client.workflow.getHandle(releaseId);
     for (let i = 0; i < 200 && (await handle.query<{ stage: string }>('status')).stage !== 'awaiting-approval'; i++)
       await new Promise((r) => setTimeout(r, 100));
-    const approved = await runEntry('cli/main.ts', ['approve', releaseId, '--by', 'ana'], env, dir);
+    const approved = await runEntry('cli/main.ts', ['approve', releaseId], { ...env, CAIRN_TOKEN: alice }, dir);
     expect(approved.code).toBe(0);
+    expect(approved.stdout).toContain(`${releaseId}: approved by alice`);
     expect(await handle.result()).toMatchObject({ status: 'promoted' });
 
-    const predict = (await createToken(deps.db, 'project-test', ['predict'])).token;
+    const predict = (await createToken(deps.db, 'project-test', ['predict:*'])).token;
     const row = {
       island: 'Biscoe',
       beakLength: 47.5,

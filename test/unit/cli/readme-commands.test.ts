@@ -19,12 +19,19 @@ function readmeCommands(): string[][] {
 function problems(words: string[]): string[] {
   let command: Command = program;
   let i = 0;
+  // Options of cairn itself (`--token-file <path>`) may come before the command.
+  while (words[i]?.startsWith('-')) {
+    if (['--help', '-h', '--version', '-V'].includes(words[i]!)) return [];
+    const option = program.options.find((o) => o.long === words[i] || o.short === words[i]);
+    if (!option) return [`cairn: unknown option ${words[i]}`];
+    i += option.required || option.optional ? 2 : 1;
+  }
   for (; i < words.length && !words[i]!.startsWith('-'); i++) {
     const sub = command.commands.find((c) => c.name() === words[i] || c.aliases().includes(words[i]!));
     if (!sub) break;
     command = sub;
   }
-  if (command === program && !words[0]?.startsWith('-')) return [`no command ${words[0]}`];
+  if (command === program) return [`no command ${words[i]}`];
   const options: Option[] = [...command.options, ...program.options];
   const known = (flag: string) =>
     ['--help', '-h', '--version', '-V'].includes(flag) || options.some((o) => o.long === flag || o.short === flag);
@@ -50,5 +57,7 @@ describe('the README', () => {
   it('would catch a command or an option cairn does not have', () => {
     expect(problems(['run', 'penguins', '--no-cahce'])).toEqual(['run: unknown option --no-cahce']);
     expect(problems(['deploy', 'x'])).toEqual(['no command deploy']);
+    expect(problems(['--token-file', 'f', 'approve', 'r', '--by', 'x'])).toEqual(['approve: unknown option --by']);
+    expect(problems(['--tokn-file', 'f', 'approve', 'r'])).toEqual(['cairn: unknown option --tokn-file']);
   });
 });
