@@ -29,6 +29,9 @@ import type { Pool } from '../lib/db/pool.js';
 import type { Logger } from '../lib/logging/logger.js';
 import { ScoringInputError } from '../lib/scoring/scorer.js';
 import type { InputProblem, Prediction } from '../lib/scoring/scorer.js';
+import { grants } from '../lib/auth/tokens.js';
+import { watchRevocations } from '../lib/auth/revocations.js';
+import { TokenCache } from './auth.js';
 import { ModelSet } from './model-set.js';
 import { boundedError, parseClientJson, RefusedJsonError } from './requests.js';
 
@@ -306,7 +309,25 @@ interface Shared {
   models: ModelSet;
   logger: Logger;
   stats: StreamStats;
+  tokens: TokenCache;
   aborted: boolean;
+}
+
+/**
+ * Why a message may not be answered with predictions: it must carry the header `Authorization: Bearer <token>`
+ * with a live token holding `predict:<model>` (as the HTTP endpoint asks). Undefined when it may.
+ */
+async function tokenProblem(tokens: TokenCache, msg: JsMsg, model: string): Promise<InputProblem | undefined> {
+  const field = '(header) Authorization';
+  const header = msg.headers?.get('Authorization');
+  if (!header) return { field, message: `missing: send Authorization: Bearer <token> (role predict:${model})` };
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) return { field, message: 'must read "Bearer <token>"' };
+  const principal = await tokens.lookup(match[1]!);
+  if (!principal) return { field, message: 'unknown, expired or revoked token' };
+  if (!grants(principal.roles, `predict:${model}`))
+    return { field, message: `${principal.principal} does not hold the role predict:${model}` };
+  return undefined;
 }
 
 /** One model's durable pull consumer: pulls, scores in batches, answers, acknowledges. */
@@ -418,8 +439,21 @@ class ModelConsumer {
     const fail = (msg: JsMsg, id: string, err: unknown) => answers.push(failed(msg, id, err));
     const send = (msg: JsMsg, id: string, answer: StreamAnswer) =>
       answers.push(this.answer(msg, id, answer).catch((err: unknown) => failed(msg, id, err)));
-    for (const msg of batch) {
+    // Tokens first, for the whole batch: known ones are answered from the cache without a query.
+    const refusals = await Promise.all(
+      batch.map((msg) => tokenProblem(this.shared.tokens, msg, this.model).catch((err: unknown) => err as Error))
+    );
+    for (const [i, msg] of batch.entries()) {
       const id = messageId(msg);
+      const refusal = refusals[i];
+      if (refusal instanceof Error) {
+        fail(msg, id, refusal);
+        continue;
+      }
+      if (refusal) {
+        send(msg, id, { id, model: this.model, error: `unauthorized: ${refusal.message}`, problems: [refusal] });
+        continue;
+      }
       const request = readRequest(msg.data);
       if (Array.isArray(request)) {
         send(msg, id, rejection(id, this.model, request));
@@ -607,6 +641,8 @@ export async function startStreamConsumer(options: StreamConsumerOptions): Promi
     throw new ConfigError(`cannot reach NATS at ${redactUrl(config.nats.url)} (nats.url / NATS_URL): ${reason(err)}`);
   }
 
+  const tokens = new TokenCache(options.db);
+  const revocations = watchRevocations(config, (tokenId) => tokens.forget(tokenId), logger);
   const consumers = new Map<string, ModelConsumer>();
   let timer: NodeJS.Timeout | undefined;
   let advisories: Subscription | undefined;
@@ -625,7 +661,18 @@ export async function startStreamConsumer(options: StreamConsumerOptions): Promi
 
   try {
     const jsm = await jetstreamManager(nc);
-    const shared: Shared = { nc, js: jsm.jetstream(), jsm, names, settings, models, logger, stats, aborted: false };
+    const shared: Shared = {
+      nc,
+      js: jsm.jetstream(),
+      jsm,
+      names,
+      settings,
+      models,
+      logger,
+      stats,
+      tokens,
+      aborted: false,
+    };
     const streams = await ensureStreams(jsm, settings);
 
     advisories = nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${names.inputStream}.*`, {
@@ -696,6 +743,7 @@ export async function startStreamConsumer(options: StreamConsumerOptions): Promi
           await Promise.all([...consumers.values()].map((c) => c.drain()));
           advisories?.unsubscribe();
           if (ownModels) await models.stop();
+          await revocations.close();
           if (!nc.isClosed()) await nc.drain();
         })();
         return stopping;
@@ -705,10 +753,12 @@ export async function startStreamConsumer(options: StreamConsumerOptions): Promi
         clearInterval(timer);
         if (!nc.isClosed()) await nc.close();
         if (ownModels) await models.stop();
+        await revocations.close();
       },
     };
   } catch (err) {
     clearInterval(timer);
+    await revocations.close();
     if (ownModels) await models.stop();
     await nc.close();
     throw err;

@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { JetStreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { connect, headers } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createToken, revokeToken } from '../../lib/auth/tokens.js';
 import { resolveSourcePath } from '../../lib/pipeline/run-config.js';
 import { changeDeployment, moves } from '../../lib/release/deployments.js';
 import { answerId, ensureStreams, startStreamConsumer, streamNames, streamSettings } from '../../serving/stream.js';
@@ -55,10 +56,12 @@ const deploy = (name: string, version: number) =>
 
 let nc: NatsConnection;
 let jsm: JetStreamManager;
+let token: string;
 
 beforeAll(async () => {
   nc = await connect({ servers: testConfig().nats.url });
   jsm = await jetstreamManager(nc);
+  token = (await createToken(deps.db, 'stream-client', [`predict:${model}`, `predict:${other}`])).token;
   // v1 and v2 of one model (different configs, so different packages), and a second model deployed later.
   expect(await train(model, 10)).toBe(1);
   expect(await train(model, 30)).toBe(2);
@@ -101,13 +104,25 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
   }
 }
 
-/** Publishes requests with their message ids, `parallel` at a time. */
-async function publish(to: string, messages: { id: string; body: string }[], parallel = 500) {
+/**
+ * Publishes requests with their message ids, `parallel` at a time, each with the header Authorization: Bearer
+ * <token> (the test's predict token unless a message names another, or null for none).
+ */
+async function publish(
+  to: string,
+  messages: { id: string; body: string; token?: string | null; authorization?: string }[],
+  parallel = 500
+) {
   const js = jsm.jetstream();
+  const send = (m: (typeof messages)[number]) => {
+    const h = headers();
+    const bearer = m.token === undefined ? token : m.token;
+    if (m.authorization) h.set('Authorization', m.authorization);
+    else if (bearer !== null) h.set('Authorization', `Bearer ${bearer}`);
+    return js.publish(names.input(to), m.body, { msgID: m.id, headers: h });
+  };
   for (let i = 0; i < messages.length; i += parallel) {
-    const acks = await Promise.all(
-      messages.slice(i, i + parallel).map((m) => js.publish(names.input(to), m.body, { msgID: m.id }))
-    );
+    const acks = await Promise.all(messages.slice(i, i + parallel).map(send));
     expect(acks.every((a) => !a.duplicate)).toBe(true);
   }
 }
@@ -242,6 +257,42 @@ describe('stream inference on JetStream', () => {
     // Acknowledged once, never handed back.
     expect(await consumerState(model)).toEqual({ pending: 0, ackPending: 0, redelivered: 0 });
     expect(consumer.stats).toMatchObject({ rejected: 7, retried: 0, terminated: 0, redelivered: 0 });
+  });
+
+  it('answers a message without a valid token for the model with an error, and no prediction', async () => {
+    newPrefix();
+    await deploy(model, 1);
+    const consumer = await start();
+    const elsewhere = (await createToken(deps.db, 'other-team', ['predict:some-other-model'])).token;
+    const revoked = await createToken(deps.db, 'gone', [`predict:${model}`]);
+    await revokeToken(deps.db, revoked.id);
+    const body = JSON.stringify({ row: ROWS[0] });
+    await publish(model, [
+      { id: 'no-token', body, token: null },
+      { id: 'not-bearer', body, authorization: 'Basic abc' },
+      { id: 'unknown', body, token: 'cairn_nope' },
+      { id: 'revoked', body, token: revoked.token },
+      { id: 'wrong-model', body, token: elsewhere },
+      { id: 'good', body },
+    ]);
+    await until('all answered', () => consumer.stats.answered === 6);
+    const byId = Object.fromEntries((await answers()).map((o) => [o.answer.id, o.answer]));
+    const refusal = (message: string) => ({
+      model,
+      error: `unauthorized: ${message}`,
+      problems: [{ field: '(header) Authorization', message }],
+    });
+    expect(byId['no-token']).toMatchObject(
+      refusal(`missing: send Authorization: Bearer <token> (role predict:${model})`)
+    );
+    expect(byId['not-bearer']).toMatchObject(refusal('must read "Bearer <token>"'));
+    expect(byId.unknown).toMatchObject(refusal('unknown, expired or revoked token'));
+    expect(byId.revoked).toMatchObject(refusal('unknown, expired or revoked token'));
+    expect(byId['wrong-model']).toMatchObject(refusal(`other-team does not hold the role predict:${model}`));
+    for (const id of ['no-token', 'not-bearer', 'unknown', 'revoked', 'wrong-model'])
+      expect(byId[id]).not.toHaveProperty('predictions');
+    expect(byId.good).toMatchObject({ version: 1, predictions: [{ label: expect.any(String) }] });
+    expect(consumer.stats).toMatchObject({ predictions: 1, rejected: 5 });
   });
 
   it('retries a message that fails inside the consumer, then answers it with an error and terminates it', async () => {
