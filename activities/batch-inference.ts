@@ -10,6 +10,7 @@ import { canonicalJson } from '../lib/ml/canonical-json.js';
 import { ModelRefError, parseModelRef } from '../lib/registry/model-ref.js';
 import type { ModelRef } from '../lib/registry/model-ref.js';
 import { resolveVersion } from '../lib/registry/models.js';
+import { UntrustedPackageError } from '../lib/signing/packages.js';
 import { scorerFor } from '../lib/scoring/scorer.js';
 import type { Scorer } from '../lib/scoring/scorer.js';
 import { loadDataset } from './dataset.js';
@@ -137,6 +138,12 @@ export function createBatchInferenceActivities(deps: ActivityDeps) {
           throw ApplicationFailure.nonRetryable(err.message, 'UnknownModel', { model: args.model });
         throw err;
       });
+      try {
+        deps.trust.check(version);
+      } catch (err) {
+        if (err instanceof UntrustedPackageError) throw ApplicationFailure.nonRetryable(err.message, err.type);
+        throw err;
+      }
       if (!(await store.stat(args.input))) {
         throw ApplicationFailure.nonRetryable(
           `unknown dataset ${args.input}: no snapshot with that digest in the store`,

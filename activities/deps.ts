@@ -3,6 +3,7 @@ import type { Pool } from '../lib/db/pool.js';
 import type { CodeVersion } from '../lib/lineage/code-version.js';
 import type { Logger } from '../lib/logging/logger.js';
 import type { Project } from '../lib/pipeline/project.js';
+import type { PackageSigner, PackageTrust } from '../lib/signing/packages.js';
 
 /** What activities need from the outside world; workers pass real services, unit tests may pass others. */
 export interface ActivityDeps {
@@ -17,4 +18,8 @@ export interface ActivityDeps {
   project: Project;
   /** A principal may approve a release it requested itself (`release.selfApproval`). @default false */
   selfApproval?: boolean;
+  /** Signs registered packages (`signing.keyFile`); registration fails without it. */
+  signer?: PackageSigner;
+  /** The keys packages must be signed by to be released or scored (`signing.trustDir`). */
+  trust: PackageTrust;
 }

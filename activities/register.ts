@@ -1,3 +1,4 @@
+import { ConfigError } from '../lib/config/index.js';
 import { registerVersion, setAlias } from '../lib/registry/models.js';
 import { finishRun } from '../lib/tracking/runs.js';
 import type { RunEnd } from '../lib/tracking/runs.js';
@@ -38,6 +39,10 @@ export function createRegisterActivities(deps: ActivityDeps) {
      */
     async register({ plan, dataset, packaged, evaluation, requestedBy }: RegisterInput): Promise<RegisterResult> {
       return trackedStage(deps, plan, 'register', { artifacts: () => ({}), liveness: true }, async () => {
+        if (!deps.signer)
+          throw new ConfigError(
+            'no signing key (signing.keyFile, CAIRN_SIGNING_KEY_FILE): registered packages are signed; make one with cairn keys create'
+          );
         const { version, created } = await registerVersion(
           db,
           {
@@ -48,6 +53,7 @@ export function createRegisterActivities(deps: ActivityDeps) {
             datasetDigest: dataset.digest,
             // In a pipeline of steps, a run that made an already registered package (a reproduction) is that version.
             samePackageSameVersion: plan.nested === true,
+            signer: deps.signer,
             metrics: evaluation.metrics,
             gate: evaluation.gate,
             lineage: {

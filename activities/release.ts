@@ -18,6 +18,7 @@ import type { ModelPackage } from './package.js';
 export interface ChecklistItem {
   item:
     | 'version-registered'
+    | 'package-signed'
     | 'dataset-identified'
     | 'metrics-validated'
     | 'rollback-ready'
@@ -136,7 +137,8 @@ export function createReleaseActivities(deps: ActivityDeps) {
     },
 
     /**
-     * The pre-deploy checklist: version tagged (registered, package verifies), dataset identified (its snapshot
+     * The pre-deploy checklist: version tagged (registered, package verifies), its package signed by a trusted key
+     * that is not revoked, dataset identified (its snapshot
      * manifest exists), metrics validated (gate passed), rollback ready (the serving version verifies, or the release
      * is marked first), monitoring active (the pipeline's policy is valid for this model), and someone who may
      * approve. Every item is checked and reported, not only the first failure.
@@ -155,6 +157,12 @@ export function createReleaseActivities(deps: ActivityDeps) {
             item: 'version-registered',
             ok: !!pkg,
             detail: pkg ? `${r.model}@${r.version}, package ${v.packageDigest} verifies` : verified.problem!,
+          });
+          const unsigned = deps.trust.problem(v);
+          items.push({
+            item: 'package-signed',
+            ok: !unsigned,
+            detail: unsigned ?? `signed by ${v.signature!.signer} (key ${v.signature!.keyId}), trusted here`,
           });
         }
         if (v) {
@@ -249,13 +257,16 @@ export function createReleaseActivities(deps: ActivityDeps) {
           };
         }
         const stable = await findVersion(db, { model: r.model, version: current.stableVersion });
-        const verified = stable ? await verifiedPackage(stable.packageDigest) : { problem: 'not registered' };
-        return verified.pkg
+        // The rollback target must be one that could be released now: registered, signed by a trusted key, intact.
+        const problem = !stable
+          ? 'not registered'
+          : (deps.trust.problem(stable) ?? (await verifiedPackage(stable.packageDigest)).problem);
+        return problem === undefined
           ? { item: 'rollback-ready', ok: true, detail: `rollback target ${r.model}@${current.stableVersion} verifies` }
           : {
               item: 'rollback-ready',
               ok: false,
-              detail: `rollback target ${r.model}@${current.stableVersion}: ${verified.problem}`,
+              detail: `rollback target ${r.model}@${current.stableVersion}: ${problem}`,
             };
       }
     },

@@ -16,6 +16,7 @@ import { createActivities } from '../activities/index.js';
 import type { Activities } from '../activities/index.js';
 import { createArtifactStore } from '../lib/artifacts/index.js';
 import { loadConfig } from '../lib/config/index.js';
+import { signingOf } from '../lib/signing/packages.js';
 import type { CairnConfig } from '../lib/config/index.js';
 import { createPool } from '../lib/db/pool.js';
 import { migrate } from '../lib/db/migrate.js';
@@ -155,6 +156,7 @@ async function main(): Promise<void> {
       logger: createLogger(config),
       code: readCodeVersion(),
       cpuSecondPrice: config.tracking.cpuSecondPrice,
+      ...signingOf(config),
       project: defineProject({ pipelines: [] }),
     };
     const activities = createActivities(deps);

@@ -17,6 +17,7 @@ import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@te
 import { createActivities } from '../activities/index.js';
 import { createArtifactStore } from '../lib/artifacts/index.js';
 import { loadConfig } from '../lib/config/index.js';
+import { signingOf } from '../lib/signing/packages.js';
 import type { CairnConfig } from '../lib/config/index.js';
 import { migrate } from '../lib/db/migrate.js';
 import { createPool } from '../lib/db/pool.js';
@@ -196,6 +197,7 @@ async function main(): Promise<void> {
         logger: createLogger(config),
         code: readCodeVersion(),
         cpuSecondPrice: config.tracking.cpuSecondPrice,
+        ...signingOf(config),
         project: defineProject({ pipelines: [chain] }),
       }),
       ...noop,

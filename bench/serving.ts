@@ -33,6 +33,7 @@ import { createArtifactStore } from '../lib/artifacts/index.js';
 import type { ArtifactStore } from '../lib/artifacts/index.js';
 import { createToken, revokeToken } from '../lib/auth/tokens.js';
 import { loadConfig } from '../lib/config/index.js';
+import { signingOf } from '../lib/signing/packages.js';
 import type { CairnConfig } from '../lib/config/index.js';
 import { ensureDatabase, migrate } from '../lib/db/migrate.js';
 import { createPool } from '../lib/db/pool.js';
@@ -365,6 +366,7 @@ async function ensureModel(config: CairnConfig, db: Pool, store: ArtifactStore):
       logger: createLogger(config),
       code: readCodeVersion(),
       cpuSecondPrice: config.tracking.cpuSecondPrice,
+      ...signingOf(config),
       project: defineProject({ pipelines: [] }),
     });
     const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });

@@ -6,6 +6,7 @@ import { loadConfig } from '../lib/config/index.js';
 import type { CairnConfig } from '../lib/config/index.js';
 import { probeObjectStore, probePostgres, probeTemporal } from '../lib/health/probes.js';
 import { runMain } from '../lib/process/main.js';
+import { ensureSigningKey } from '../lib/signing/packages.js';
 import { formatTable } from '../cli/table.js';
 import { ensureBinaries } from './stack/binaries.js';
 import { ensureLocalS3Secret, objectStoreUp, postgresUp, temporalUp } from './stack/components.js';
@@ -24,6 +25,11 @@ export const PROCESSES = [
 export async function stackUp(config: CairnConfig): Promise<void> {
   const dirs = stackDirs(config.home);
   ensureLocalS3Secret(config);
+  const key = ensureSigningKey(config);
+  if (key)
+    say(
+      `signing: made a development key ${key.keyId} (${key.signer}) in ${config.signing.keyFile}, trusted in ${config.signing.trustDir}`
+    );
   // Temporal and the object store start in parallel; both take seconds.
   await Promise.all([temporalUp(config, dirs, say), objectStoreUp(config, dirs, say), postgresUp(config, dirs, say)]);
   say(`stack is up: Temporal UI http://127.0.0.1:${config.temporal.uiPort}, logs in ${dirs.logs}`);

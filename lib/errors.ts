@@ -24,6 +24,7 @@ export const NON_RETRYABLE_TYPES = [
   'UnknownDataset',
   'DeploymentError',
   'RecordConflict',
+  'UntrustedPackage',
 ] as const;
 export type NonRetryableType = (typeof NON_RETRYABLE_TYPES)[number];
 

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { ArtifactStore } from '../lib/artifacts/index.js';
 import type { Pool } from '../lib/db/pool.js';
 import type { Logger } from '../lib/logging/logger.js';
+import type { PackageTrust } from '../lib/signing/packages.js';
 import { listDeployments } from '../lib/release/deployments.js';
 import type { Deployment } from '../lib/release/deployments.js';
 import { pruneReplicas, removeReplica, reportReplica, stagedVersions } from '../lib/release/fleet.js';
@@ -31,6 +32,8 @@ export interface ModelSetDeps {
   db: Pool;
   store: ArtifactStore;
   logger: Logger;
+  /** Packages must be signed by one of these keys to be loaded. */
+  trust: PackageTrust;
 }
 
 /** A number in [0, 1) from a request key: the same key always lands on the same side of a split. */
@@ -254,6 +257,7 @@ export class ModelSet {
     if (!loading) {
       loading = (async () => {
         const v = await resolveVersion(this.deps.db, { model, version });
+        this.deps.trust.check(v);
         const pkg = await this.deps.store.getJson<ServablePackage>(v.packageDigest);
         return { model, version, digest: v.packageDigest, scorer: scorerFor(pkg) };
       })();

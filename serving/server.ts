@@ -20,6 +20,7 @@ import type { Prediction } from '../lib/scoring/scorer.js';
 import { ScoringInputError } from '../lib/scoring/scorer.js';
 import { TokenCache } from './auth.js';
 import { watchRevocations } from '../lib/auth/revocations.js';
+import { signingOf } from '../lib/signing/packages.js';
 import { durationMs } from '../lib/config/duration.js';
 import { storeFeedback } from './feedback.js';
 import { createServingMetrics } from './metrics.js';
@@ -40,7 +41,7 @@ export interface ServerDeps {
   db: Pool;
   store: ArtifactStore;
   logger: Logger;
-  config: Pick<CairnConfig, 'serving' | 'database'>;
+  config: Pick<CairnConfig, 'serving' | 'database' | 'signing'>;
   /** Names this server in the monitoring feed. @default `<hostname>:<pid>` */
   server?: string;
 }
@@ -127,7 +128,8 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
   const { db, logger, config } = deps;
   const serving = config.serving;
   const log = logger.child({ component: 'serving' });
-  const models = new ModelSet({ db, store: deps.store, logger: log }, serving.environment, 'online');
+  const { trust } = signingOf(deps.config);
+  const models = new ModelSet({ db, store: deps.store, logger: log, trust }, serving.environment, 'online');
   const feed = new FeedRecorder({
     db,
     environment: serving.environment,

@@ -31,6 +31,7 @@ import { ScoringInputError } from '../lib/scoring/scorer.js';
 import type { InputProblem, Prediction } from '../lib/scoring/scorer.js';
 import { grants } from '../lib/auth/tokens.js';
 import { watchRevocations } from '../lib/auth/revocations.js';
+import { signingOf } from '../lib/signing/packages.js';
 import { TokenCache } from './auth.js';
 import { ModelSet } from './model-set.js';
 import { boundedError, parseClientJson, RefusedJsonError } from './requests.js';
@@ -632,7 +633,11 @@ export async function startStreamConsumer(options: StreamConsumerOptions): Promi
   const ownModels = !options.models;
   const models =
     options.models ??
-    new ModelSet({ db: options.db, store: options.store, logger }, config.serving.environment, 'stream');
+    new ModelSet(
+      { db: options.db, store: options.store, logger, trust: signingOf(config).trust },
+      config.serving.environment,
+      'stream'
+    );
 
   let nc: NatsConnection;
   try {

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ensureSigningKey } from '../lib/signing/packages.js';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node';
 import './helpers/services.js';
@@ -46,6 +47,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   const testStore = { ...config, store: { ...config.store, bucket: `${config.store.bucket}-test` } };
   ensureLocalS3Secret(testStore);
+  ensureSigningKey(config);
   const storeWasOurs = ownedPid(dirs, 'seaweedfs') !== undefined;
 
   const [env, databaseUrl, { code }] = await Promise.all([

@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from '../lib/config/index.js';
 import { createPool } from '../lib/db/pool.js';
 import { readCodeVersion } from '../lib/lineage/code-version.js';
 import { preflight } from '../lib/health/probes.js';
+import { signingOf } from '../lib/signing/packages.js';
 import { DependencyWatch, objectStoreCheck, postgresCheck, serveHealth, temporalCheck } from '../lib/health/watch.js';
 import { createLogger } from '../lib/logging/logger.js';
 import { installTemporalRuntime } from '../lib/logging/temporal-runtime.js';
@@ -66,6 +67,7 @@ export async function runWorker(role: WorkerRole): Promise<void> {
         code: readCodeVersion(),
         cpuSecondPrice: config.tracking.cpuSecondPrice,
         selfApproval: config.release.selfApproval,
+        ...signingOf(config),
         project,
       }),
       shutdownGraceTime: config.worker.shutdownGraceTime,

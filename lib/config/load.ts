@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, ENV_KEYS, OTHER_CAIRN_ENV, SECRET_KEYS } from './schema.js';
@@ -150,6 +150,8 @@ export function loadConfig(options: LoadConfigOptions = {}): CairnConfig {
   const config = parsed.data;
   config.home = resolve(cwd, config.home);
   config.store.localDir = resolve(config.home, config.store.localDir ?? 'artifacts');
+  config.signing.keyFile = resolve(config.home, config.signing.keyFile ?? join('secrets', 'signing-key.json'));
+  config.signing.trustDir = resolve(config.home, config.signing.trustDir ?? 'keys');
   if (config.store.kind === 's3' && config.store.secretKey === undefined) {
     const generated = resolve(config.home, 'secrets', 's3-secret-key');
     if (existsSync(generated)) config.store.secretKey = readFileSync(generated, 'utf8').trim();

@@ -105,6 +105,14 @@ export const configSchema = z.strictObject({
       maxBodyBytes: z.coerce.number().int().min(1024).default(1_048_576),
     })
     .prefault({}),
+  signing: z
+    .strictObject({
+      /** The private key the workers sign registered packages with (`cairn keys create`). @default '<home>/secrets/signing-key.json' */
+      keyFile: z.string().min(1).optional(),
+      /** Public keys trusted to have signed packages, one `<keyId>.json` each; every loader checks. @default '<home>/keys' */
+      trustDir: z.string().min(1).optional(),
+    })
+    .prefault({}),
   release: z
     .strictObject({
       /** A principal may approve a release it requested itself (one-person teams). @default false */
@@ -163,6 +171,8 @@ export const ENV_KEYS = {
   CAIRN_ENVIRONMENT: 'serving.environment',
   CAIRN_SAMPLE_RATE: 'serving.sampleRate',
   CAIRN_SELF_APPROVAL: 'release.selfApproval',
+  CAIRN_SIGNING_KEY_FILE: 'signing.keyFile',
+  CAIRN_TRUST_DIR: 'signing.trustDir',
   NATS_URL: 'nats.url',
   CAIRN_STREAM_HEALTH_PORT: 'nats.healthPort',
 } as const satisfies Record<string, string>;

@@ -4,6 +4,7 @@ import { withTransaction } from '../db/transaction.js';
 import type { Alias, ModelRef } from './model-ref.js';
 import { formatModelRef, ModelRefError } from './model-ref.js';
 import { RecordConflictError } from '../errors.js';
+import type { PackageSignature, PackageSigner } from '../signing/packages.js';
 
 export interface ModelVersion {
   model: string;
@@ -14,6 +15,8 @@ export interface ModelVersion {
   metrics: Record<string, number>;
   gate: unknown;
   lineage: Record<string, unknown>;
+  /** The package's signature (null for versions registered before signing). */
+  signature: PackageSignature | null;
   createdAt: Date;
 }
 
@@ -28,10 +31,12 @@ export interface NewVersion {
   lineage: Record<string, unknown>;
   /** An existing version with the same package is this version: no new one (pipelines of steps, reproductions). */
   samePackageSameVersion?: boolean;
+  /** Signs the package under the version it gets, in the same transaction. */
+  signer?: PackageSigner;
 }
 
 const VERSION_COLUMNS = `model, version, run_id AS "runId", package_digest AS "packageDigest", dataset_digest AS "datasetDigest",
-  metrics, gate, lineage, created_at AS "createdAt"`;
+  metrics, gate, lineage, signature, created_at AS "createdAt"`;
 
 /**
  * Registers a model version. Versions are handed out by incrementing `models.next_version` under its row lock, in
@@ -71,9 +76,19 @@ export async function registerVersion(
     );
     const version = rows[0]!.version;
     await client.query(
-      `INSERT INTO cairn.model_versions (model, version, run_id, package_digest, dataset_digest, metrics, gate, lineage)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [v.model, version, v.runId, v.packageDigest, v.datasetDigest, v.metrics, v.gate, v.lineage]
+      `INSERT INTO cairn.model_versions (model, version, run_id, package_digest, dataset_digest, metrics, gate, lineage, signature)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [
+        v.model,
+        version,
+        v.runId,
+        v.packageDigest,
+        v.datasetDigest,
+        v.metrics,
+        v.gate,
+        v.lineage,
+        v.signer ? JSON.stringify(v.signer.sign(v.model, version, v.packageDigest)) : null,
+      ]
     );
     await tx?.(client, version);
     return { version, created: true };
@@ -175,4 +190,15 @@ export async function aliasHistory(db: Queryable, model: string): Promise<AliasM
     [model]
   );
   return rows;
+}
+
+/** Signs (or signs again, with another key) an existing version's package. */
+export async function setSignature(db: Queryable, v: ModelVersion, signer: PackageSigner): Promise<PackageSignature> {
+  const signature = signer.sign(v.model, v.version, v.packageDigest);
+  await db.query('UPDATE cairn.model_versions SET signature = $3 WHERE model = $1 AND version = $2', [
+    v.model,
+    v.version,
+    JSON.stringify(signature),
+  ]);
+  return signature;
 }

@@ -10,6 +10,8 @@ import { createLogger } from '../../lib/logging/logger.js';
 import { defineProject } from '../../lib/pipeline/project.js';
 import type { Project } from '../../lib/pipeline/project.js';
 import type { Logger } from '../../lib/logging/logger.js';
+import { signingOf } from '../../lib/signing/packages.js';
+import type { PackageSigner, PackageTrust } from '../../lib/signing/packages.js';
 
 /** What test/global-setup.ts started for the whole run. */
 export interface TestServices {
@@ -55,6 +57,8 @@ export interface TestDeps {
   store: S3ArtifactStore;
   logger: Logger;
   project: Project;
+  signer?: PackageSigner;
+  trust: PackageTrust;
   close(): Promise<void>;
 }
 
@@ -70,6 +74,7 @@ export function testDeps(options: { partSize?: number; project?: Project } = {})
     store,
     logger: createLogger(config),
     project: options.project ?? defineProject({ pipelines: [] }),
+    ...signingOf(config),
     close: () => db.end(),
   };
 }

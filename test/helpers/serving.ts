@@ -21,6 +21,7 @@ export async function startTestServer(
     logger,
     config: {
       database: config.database,
+      signing: config.signing,
       serving: { ...config.serving, sampleRate: 1, reloadInterval: 200, ...serving },
     },
   });

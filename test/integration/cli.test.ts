@@ -7,6 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ensureBinaries } from '../../infra/stack/binaries.js';
 import { listAudit } from '../../lib/audit/log.js';
 import { createToken } from '../../lib/auth/tokens.js';
+import { registerVersion, resolveVersion } from '../../lib/registry/models.js';
+import { testRun } from '../helpers/records.js';
 import { startRun } from '../../lib/tracking/runs.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
 import { runEntry } from '../helpers/cli.js';
@@ -288,5 +290,47 @@ describe('cairn CLI', () => {
     expect((await runEntry('cli/main.ts', ['schedule', 'delete', id], admin)).stdout).toContain(`${id} deleted`);
     const audited = await listAudit(deps.db, { subject: id });
     expect(audited.map((e) => `${e.actor} ${e.action}`)).toEqual(['root schedule.deleted', 'root schedule.created']);
+  });
+
+  it('manages signing keys as files, with an admin token, and signs a registered version again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cairn-keys-'));
+    const keyFile = join(dir, 'secrets', 'key.json');
+    const env = { CAIRN_TRUST_DIR: join(dir, 'keys'), CAIRN_SIGNING_KEY_FILE: keyFile };
+    const create = ['keys', 'create', '--signer', 'release-team'];
+    expect((await runEntry('cli/main.ts', create, env)).code).toBe(4);
+    const admin = { ...env, CAIRN_TOKEN: (await createToken(deps.db, 'root', ['admin'])).token };
+    const created = await runEntry('cli/main.ts', create, admin);
+    expect(created.code).toBe(0);
+    const keyId = /^key (\w+) for release-team: private key in /.exec(created.stdout)![1]!;
+    expect((await runEntry('cli/main.ts', ['keys', 'list'], env)).stdout).toMatch(
+      new RegExp(`${keyId}\\s+release-team\\s+\\S+\\s+-\\s+yes`)
+    );
+    // A version of a model of its own (its package any stored bytes), signed again with the new key.
+    const model = `keys-${Date.now().toString(36)}`;
+    const pkg = await deps.store.putBytes(JSON.stringify({ model }));
+    const runId = await startRun(deps.db, testRun(deps, `keys-run-${model}`));
+    await registerVersion(deps.db, {
+      model,
+      pipeline: 'penguins',
+      runId,
+      packageDigest: pkg.digest,
+      datasetDigest: 'sha256:d',
+      metrics: {},
+      gate: {},
+      lineage: {},
+    });
+    const signed = await runEntry('cli/main.ts', ['keys', 'sign', `${model}@1`], admin);
+    expect(signed.stdout).toBe(`${model}@1 (package ${pkg.digest}) signed with key ${keyId} (release-team)\n`);
+    expect((await resolveVersion(deps.db, { model, version: 1 })).signature).toMatchObject({ keyId });
+    expect((await runEntry('cli/main.ts', ['keys', 'revoke', keyId], admin)).code).toBe(0);
+    expect((await runEntry('cli/main.ts', ['keys', 'list'], env)).stdout).toMatch(
+      new RegExp(`${keyId}\\s+release-team\\s+\\S+\\s+\\d{4}-\\d\\d-\\d\\dT`)
+    );
+    const audited = await listAudit(deps.db, { action: 'key.', limit: 1000 });
+    expect(audited.filter((e) => e.subject === keyId || e.details.key === keyId).map((e) => e.action)).toEqual([
+      'key.revoked',
+      'key.signed',
+      'key.created',
+    ]);
   });
 });

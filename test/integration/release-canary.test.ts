@@ -181,6 +181,7 @@ describe('release with a canary, under traffic', () => {
       metrics: good.metrics,
       gate: good.gate,
       lineage: good.lineage,
+      signer: deps.signer,
     });
 
     const load = traffic();
