@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { configSchema, ENV_KEYS, OTHER_CAIRN_ENV, SECRET_KEYS } from './schema.js';
 import type { CairnConfig } from './schema.js';
 import { CairnError } from '../errors.js';
+import { redactDeep, redactSecrets } from './redact.js';
 
 /** A configuration mistake, described in one line that names the key and where it came from. */
 export class ConfigError extends CairnError {
@@ -83,7 +84,11 @@ function describe(issue: z.core.$ZodIssue, sources: Map<string, string>, value: 
     return `${from}: unknown key ${issue.keys.map((k) => where + k).join(', ')}`;
   }
   const from = sources.get(key) ?? 'config';
-  const shown = SECRET_KEYS[key] ? '' : value === undefined ? ', got nothing' : `, got ${JSON.stringify(value)}`;
+  const shown = SECRET_KEYS[key]
+    ? ''
+    : value === undefined
+      ? ', got nothing'
+      : `, got ${redactSecrets(JSON.stringify(value))}`;
   return `${key} (from ${from}): ${issue.message}${shown}`;
 }
 
@@ -161,15 +166,14 @@ export function loadConfig(options: LoadConfigOptions = {}): CairnConfig {
 
 /** The configuration with secrets and passwords replaced, for logs and `cairn config`. */
 export function redactConfig(config: CairnConfig): CairnConfig {
-  const copy = structuredClone(config);
+  // Every URL (database, NATS, S3 endpoint, Temporal) loses its password, token and secret parameters.
+  const copy = redactDeep(structuredClone(config));
   for (const key of Object.keys(SECRET_KEYS)) if (getPath(copy, key) !== undefined) setPath(copy, key, '[redacted]');
-  copy.database.url = redactUrl(copy.database.url);
   return copy;
 }
 
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^/:@]*):[^/@]*@/i, '$1:[redacted]@');
-}
+/** A URL (or any text holding URLs) without its secrets: see redactSecrets. */
+export const redactUrl = redactSecrets;
 
 /** Throws a ConfigError when the S3 secret is needed but missing. */
 export function requireS3Secret(config: CairnConfig): string {

@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import type { DestinationStream, Logger as PinoLogger } from 'pino';
 import type { CairnConfig } from '../config/index.js';
+import { redactDeep, redactSecrets } from '../config/redact.js';
 
 export type Logger = PinoLogger;
 
@@ -29,6 +30,17 @@ export function createLogger(
       level: config.logLevel,
       redact: { paths: REDACT, censor: '[redacted]' },
       base: { pid: process.pid, ...bindings },
+      // Secrets inside text (a URL's password, `?token=`…), in the message and in every string field, errors included.
+      formatters: { log: (record) => redactDeep(record) },
+      serializers: { err: (err: Error) => redactDeep({ ...pino.stdSerializers.err(err) }) },
+      hooks: {
+        logMethod(args, method) {
+          method.apply(
+            this,
+            args.map((a: unknown) => (typeof a === 'string' ? redactSecrets(a) : a)) as Parameters<typeof method>
+          );
+        },
+      },
     },
     destination
   );

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import { secretPaths } from '../config/redact.js';
 import type { z } from 'zod';
 import type { TabularPipeline } from './tabular.js';
 import { hashFile, sha256 } from '../artifacts/digest.js';
@@ -60,6 +61,16 @@ export function parseSets(sets: string[], pipeline = 'config'): Plain {
     for (const part of path.slice(0, -1)) node = (node[part] = isPlain(node[part]) ? node[part] : {}) as Plain;
     node[path[path.length - 1]!] = parseYaml(set.slice(eq + 1));
   }
+  // Overrides become the workflow's input, stored in Temporal's history for as long as it is kept.
+  const leaked = secretPaths(out);
+  if (leaked.length)
+    throw new InvalidConfigError(
+      pipeline,
+      leaked.map(
+        (key) =>
+          `--set ${key}: holds a credential (a URL password, a token or key parameter), which the workflow history would keep; give the pipeline a secret file or environment variable instead`
+      )
+    );
   return out;
 }
 
