@@ -7,6 +7,7 @@ import { createPool } from '../lib/db/pool.js';
 import { readCodeVersion } from '../lib/lineage/code-version.js';
 import { preflight } from '../lib/health/probes.js';
 import { signingOf } from '../lib/signing/packages.js';
+import { dataConverterOf } from '../lib/temporal/codec.js';
 import { DependencyWatch, objectStoreCheck, postgresCheck, serveHealth, temporalCheck } from '../lib/health/watch.js';
 import { createLogger } from '../lib/logging/logger.js';
 import { installTemporalRuntime } from '../lib/logging/temporal-runtime.js';
@@ -51,9 +52,11 @@ export async function runWorker(role: WorkerRole): Promise<void> {
   const health = healthPort ? await serveHealth(healthPort, () => watch.problems()) : undefined;
   try {
     const taskQueue = role === 'cairn' ? config.temporal.taskQueue : config.temporal.trainTaskQueue;
+    const dataConverter = dataConverterOf(config);
     const worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
+      ...(dataConverter ? { dataConverter } : {}),
       taskQueue,
       // The `cairn` queue runs workflows and light activities; `cairn-train` only CPU-heavy activities.
       // Training heartbeats reach the server every second: live progress, and a fresh checkpoint after a crash.

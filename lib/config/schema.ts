@@ -28,6 +28,11 @@ export const configSchema = z.strictObject({
       apiKey: z.string().min(1).optional(),
       taskQueue: z.string().min(1).default('cairn'),
       trainTaskQueue: z.string().min(1).default('cairn-train'),
+      /**
+       * A file with the AES-256 key (base64) that encrypts every payload before it reaches Temporal (`cairn codec
+       * keygen`); clients and workers must share it. Unset: payloads are stored as they are.
+       */
+      codecKeyFile: z.string().min(1).optional(),
     })
     .prefault({}),
   database: z
@@ -150,6 +155,7 @@ export const ENV_KEYS = {
   CAIRN_TEMPORAL_UI_PORT: 'temporal.uiPort',
   CAIRN_TASK_QUEUE: 'temporal.taskQueue',
   CAIRN_TRAIN_TASK_QUEUE: 'temporal.trainTaskQueue',
+  CAIRN_CODEC_KEY_FILE: 'temporal.codecKeyFile',
   DATABASE_URL: 'database.url',
   CAIRN_DB_POOL_SIZE: 'database.poolSize',
   CAIRN_DB_CONNECT_TIMEOUT: 'database.connectTimeout',
