@@ -6,6 +6,7 @@ import { createIngestActivities, createSnapshotStage } from './ingest.js';
 import { createMonitorActivities } from './monitor.js';
 import { createPackageActivities } from './package.js';
 import { createPrepareActivities } from './prepare.js';
+import { createPruneActivities } from './prune-log.js';
 import { createRegisterActivities } from './register.js';
 import { createReleaseActivities } from './release.js';
 import { createRunStepActivities } from './run-step.js';
@@ -33,6 +34,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createReleaseActivities(deps),
     ...createBatchInferenceActivities(deps),
     ...createMonitorActivities(deps),
+    ...createPruneActivities(deps),
     // The tabular recipe's built-in steps run the same stage code inside their step activity.
     ...createRunStepActivities(deps, { ...stages, snapshot: createSnapshotStage(deps) }),
   };

@@ -72,6 +72,7 @@ export function createPackageActivities(deps: ActivityDeps) {
             referenceStatistics: manifest.statistics,
             metrics: evaluation.metrics,
             gate: evaluation.thresholds,
+            ...(pipeline.predictionLog ? { predictionLog: pipeline.predictionLog } : {}),
             lineage: {
               dataset: dataset.digest,
               manifest: dataset.manifest.digest,

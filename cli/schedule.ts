@@ -1,7 +1,14 @@
 // `cairn schedule …`: Temporal Schedules that start retrainModel; the same schedules `temporal schedule` shows.
 import type { Command } from 'commander';
 import { resolvePipeline } from '../pipelines/index.js';
-import { createRetrainSchedule, describeSpec, listSchedules, OVERLAP_POLICIES } from '../lib/temporal/schedules.js';
+import {
+  createPruneSchedule,
+  createRetrainSchedule,
+  describeSpec,
+  listSchedules,
+  OVERLAP_POLICIES,
+  PRUNE_SCHEDULE,
+} from '../lib/temporal/schedules.js';
 import type { OverlapPolicy } from '../lib/temporal/schedules.js';
 import type { Client } from '@temporalio/client';
 import { recordAudit } from '../lib/audit/log.js';
@@ -76,6 +83,23 @@ export function addScheduleCommands(program: Command): void {
         );
       }
     );
+
+  schedule
+    .command('prune-logs')
+    .description("delete logged predictions older than each model's retention (predictionLog.retention, default 30d)")
+    .option('--cron <expression>', 'when', '17 * * * *')
+    .action(async (o: { cron: string }) => {
+      await asAdmin(
+        'created',
+        PRUNE_SCHEDULE,
+        async (client, config) => {
+          await createPruneSchedule(client, { taskQueue: config.temporal.taskQueue, cron: o.cron });
+          print(`created schedule ${PRUNE_SCHEDULE}: pruneLogs at "${o.cron}"`);
+          return PRUNE_SCHEDULE;
+        },
+        { cron: o.cron }
+      );
+    });
 
   schedule
     .command('list')

@@ -4,6 +4,7 @@
 // which waits for an approval of its own. Extra arguments are training config overrides: `npm run demo -- rows=200000`.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ScheduleAlreadyRunning } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
@@ -11,6 +12,7 @@ import { formatReport } from '../cli/monitor.js';
 import { durationMs } from '../lib/config/duration.js';
 import { describeFailure, printResult, uiLink, watchRun } from '../cli/training.js';
 import { createToken } from '../lib/auth/tokens.js';
+import { createPruneSchedule } from '../lib/temporal/schedules.js';
 import type { Role } from '../lib/auth/tokens.js';
 import { loadConfig } from '../lib/config/index.js';
 import type { CairnConfig } from '../lib/config/index.js';
@@ -161,6 +163,10 @@ runMain('demo', async () => {
   const client = await connectClient(config);
   try {
     const { demo: token, adminFile } = await demoTokens(db, config);
+    // The prediction log's retention is enforced by a schedule of its own (`cairn schedule prune-logs`).
+    await createPruneSchedule(client, { taskQueue: config.temporal.taskQueue }).catch((err: unknown) => {
+      if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    });
     const id = `lifecycle-${PIPELINE}-${Date.now().toString(36)}`;
     const handle = await client.workflow.start<typeof lifecycle>('lifecycle', {
       taskQueue: config.temporal.taskQueue,

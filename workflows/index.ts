@@ -7,3 +7,4 @@ export { lifecycle } from './lifecycle.js';
 export { retrainModel } from './retrain-model.js';
 export { monitorModel } from './monitor-model.js';
 export { runPipeline } from './run-pipeline.js';
+export { pruneLogs } from './prune-log.js';

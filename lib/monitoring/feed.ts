@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { Column, Table } from '../data/table.js';
 import type { Queryable } from '../db/pool.js';
+import { applyLogPolicy } from './log-policy.js';
 import type { Scorer } from '../scoring/scorer.js';
 import { addCounts, binOf, histogramQuantile, LATENCY_EDGES } from './histograms.js';
 
@@ -388,7 +389,8 @@ export class FeedRecorder {
         model: m.model,
         environment: this.environment,
         version: m.version,
-        input: log.inputs[i],
+        // The model's policy: PII columns dropped or hashed before the row is held, let alone written.
+        input: applyLogPolicy(log.inputs[i], m.scorer.pkg.predictionLog),
         output: log.outputs[i],
         at: (at ??= this.now().toISOString()),
       });

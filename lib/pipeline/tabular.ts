@@ -8,6 +8,7 @@ import { compileContract } from '../validate/contract.js';
 import type { FeatureDef } from '../features/feature.js';
 import type { GbdtParams } from '../ml/gbdt.js';
 import type { MonitoringPolicy } from '../monitoring/policy.js';
+import { logPolicyProblems } from '../monitoring/log-policy.js';
 
 /** What a pipeline learns. */
 export type Task = 'regression' | 'binary' | 'multiclass';
@@ -79,6 +80,8 @@ export interface TabularSpec<R extends RowSchema, C extends z.ZodObject, T exten
   };
   /** How a deployed model is watched for drift, decay, latency and cost; a release needs one. */
   monitoring?: MonitoringPolicy;
+  /** What the prediction log may keep: PII columns to drop or hash, and how long rows live. @default all, '30d' */
+  predictionLog?: { drop?: Columns<R>[]; hash?: Columns<R>[]; retention?: string };
 }
 
 /** Metrics where smaller is better; the rest are better larger. */
@@ -121,6 +124,7 @@ export function defineTabularPipeline<const R extends RowSchema, const C extends
     if (spec.target.task === 'regression' && trainer.kind === 'logistic')
       problems.push('a logistic trainer cannot regress');
   }
+  if (spec.predictionLog) problems.push(...logPolicyProblems(spec.predictionLog, columns));
   if (problems.length) throw new PipelineDefinitionError(`pipeline ${spec.name}: ${problems.join('; ')}`);
   return spec;
 }
@@ -130,7 +134,7 @@ export function defineTabularPipeline<const R extends RowSchema, const C extends
  * settings), leaving out its name, description, version, source and config schema (runs key on the config's digest).
  */
 export function tabularDigest(spec: TabularPipeline): string {
-  const { features, target, split, trainer, evaluation, monitoring } = spec;
+  const { features, target, split, trainer, evaluation, monitoring, predictionLog } = spec;
   const code = (v: unknown): unknown =>
     typeof v === 'function'
       ? sourceOf(v as () => unknown)
@@ -138,7 +142,9 @@ export function tabularDigest(spec: TabularPipeline): string {
         ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, code(x)]))
         : v;
   const contract = compileContract(spec.contract);
-  return sha256(canonicalJson(code({ contract, features, target, split, trainer, evaluation, monitoring })));
+  // The log policy counts only where declared: pipelines without one keep the digests they had.
+  const logged = predictionLog ? { predictionLog } : {};
+  return sha256(canonicalJson(code({ contract, features, target, split, trainer, evaluation, monitoring, ...logged })));
 }
 
 const TABULAR = new Map<string, { pipeline: TabularPipeline; digest: string }>();

@@ -8,6 +8,7 @@ import { buildMatrix } from '../features/matrix.js';
 import type { Model } from '../ml/index.js';
 import { predict } from '../ml/index.js';
 import type { Task } from '../ml/types.js';
+import type { PredictionLogPolicy } from '../monitoring/log-policy.js';
 import { checkContract } from '../validate/check.js';
 import type { ColumnRule } from '../validate/contract.js';
 
@@ -23,6 +24,8 @@ export interface ServablePackage {
   contract: ColumnRule[];
   referenceStatistics: TableStatistics;
   lineage: { config: Record<string, unknown> };
+  /** What the prediction log may keep of this model's inputs (the pipeline's policy; absent: everything). */
+  predictionLog?: PredictionLogPolicy;
 }
 
 export type Prediction =

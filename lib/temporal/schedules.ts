@@ -56,6 +56,26 @@ export async function createRetrainSchedule(client: Client, o: RetrainScheduleOp
   });
 }
 
+export const PRUNE_SCHEDULE = 'prune-prediction-log';
+
+/** The schedule that enforces the prediction log's retention (`pruneLogs`), hourly unless told otherwise. */
+export async function createPruneSchedule(client: Client, o: { taskQueue: string; cron?: string }) {
+  const cron = o.cron ?? '17 * * * *';
+  return client.schedule.create({
+    scheduleId: PRUNE_SCHEDULE,
+    spec: { cronExpressions: [cron] },
+    action: {
+      type: 'startWorkflow',
+      workflowType: 'pruneLogs',
+      taskQueue: o.taskQueue,
+      workflowId: PRUNE_SCHEDULE,
+      args: [],
+    },
+    policies: { overlap: ScheduleOverlapPolicy.SKIP },
+    memo: { cron },
+  });
+}
+
 /** One line of `cairn schedule list`. */
 export interface ScheduleSummary {
   id: string;

@@ -1,0 +1,39 @@
+import { withTransaction } from '../lib/db/transaction.js';
+import { retentionMs } from '../lib/monitoring/log-policy.js';
+import { findVersion } from '../lib/registry/models.js';
+import type { ServablePackage } from '../lib/scoring/scorer.js';
+import type { ActivityDeps } from './deps.js';
+
+export function createPruneActivities(deps: ActivityDeps) {
+  const { db, store } = deps;
+  return {
+    /**
+     * Deletes logged predictions older than their model's retention (its package's `predictionLog.retention`, else
+     * 30 days), with the feedback that refers to them. Idempotent: a retry deletes what is old by then.
+     */
+    async prunePredictionLog(): Promise<{ versions: number; deleted: number }> {
+      const { rows } = await db.query<{ model: string; version: number }>(
+        'SELECT DISTINCT model, version FROM cairn.prediction_log'
+      );
+      let deleted = 0;
+      for (const { model, version } of rows) {
+        const v = await findVersion(db, { model, version });
+        const pkg = v ? await store.getJson<ServablePackage>(v.packageDigest) : undefined;
+        const keep = [model, version, retentionMs(pkg?.predictionLog)];
+        deleted += await withTransaction(db, async (client) => {
+          await client.query(
+            `DELETE FROM cairn.feedback f USING cairn.prediction_log p
+             WHERE f.prediction_id = p.id AND p.model = $1 AND p.version = $2 AND p.at < now() - $3 * interval '1 millisecond'`,
+            keep
+          );
+          const gone = await client.query(
+            `DELETE FROM cairn.prediction_log WHERE model = $1 AND version = $2 AND at < now() - $3 * interval '1 millisecond'`,
+            keep
+          );
+          return gone.rowCount ?? 0;
+        });
+      }
+      return { versions: rows.length, deleted };
+    },
+  };
+}
