@@ -1,4 +1,6 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import rateLimit from '@fastify/rate-limit';
 import Fastify, { LogController } from 'fastify';
 import type {
   FastifyBaseLogger,
@@ -11,6 +13,7 @@ import type {
 import type { ArtifactStore } from '../lib/artifacts/index.js';
 import { grants } from '../lib/auth/tokens.js';
 import type { Principal, Role } from '../lib/auth/tokens.js';
+import { ConfigError } from '../lib/config/index.js';
 import type { CairnConfig } from '../lib/config/index.js';
 import type { Pool } from '../lib/db/pool.js';
 import type { Table } from '../lib/data/table.js';
@@ -151,6 +154,12 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
   // A revoked token is refused from the moment PostgreSQL announces it (LISTEN/NOTIFY), on every server.
   const revocations = watchRevocations(deps.config, (tokenId) => tokens.forget(tokenId), log);
 
+  if (!serving.tlsCertFile !== !serving.tlsKeyFile)
+    throw new ConfigError('serving.tlsCertFile and serving.tlsKeyFile go together: set both, or neither');
+  const tls =
+    serving.tlsCertFile && serving.tlsKeyFile
+      ? { cert: readFileSync(serving.tlsCertFile), key: readFileSync(serving.tlsKeyFile) }
+      : undefined;
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     // Request lines would dominate the log under load: metrics count requests, errors are logged where they happen.
@@ -159,7 +168,25 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
     // request logs name it with `reqId` themselves.
     childLoggerFactory: (logger) => logger,
     bodyLimit: serving.maxBodyBytes,
-  });
+    ...(tls ? { https: tls } : {}),
+  }) as unknown as FastifyInstance;
+  if (serving.rateLimit > 0) {
+    // Per token (its hash), else per address; a request over the limit gets 429 before any work is done.
+    await app.register(rateLimit, {
+      max: serving.rateLimit,
+      timeWindow: '1 minute',
+      keyGenerator: (request) => {
+        const bearer = /^Bearer\s+(\S+)/i.exec(request.headers.authorization ?? '')?.[1];
+        return bearer ? `token:${createHash('sha256').update(bearer).digest('hex')}` : `address:${request.ip}`;
+      },
+      allowList: (request) => request.url === '/healthz' || request.url === '/readyz',
+      errorResponseBuilder: (_request, context) =>
+        new HttpError(
+          429,
+          `rate limit: at most ${context.max} requests a minute per token (serving.rateLimit); retry in ${context.after}`
+        ),
+    });
+  }
   app.decorateRequest('cairnState', null);
 
   // JSON.parse's own message names the problem and its position (fastify's default parser hides it).
@@ -394,7 +421,9 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
       })),
   }));
 
-  app.get('/metrics', async (_request, reply) =>
+  // Metrics name models, versions and traffic: any live token may read them (Prometheus: `authorization:
+  // credentials_file`), anonymous callers may not.
+  app.get('/metrics', { onRequest: authorize(() => undefined) }, async (_request, reply) =>
     reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
   );
 

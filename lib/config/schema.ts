@@ -108,6 +108,11 @@ export const configSchema = z.strictObject({
       sampleRate: z.coerce.number().min(0).max(1).default(0.05),
       /** Largest request body. @default 1048576 */
       maxBodyBytes: z.coerce.number().int().min(1024).default(1_048_576),
+      /** Requests per minute one token (or, without one, one address) may make; 0: no limit. @default 0 */
+      rateLimit: z.coerce.number().int().min(0).default(0),
+      /** HTTPS: the certificate chain (PEM) and its key; both or neither. */
+      tlsCertFile: z.string().min(1).optional(),
+      tlsKeyFile: z.string().min(1).optional(),
     })
     .prefault({}),
   signing: z
@@ -176,6 +181,9 @@ export const ENV_KEYS = {
   CAIRN_SERVING_PORT: 'serving.port',
   CAIRN_ENVIRONMENT: 'serving.environment',
   CAIRN_SAMPLE_RATE: 'serving.sampleRate',
+  CAIRN_RATE_LIMIT: 'serving.rateLimit',
+  CAIRN_TLS_CERT_FILE: 'serving.tlsCertFile',
+  CAIRN_TLS_KEY_FILE: 'serving.tlsKeyFile',
   CAIRN_SELF_APPROVAL: 'release.selfApproval',
   CAIRN_SIGNING_KEY_FILE: 'signing.keyFile',
   CAIRN_TRUST_DIR: 'signing.trustDir',

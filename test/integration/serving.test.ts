@@ -1,5 +1,10 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, revokeToken } from '../../lib/auth/tokens.js';
 import type { NumericBins, CategoryCounts } from '../../lib/monitoring/feed.js';
@@ -11,6 +16,8 @@ import type { Server } from '../../serving/server.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
 import { startTestServer } from '../helpers/serving.js';
 import { useServices, withWorker } from '../helpers/temporal.js';
+
+const run = promisify(execFile);
 
 const ctx = useServices();
 const { deps } = ctx;
@@ -274,7 +281,7 @@ describe('online predictions', () => {
     expect(after.status).toBe(200);
     expect(predictions(after)[0]!.label).toBe('Adelie');
 
-    const metrics = await call('GET', '/metrics', undefined, { token: null });
+    const metrics = await call('GET', '/metrics');
     expect(metrics.body.text).toContain(`cairn_serving_requests_total{model="${model}",version="1",status="400"}`);
     expect(metrics.body.text).toContain(`cairn_serving_requests_total{model="(unknown)",version="",status="404"}`);
   });
@@ -404,6 +411,72 @@ describe('online predictions', () => {
     expect(new Set(after)).toEqual(new Set([1]));
   });
 
+  it('limits each token to serving.rateLimit requests a minute, answering 429 beyond', async () => {
+    const limited = await startTestServer(deps, { environment: ENV, rateLimit: 3 });
+    try {
+      const other = (await createToken(deps.db, 'rate-other', [`predict:${model}`])).token;
+      const get = (bearer: string) =>
+        fetch(`${limited.base}/v1/models`, { headers: { authorization: `Bearer ${bearer}` } });
+      const statuses = [];
+      for (let i = 0; i < 4; i++) statuses.push((await get(token)).status);
+      expect(statuses).toEqual([200, 200, 200, 429]);
+      const refused = (await (await get(token)).json()) as { error: string };
+      expect(refused.error).toMatch(/^rate limit: at most 3 requests a minute per token \(serving\.rateLimit\)/);
+      // Another token has its own budget; health checks are never limited.
+      expect((await get(other)).status).toBe(200);
+      expect((await fetch(`${limited.base}/healthz`)).status).toBe(200);
+    } finally {
+      await limited.server.close();
+    }
+  });
+
+  it('serves HTTPS with the certificate and key it is given', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cairn-tls-'));
+    const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ed25519',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ]);
+    const secure = await startTestServer(deps, { environment: ENV, tlsCertFile: cert, tlsKeyFile: key });
+    try {
+      const port = new URL(secure.base).port;
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = httpsRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/v1/models',
+            ca: readFileSync(cert),
+            headers: { authorization: `Bearer ${token}` },
+          },
+          (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () => resolve(text));
+          }
+        );
+        req.on('error', reject);
+        req.end();
+      });
+      expect(JSON.parse(body)).toMatchObject({ environment: ENV });
+    } finally {
+      await secure.server.close();
+    }
+  });
+
   it('is healthy, ready, and exports metrics', async () => {
     expect(await call('GET', '/healthz', undefined, { token: null })).toMatchObject({
       status: 200,
@@ -413,7 +486,9 @@ describe('online predictions', () => {
       status: 200,
       body: { ready: true, environment: ENV },
     });
-    const { body } = await call('GET', '/metrics', undefined, { token: null });
+    // Metrics need a live token (any role); health does not.
+    expect((await call('GET', '/metrics', undefined, { token: null })).status).toBe(401);
+    const { body } = await call('GET', '/metrics');
     expect(body.text).toContain(`cairn_serving_loaded_versions{model="${model}",version="1",role="stable"} 1`);
     expect(body.text).toMatch(new RegExp(`cairn_serving_predictions_total\\{model="${model}",version="1"\\} \\d+`));
     expect(body.text).toContain('cairn_serving_request_duration_seconds_bucket');
