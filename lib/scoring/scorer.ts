@@ -99,9 +99,13 @@ export function createScorer(pkg: ServablePackage, defs: FeatureDef[]): Scorer {
           { field: err.details.column ?? '(body)', row: err.details.row && err.details.row - 1, message: err.reason },
         ]);
       }
+      // The expected fields are listed once, on the first unknown one: a request of many unknown fields gets one list.
       const problems: InputProblem[] = table.names
         .filter((name) => !known.has(name))
-        .map((field) => ({ field, message: `unknown field (expected: ${[...known].join(', ')})` }));
+        .map((field, i) => ({
+          field,
+          message: i === 0 ? `unknown field (expected: ${[...known].join(', ')})` : 'unknown field',
+        }));
       for (const v of checkContract(table, inputs)) {
         const first = v.examples[0];
         problems.push({

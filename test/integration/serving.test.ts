@@ -249,6 +249,10 @@ describe('online predictions', () => {
     expect(JSON.stringify(answer.body).length).toBeLessThan(64 * 1024);
     expect(answer.body.problems).toHaveLength(100);
     expect(answer.body.problemsOmitted).toBe(29_900);
+    // The expected fields are listed once, not once per unknown field.
+    const messages = (answer.body.problems as { message: string }[]).map((p) => p.message);
+    expect(messages.filter((m) => m.includes('expected:'))).toHaveLength(1);
+    expect(messages.slice(1).every((m) => m === 'unknown field')).toBe(true);
 
     // 10 MB of rows: refused by size before anything is parsed.
     const huge = JSON.stringify({ rows: Array.from({ length: 80_000 }, () => good) });
