@@ -6,6 +6,8 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities/index.js';
+import { keyOf } from '../../lib/artifacts/digest.js';
+import { createS3Client } from '../../lib/artifacts/s3-store.js';
 import { createToken } from '../../lib/auth/tokens.js';
 import { resolveSourcePath } from '../../lib/pipeline/run-config.js';
 import { changeDeployment, moves } from '../../lib/release/deployments.js';
@@ -17,7 +19,7 @@ import { releaseModel } from '../../workflows/release-model.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
 import { releaseTokens } from '../helpers/records.js';
 import { startTestServer } from '../helpers/serving.js';
-import { testConfig } from '../helpers/services.js';
+import { services, testConfig } from '../helpers/services.js';
 import { useServices, withWorker } from '../helpers/temporal.js';
 
 const ctx = useServices();
@@ -137,6 +139,31 @@ describe('signed model packages', () => {
     await setRow(original.signature, v1Package);
     await refusedEverywhere(new RegExp(`the signature of key \\w+ does not match package ${v1Package}`));
     await setRow(original.signature);
+
+    // The package's bytes changed in the store (same key, other content): its digest no longer matches, so the
+    // checklist and the loader refuse it before its signature is even relevant.
+    const s3 = createS3Client(services().s3);
+    const bytes = await deps.store.getBytes(original.packageDigest);
+    const tampered = Buffer.from(bytes.toString('utf8').replace('"rounds":6', '"rounds":7'));
+    expect(tampered.equals(bytes)).toBe(false);
+    await s3.putObject(services().s3.bucket, keyOf(original.packageDigest), tampered);
+    const registered = (await activities.releaseChecklist(request(v2))).items.find(
+      (i) => i.item === 'version-registered'
+    )!;
+    expect(registered).toMatchObject({ ok: false, detail: expect.stringMatching(/does not match|integrity|digest/i) });
+    await changeDeployment(deps.db, model, environment, moves.promote(v2, null), {
+      action: 'promote',
+      by: 'test',
+      reason: 'test',
+    });
+    await server.models.refresh();
+    expect(await served()).toBe(v1);
+    await changeDeployment(deps.db, model, environment, moves.rollback(), {
+      action: 'rollback',
+      by: 'test',
+      reason: 'test',
+    });
+    await s3.putObject(services().s3.bucket, keyOf(original.packageDigest), bytes);
 
     // Signed by another team's key: trusted while it lives, refused once it is revoked.
     const keyFile = join(mkdtempSync(join(tmpdir(), 'cairn-key-')), 'key.json');
