@@ -97,7 +97,8 @@ export function createReleaseActivities(deps: ActivityDeps) {
       role: Role;
       action: string;
       requester?: string;
-      audit?: boolean;
+      /** true: audit a refusal here; 'always': the accepted request too (where no table records it). */
+      audit?: boolean | 'always';
     }): Promise<{ principal?: string; refusal?: string }> {
       const result = await authorize(db, a.token, a.role);
       let verdict: { principal?: string; refusal?: string };
@@ -112,12 +113,12 @@ export function createReleaseActivities(deps: ActivityDeps) {
               }
             : { principal };
       }
-      if (verdict.refusal && a.audit)
+      if ((verdict.refusal && a.audit) || a.audit === 'always')
         await recordAudit(db, {
           actor: verdict.principal ?? 'unknown token',
-          action: `${a.action}.refused`,
+          action: verdict.refusal ? `${a.action}.refused` : a.action,
           subject: a.releaseId,
-          details: { role: a.role, refusal: verdict.refusal },
+          details: { role: a.role, ...(verdict.refusal ? { refusal: verdict.refusal } : {}) },
         });
       return verdict;
     },

@@ -35,11 +35,12 @@ export const monitorModelInput = z.strictObject({
 });
 export type MonitorModelInput = z.input<typeof monitorModelInput>;
 
-export const stopMonitorSignal = defineSignal<[{ by: string }]>('stop');
+/** Stops the monitor: the token must hold `release:<model>` (histories from before tokens carry a `by` name). */
+export const stopMonitorSignal = defineSignal<[{ token: string; reason?: string }]>('stop');
 /** Runs the next check now instead of at the end of the interval (`cairn monitor check`). */
 export const checkNowSignal = defineSignal('checkNow');
 
-const { monitorSetup, requestRetraining } = proxyActivities<Activities>({
+const { monitorSetup, requestRetraining, authorizeRelease } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   retry: boundedRetry({ maximumAttempts: 10 }),
 });
@@ -62,7 +63,26 @@ export async function monitorModel(raw: MonitorModelInput): Promise<{ checks: nu
   const stages = new StageTracker(status);
   setHandler(statusQuery, () => status);
   let stopped: string | undefined;
-  setHandler(stopMonitorSignal, ({ by }) => void (stopped = `stopped by ${by}`));
+  setHandler(stopMonitorSignal, async (payload) => {
+    if (!patched('token-stop')) {
+      stopped = `stopped by ${String((payload as { by?: unknown }).by)}`;
+      return;
+    }
+    // Stopping the watch on a deployment is the release owner's call: a token holding release:<model>, audited.
+    const auth = await authorizeRelease({
+      releaseId: monitorId,
+      token: typeof payload.token === 'string' ? payload.token : undefined,
+      role: `release:${model}`,
+      action: 'monitor.stop',
+      audit: 'always',
+    }).catch((err: unknown) => ({ principal: undefined, refusal: `the token could not be checked: ${String(err)}` }));
+    if (auth.refusal === undefined)
+      stopped = `stopped by ${auth.principal}${payload.reason ? `: ${payload.reason}` : ''}`;
+    else {
+      log.warn('stop refused', { refusal: auth.refusal });
+      status.results.refusedStop = auth.refusal;
+    }
+  });
   let checkNow = false;
   setHandler(checkNowSignal, () => void (checkNow = true));
   upsertSearchAttributes([{ key: CairnModel, value: model }]);

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities/index.js';
+import { listAudit } from '../../lib/audit/log.js';
 import { createToken } from '../../lib/auth/tokens.js';
 import type { MonitoringReport } from '../../lib/monitoring/report.js';
 import { resolveSourcePath } from '../../lib/pipeline/run-config.js';
@@ -11,6 +12,7 @@ import type { Server } from '../../serving/server.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { checkNowSignal, monitorModel, stopMonitorSignal } from '../../workflows/monitor-model.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
+import { releaseTokens } from '../helpers/records.js';
 import { startTestServer } from '../helpers/serving.js';
 import { useServices, withWorker } from '../helpers/temporal.js';
 
@@ -25,7 +27,8 @@ let server: Server;
 let base: string;
 let token: string;
 
-async function deploy(model: string): Promise<void> {
+/** Trains and promotes `model`; returns a token that may stop its monitor (release:<model>). */
+async function deploy(model: string): Promise<string> {
   await withWorker(deps, (taskQueue) =>
     ctx.client.workflow.execute(trainingPipeline, {
       taskQueue,
@@ -39,6 +42,7 @@ async function deploy(model: string): Promise<void> {
     reason: 'test',
   });
   await server.models.refresh();
+  return (await releaseTokens(deps.db, model)).rita;
 }
 
 async function send(model: string, rows: Row[]) {
@@ -88,7 +92,7 @@ afterAll(async () => {
 describe('monitorModel', () => {
   it('checks every interval through continue-as-new, losing no report; a quiet window says so', async () => {
     const model = `mon-${randomUUID().slice(0, 8)}`;
-    await deploy(model);
+    const stopper = await deploy(model);
     await withWorker(deps, async (taskQueue) => {
       const handle = await ctx.client.workflow.start(monitorModel, {
         taskQueue,
@@ -99,7 +103,7 @@ describe('monitorModel', () => {
       const rows = await until('five reports', async () =>
         (await reports(model)).rows.length >= 5 ? (await reports(model)).rows : undefined
       );
-      await handle.signal('stop', { by: 'test' });
+      await handle.signal(stopMonitorSignal, { token: stopper });
       const described = await handle.describe();
       expect(described.runId).not.toBe(handle.firstExecutionRunId);
       const seqs = rows.map((r) => r.seq);
@@ -121,7 +125,7 @@ describe('monitorModel', () => {
 
   it('stores the reports of a monitor started again for the same deployment, under the same workflow id', async () => {
     const model = `mon-${randomUUID().slice(0, 8)}`;
-    await deploy(model);
+    const stopper = await deploy(model);
     await withWorker(deps, async (taskQueue) => {
       for (const started of [1, 2]) {
         const handle = await ctx.client.workflow.start(monitorModel, {
@@ -133,7 +137,7 @@ describe('monitorModel', () => {
         await until(`the report of monitor ${started}`, async () =>
           (await reports(model)).rows.length >= started ? true : undefined
         );
-        await handle.signal(stopMonitorSignal, { by: 'test' });
+        await handle.signal(stopMonitorSignal, { token: stopper });
         await handle.result();
       }
       // Each execution's first check is its seq 1; the second one's is a new report, not the first one's again.
@@ -145,7 +149,7 @@ describe('monitorModel', () => {
 
   it('outlives a check whose retries run out: the next check covers the missed window', async () => {
     const model = `mon-${randomUUID().slice(0, 8)}`;
-    await deploy(model);
+    const stopper = await deploy(model);
     let failedAttempts = 0;
     // The database away for longer than a check's retries, as the activity sees it: every attempt of the first check
     // fails with a retryable error (its nextRetryDelay keeps the retries about a second apart, not backing off).
@@ -181,8 +185,21 @@ describe('monitorModel', () => {
           const rows = (await reports(model)).rows;
           return rows.length ? rows : undefined;
         });
-        await handle.signal(stopMonitorSignal, { by: 'test' });
-        expect(await handle.result()).toEqual({ checks: 2, reason: 'stopped by test' });
+        // Stopping needs release:<model>: an approver's token is refused, and both attempts are audited.
+        const approver = (await createToken(deps.db, 'alice', [`approver:${model}`])).token;
+        await handle.signal(stopMonitorSignal, { token: approver });
+        const refused = await until('the refused stop', async () => {
+          const status = await handle.query(statusQuery);
+          return status.results.refusedStop as string | undefined;
+        });
+        expect(refused).toBe(`alice does not hold the role release:${model} (has: approver:${model})`);
+        expect((await handle.describe()).status.name).toBe('RUNNING');
+        await handle.signal(stopMonitorSignal, { token: stopper });
+        expect(await handle.result()).toEqual({ checks: 2, reason: 'stopped by rita' });
+        const audited = await listAudit(deps.db, { action: 'monitor.stop', limit: 1000 });
+        expect(
+          audited.filter((e) => e.subject.startsWith(`monitor-${model}-`)).map((e) => `${e.actor} ${e.action}`)
+        ).toEqual(['rita monitor.stop', 'alice monitor.stop.refused']);
         expect(report!.seq).toBe(2);
         expect(report!.window_start.getTime()).toBe(started.getTime());
         expect(report!.report.volume.predictions).toBe(ROWS.length);
@@ -193,7 +210,7 @@ describe('monitorModel', () => {
 
   it('finds drift in shifted traffic, raises an alert and starts one retraining', async () => {
     const model = `drift-${randomUUID().slice(0, 8)}`;
-    await deploy(model);
+    const stopper = await deploy(model);
     await withWorker(deps, async (taskQueue) => {
       const handle = await ctx.client.workflow.start(monitorModel, {
         taskQueue,
@@ -210,7 +227,7 @@ describe('monitorModel', () => {
       const alert = await until('an alert', async () =>
         (await reports(model)).rows.find((r) => r.status === 'alert' && r.retrain_id)
       );
-      await handle.signal('stop', { by: 'test' });
+      await handle.signal(stopMonitorSignal, { token: stopper });
       const drifted = alert.report.dataDrift!.columns.filter((c) => c.drifted).map((c) => c.column);
       expect(drifted).toEqual(expect.arrayContaining(['Body Mass (g)', 'Island']));
       expect(drifted).not.toContain('Beak Length (mm)');
