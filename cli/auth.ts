@@ -1,7 +1,7 @@
 // The `cairn` CLI's credential: every command that changes state presents a token (CAIRN_TOKEN, or a file named by
 // --token-file / CAIRN_TOKEN_FILE) and acts as its principal, never as a typed name.
 import { readFileSync } from 'node:fs';
-import { authorize } from '../lib/auth/tokens.js';
+import { authenticate, authorize } from '../lib/auth/tokens.js';
 import type { Principal, Role } from '../lib/auth/tokens.js';
 import type { Queryable } from '../lib/db/pool.js';
 import { withDb } from './io.js';
@@ -40,4 +40,16 @@ export async function requireRole(role: Role, db?: Queryable): Promise<Principal
   const result = db ? await authorize(db, token, role) : await withDb((pool) => authorize(pool, token, role));
   if ('refusal' in result) throw new AccessDeniedError(`refused: ${result.refusal}`);
   return result.principal;
+}
+
+/**
+ * The principal of the presented token, whatever its roles: commands that start work (a run, a reproduction, a check)
+ * but move no traffic ask only who is asking, and record it.
+ */
+export async function requirePrincipal(db?: Queryable): Promise<Principal> {
+  const token = cliToken();
+  if (!token) throw new AccessDeniedError('this command needs a token (any role): set CAIRN_TOKEN or --token-file');
+  const principal = db ? await authenticate(db, token) : await withDb((pool) => authenticate(pool, token));
+  if (!principal) throw new AccessDeniedError('refused: unknown, expired or revoked token');
+  return principal;
 }

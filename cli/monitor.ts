@@ -4,6 +4,7 @@ import type { ColumnDrift } from '../lib/drift/detect.js';
 import type { MonitoringReport } from '../lib/monitoring/report.js';
 import { latestReports } from '../lib/monitoring/reports.js';
 import { checkNowSignal } from '../workflows/monitor-model.js';
+import { requirePrincipal } from './auth.js';
 import { json, print, UsageError, withClient, withDb } from './io.js';
 import { formatTable } from './table.js';
 
@@ -86,6 +87,7 @@ export function addMonitorCommands(program: Command): void {
     .argument('<model>', 'model name')
     .option('-e, --env <environment>', 'environment', 'production')
     .action(async (model: string, o: { env: string }) => {
+      await requirePrincipal();
       await withClient(async (client) => {
         const workflowId = `monitor-${model}-${o.env}`;
         await client.workflow.getHandle(workflowId).signal(checkNowSignal);

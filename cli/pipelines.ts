@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { userInfo } from 'node:os';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Command } from 'commander';
 import { sha256 } from '../lib/artifacts/digest.js';
@@ -33,7 +32,13 @@ export async function startPipelineRun(
   project: Project,
   name: string,
   sets: string[],
-  extra: { noCache?: boolean; trigger?: string; parentRunId?: string; config?: Record<string, unknown> } = {}
+  extra: {
+    requestedBy: string;
+    noCache?: boolean;
+    trigger?: string;
+    parentRunId?: string;
+    config?: Record<string, unknown>;
+  }
 ): Promise<WorkflowHandle<typeof runPipeline>> {
   const pipeline = project.pipeline(name);
   const overrides = { ...extra.config, ...parseSets(sets, pipeline.name) };
@@ -47,7 +52,7 @@ export async function startPipelineRun(
         pipeline: pipeline.name,
         config: overrides,
         trigger,
-        requestedBy: userInfo().username,
+        requestedBy: extra.requestedBy,
         trainTaskQueue: config.temporal.trainTaskQueue,
         ...(extra.noCache ? { noCache: true } : {}),
         ...(extra.parentRunId ? { parentRunId: extra.parentRunId } : {}),
@@ -125,7 +130,8 @@ export async function reproducePipelineRun(
   db: Pool,
   config: CairnConfig,
   project: Project,
-  runId: string
+  runId: string,
+  requestedBy: string
 ): Promise<PipelineReproduction> {
   const run = await requireRun(db, runId);
   if (!run.outputs)
@@ -137,6 +143,7 @@ export async function reproducePipelineRun(
     noCache: true,
     trigger: 'reproduce',
     parentRunId: run.id,
+    requestedBy,
   });
   const result = await handle.result();
   const digest = (v: unknown) => sha256(canonicalJson(v));

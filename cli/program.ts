@@ -16,6 +16,7 @@ import { reconcileRuns } from '../lib/tracking/reconcile.js';
 import { formatLineage, lineageOf, reproduce, requireRun } from './registry.js';
 import { json, print, when, withDb } from './io.js';
 import { addAuditCommands } from './audit.js';
+import { requirePrincipal } from './auth.js';
 import { addKeyCommands } from './keys.js';
 import { addCodecCommands } from './codec.js';
 import { addMonitorCommands } from './monitor.js';
@@ -87,10 +88,14 @@ program
     const config = loadConfig();
     const project = await cliProject(config);
     await preflight(config, ['temporal']);
+    const { principal: requestedBy } = await requirePrincipal();
     const client = await connectClient(config);
     try {
       if (project.pipelines.has(name)) {
-        const handle = await startPipelineRun(client, config, project, name, options.set, { noCache: !options.cache });
+        const handle = await startPipelineRun(client, config, project, name, options.set, {
+          noCache: !options.cache,
+          requestedBy,
+        });
         print(`started ${handle.workflowId}: ${uiLink(config, handle.workflowId)}`);
         if (!options.watch) return;
         try {
@@ -101,7 +106,11 @@ program
         }
         return;
       }
-      const handle = await startRun(client, config, name, options.set, { noCache: !options.cache, project });
+      const handle = await startRun(client, config, name, options.set, {
+        noCache: !options.cache,
+        project,
+        requestedBy,
+      });
       print(`started ${handle.workflowId}: ${uiLink(config, handle.workflowId)}`);
       if (!options.watch) return;
       try {
@@ -224,6 +233,7 @@ runs
   .action(async (options: { json?: boolean }) => {
     await withDb(async (db, _store, config) => {
       await preflight(config, ['temporal']);
+      await requirePrincipal(db);
       const client = await connectClient(config);
       try {
         const closed = await reconcileRuns(client, db);
@@ -390,10 +400,11 @@ program
   .action(async (ref: string, options: { json?: boolean }) => {
     await withDb(async (db, store, config) => {
       await preflight(config, ['temporal', 'object-store']);
+      const { principal } = await requirePrincipal(db);
       const client = await connectClient(config);
       try {
         if (!ref.includes('@')) {
-          const r = await reproducePipelineRun(client, db, config, await cliProject(config), ref);
+          const r = await reproducePipelineRun(client, db, config, await cliProject(config), ref, principal);
           if (options.json) json(r);
           else {
             print(`run ${r.run} reproduced by ${r.reproducedBy}`);
@@ -404,7 +415,7 @@ program
           process.exitCode = r.identical ? EXIT.ok : EXIT.gateFailed;
           return;
         }
-        const r = await reproduce(client, db, store, config, ref);
+        const r = await reproduce(client, db, store, config, ref, principal);
         if (options.json) json(r);
         else {
           print(`${r.model}@${r.version} (run ${r.run}) reproduced by ${r.reproducedBy}`);

@@ -147,7 +147,8 @@ export async function reproduce(
   db: Pool,
   store: ArtifactStore,
   config: CairnConfig,
-  refText: string
+  refText: string,
+  requestedBy: string
 ): Promise<Reproduction> {
   const version: ModelVersion = await resolveVersion(db, parseModelRef(refText));
   const run = await requireRun(db, version.runId);
@@ -168,6 +169,7 @@ export async function reproduce(
         model: version.model,
         config: run.config,
         trigger: 'reproduce',
+        requestedBy,
         noCache: true,
         register: false,
         parentRunId: run.id,

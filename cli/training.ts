@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { userInfo } from 'node:os';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
@@ -31,7 +30,7 @@ export async function startRun(
   config: CairnConfig,
   pipelineName: string,
   sets: string[],
-  options: { noCache?: boolean; project?: Project } = {}
+  options: { noCache?: boolean; project?: Project; requestedBy: string }
 ) {
   const pipeline = resolveBuiltIn(pipelineName, options.project);
   const overrides = parseSets(sets, pipeline.name);
@@ -45,7 +44,7 @@ export async function startRun(
         pipeline: pipeline.name,
         config: overrides,
         trigger: 'manual',
-        requestedBy: userInfo().username,
+        requestedBy: options.requestedBy,
         trainTaskQueue: config.temporal.trainTaskQueue,
         ...(options.noCache ? { noCache: true } : {}),
       },

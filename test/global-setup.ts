@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ensureSigningKey } from '../lib/signing/packages.js';
+import { createToken } from '../lib/auth/tokens.js';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node';
 import './helpers/services.js';
@@ -71,8 +72,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const workflowBundlePath = resolve(testDir, `workflow-bundle-${process.pid}.js`);
   writeFileSync(workflowBundlePath, code);
 
+  // The principal the CLI runs as in tests (`serviceEnv`): a token without roles, enough to start runs.
+  const pool = new pg.Pool({ connectionString: databaseUrl });
+  const cliToken = (await createToken(pool, 'tester', [], { lifetimeMs: null })).token;
+  await pool.end();
+
   const { store } = testStore;
   project.provide('services', {
+    cliToken,
     temporalAddress: env.address,
     namespace: env.namespace ?? 'default',
     databaseUrl,

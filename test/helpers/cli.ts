@@ -23,6 +23,7 @@ export function serviceEnv(): Record<string, string> {
     S3_ENDPOINT: s.s3.endpoint,
     S3_BUCKET: s.s3.bucket,
     S3_SECRET_KEY: s.s3.secretKey,
+    CAIRN_TOKEN: s.cliToken,
   };
 }
 

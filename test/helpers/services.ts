@@ -21,6 +21,8 @@ export interface TestServices {
   s3: { endpoint: string; bucket: string; region: string; accessKey: string; secretKey: string };
   workflowBundlePath: string;
   home: string;
+  /** A token without roles for the tester principal: what CLI runs present (CAIRN_TOKEN in serviceEnv). */
+  cliToken: string;
 }
 
 declare module 'vitest' {

@@ -9,6 +9,7 @@ import { listAudit } from '../../lib/audit/log.js';
 import { createToken } from '../../lib/auth/tokens.js';
 import { registerVersion, resolveVersion } from '../../lib/registry/models.js';
 import { testRun } from '../helpers/records.js';
+import { getRun } from '../../lib/tracking/queries.js';
 import { startRun } from '../../lib/tracking/runs.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
 import { runEntry } from '../helpers/cli.js';
@@ -71,6 +72,13 @@ describe('cairn CLI', () => {
     expect(out.stdout).toMatch(/^accuracy\s+(0\.9[5-9]\d*|1)$/m);
     expect(out.stdout).toMatch(/^gate\s+passed$/m);
     const runId = /^run\s+(\S+)$/m.exec(out.stdout)![1]!;
+    // Started as the principal of the token the CLI presented (the tests' `tester`), not as the machine's user.
+    expect((await getRun(deps.db, runId))?.requestedBy).toBe('tester');
+    const anonymous = await runEntry('cli/main.ts', ['run', 'penguins'], { CAIRN_TOKEN: '' });
+    expect(anonymous.code).toBe(4);
+    expect(oneLine(anonymous.stderr)).toBe(
+      'cairn: this command needs a token (any role): set CAIRN_TOKEN or --token-file'
+    );
     const status = await runEntry('cli/main.ts', ['status', runId]);
     expect(status.code).toBe(0);
     expect(status.stdout).toContain('COMPLETED');
@@ -199,7 +207,7 @@ describe('cairn CLI', () => {
         const as = (token: string) => ({ ...env, CAIRN_TOKEN: token });
         // Tokens are issued by an admin only; the first admin comes from `tokens bootstrap`, refused once one exists.
         const issue = ['tokens', 'create', '--principal', 'alice', '--role', `approver:${model}`];
-        const anonymous = await runEntry('cli/main.ts', issue, env);
+        const anonymous = await runEntry('cli/main.ts', issue, { ...env, CAIRN_TOKEN: '' });
         expect(anonymous.code).toBe(4);
         expect(oneLine(anonymous.stderr)).toBe(
           'cairn: this command needs a token with the role admin: set CAIRN_TOKEN or --token-file'
@@ -221,7 +229,10 @@ describe('cairn CLI', () => {
         const ritaFile = join(services().home, `rita-${model}`);
         writeFileSync(ritaFile, `${rita}\n`, { mode: 0o600 });
 
-        const unauthenticated = await runEntry('cli/main.ts', ['release', `${model}@1`, '--first'], env);
+        const unauthenticated = await runEntry('cli/main.ts', ['release', `${model}@1`, '--first'], {
+          ...env,
+          CAIRN_TOKEN: '',
+        });
         expect(unauthenticated.code).toBe(4);
         const started = await runEntry(
           'cli/main.ts',
@@ -280,7 +291,7 @@ describe('cairn CLI', () => {
   it('changes schedules only with an admin token, and audits each change with the principal', async () => {
     const id = `sched-${Date.now().toString(36)}`;
     const create = ['schedule', 'create', 'penguins', '--cron', '0 3 * * 1', '--id', id, '--paused'];
-    const refused = await runEntry('cli/main.ts', create);
+    const refused = await runEntry('cli/main.ts', create, { CAIRN_TOKEN: '' });
     expect(refused.code).toBe(4);
     expect(oneLine(refused.stderr)).toBe(
       'cairn: this command needs a token with the role admin: set CAIRN_TOKEN or --token-file'
@@ -297,7 +308,7 @@ describe('cairn CLI', () => {
     const keyFile = join(dir, 'secrets', 'key.json');
     const env = { CAIRN_TRUST_DIR: join(dir, 'keys'), CAIRN_SIGNING_KEY_FILE: keyFile };
     const create = ['keys', 'create', '--signer', 'release-team'];
-    expect((await runEntry('cli/main.ts', create, env)).code).toBe(4);
+    expect((await runEntry('cli/main.ts', create, { ...env, CAIRN_TOKEN: '' })).code).toBe(4);
     const admin = { ...env, CAIRN_TOKEN: (await createToken(deps.db, 'root', ['admin'])).token };
     const created = await runEntry('cli/main.ts', create, admin);
     expect(created.code).toBe(0);

@@ -161,7 +161,8 @@ describe('lineage, caching and reproduction', () => {
         deps.db,
         deps.store,
         { ...config, temporal: { ...config.temporal, taskQueue, trainTaskQueue: `${taskQueue}-train` } },
-        `${model}@1`
+        `${model}@1`,
+        'registry-test'
       )
     );
     expect(reproduction).toMatchObject({
