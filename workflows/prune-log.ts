@@ -11,6 +11,6 @@ const { prunePredictionLog } = proxyActivities<Activities>({
  * Enforces the prediction log's retention: started by the `prune-prediction-log` schedule (`cairn schedule
  * prune-logs`), it deletes each model's logged rows older than its pipeline's `predictionLog.retention`.
  */
-export async function pruneLogs(): Promise<{ versions: number; deleted: number }> {
+export async function pruneLogs(): Promise<{ versions: number; deleted: number; unreadable: string[] }> {
   return prunePredictionLog();
 }

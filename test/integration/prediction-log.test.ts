@@ -108,6 +108,22 @@ describe('the prediction log', () => {
         [o.id, model, environment, o.version]
       );
     await deps.db.query(`INSERT INTO cairn.feedback (prediction_id, label) VALUES ($1, '"Adelie"')`, [old(v2).id]);
+    // A version whose package is gone from the store: its rows fall back to the default retention, and the run says so.
+    const { version: v3 } = await registerVersion(deps.db, {
+      model,
+      pipeline: 'penguins',
+      runId: await startRun(deps.db, testRun(deps, `pii-run-gone-${model}`)),
+      packageDigest: `sha256:${'0'.repeat(64)}`,
+      datasetDigest: first.datasetDigest,
+      metrics: {},
+      gate: {},
+      lineage: {},
+    });
+    await deps.db.query(
+      `INSERT INTO cairn.prediction_log (id, model, environment, version, input, output, at)
+       VALUES ($1, $2, $3, $4, '{}', '{}', now() - interval '10 days')`,
+      [old(v3).id, model, environment, v3]
+    );
 
     await withWorker(
       deps,
@@ -119,8 +135,8 @@ describe('the prediction log', () => {
             const d = await schedule.describe();
             return d.info.recentActions[0]?.action.workflow.workflowId;
           });
-          const result = await ctx.client.workflow.getHandle(workflowId).result();
-          expect(result).toMatchObject({ deleted: expect.any(Number) });
+          const result = (await ctx.client.workflow.getHandle(workflowId).result()) as { unreadable: string[] };
+          expect(result.unreadable).toContain(`${model}@${v3}`);
         } finally {
           await schedule.delete();
         }
@@ -130,6 +146,7 @@ describe('the prediction log', () => {
     expect((await logged(v2)).rows.map((r) => r.id)).not.toContain(old(v2).id);
     expect((await logged(v2)).rows).toHaveLength(ROWS.length);
     expect((await logged(v1)).rows.map((r) => r.id)).toEqual([old(v1).id]);
+    expect((await logged(v3)).rows.map((r) => r.id)).toEqual([old(v3).id]);
     const { rows: feedback } = await deps.db.query('SELECT 1 FROM cairn.feedback WHERE prediction_id = $1', [
       old(v2).id,
     ]);
