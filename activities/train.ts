@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { decodeMatrix } from '../lib/features/matrix-codec.js';
 import { canonicalJson } from '../lib/ml/canonical-json.js';
+import { trainerOf, trainerParams } from '../lib/ml/index.js';
 import type { Model } from '../lib/ml/index.js';
 import { trainInThread } from '../lib/training/run.js';
 import { resolvePipeline } from '../pipelines/index.js';
@@ -42,6 +43,8 @@ export function createTrainActivities(deps: ActivityDeps) {
 
   async function trainModel(plan: RunPlan, data: TransformResult, trainer: Trainer): Promise<TrainResult> {
     const ctx = Context.current();
+    // Progress is counted in the trainer's rounds (1 for one that reports none).
+    const rounds = trainerOf(trainer.kind).rounds(trainerParams(trainer));
     const { matrix, y } = decodeMatrix(await store.getBytes(data.train.digest));
 
     const previous = ctx.info.heartbeatDetails as TrainHeartbeat | undefined;
@@ -60,7 +63,7 @@ export function createTrainActivities(deps: ActivityDeps) {
     const last = resumeFrom ? previous : undefined;
     let beat: TrainHeartbeat = {
       round: last?.checkpointRound ?? 0,
-      total: trainer.kind === 'gbdt' ? trainer.rounds : 1,
+      total: rounds,
       ...last,
     };
     ctx.heartbeat(beat);
@@ -99,7 +102,7 @@ export function createTrainActivities(deps: ActivityDeps) {
     );
     return {
       model: ref,
-      ...(trainer.kind === 'gbdt' ? { rounds: trainer.rounds } : {}),
+      ...(rounds > 1 ? { rounds } : {}),
       resumedFromRound: resumeFrom ? (last?.checkpointRound ?? 0) : 0,
     };
   }

@@ -1,10 +1,5 @@
-import { predictGbdt } from './gbdt.js';
-import type { GbdtModel } from './gbdt.js';
-import { predictLinear } from './linear.js';
-import type { LinearModel } from './linear.js';
-import { predictLogistic } from './logistic.js';
-import type { LogisticModel } from './logistic.js';
-import { MlInputError } from './types.js';
+import { trainerOf } from './trainers/index.js';
+import type { Model } from './trainers/index.js';
 import type { FeatureMatrix } from './types.js';
 
 export { MlInputError, TASKS } from './types.js';
@@ -19,22 +14,13 @@ export type { LogisticModel, LogisticOptions } from './logistic.js';
 export { accuracy, evaluate, logLoss, macroF1, mae, predictedLabels, r2, rmse, rocAuc } from './metrics.js';
 export type { EvaluationMetrics, MetricName } from './metrics.js';
 
-/** Every model Cairn trains: plain JSON-able data told apart by `kind`. */
-export type Model = GbdtModel | LinearModel | LogisticModel;
+export { TRAINERS, trainerOf, trainerParams } from './trainers/index.js';
+export type { Model, Trainer, TrainerDefinition, TrainerKind, TrainContext } from './trainers/index.js';
 
 /**
- * Predictions from any model: values (regression), P(class 1) (binary), or row-major class probabilities
- * rows × k (multiclass).
+ * Predictions from any model, by its trainer: values (regression), P(class 1) (binary), or row-major class
+ * probabilities rows × k (multiclass).
  */
 export function predict(model: Model, x: FeatureMatrix): Float64Array {
-  switch (model.kind) {
-    case 'gbdt':
-      return predictGbdt(model, x);
-    case 'linear':
-      return predictLinear(model, x);
-    case 'logistic':
-      return predictLogistic(model, x);
-    default:
-      throw new MlInputError(`unknown model kind ${(model as { kind: unknown }).kind}`, 'kind');
-  }
+  return trainerOf(model.kind).predict(model, x);
 }

@@ -6,7 +6,8 @@ import { sha256 } from '../artifacts/digest.js';
 import { canonicalJson } from '../ml/canonical-json.js';
 import { compileContract } from '../validate/contract.js';
 import type { FeatureDef } from '../features/feature.js';
-import type { GbdtParams } from '../ml/gbdt.js';
+import { TRAINERS, trainerParams } from '../ml/index.js';
+import type { Trainer } from '../ml/index.js';
 import type { MonitoringPolicy } from '../monitoring/policy.js';
 import { logPolicyProblems } from '../monitoring/log-policy.js';
 
@@ -41,10 +42,8 @@ export type Split =
   /** A seeded random `testFraction` of rows is held out. */
   | { kind: 'random'; testFraction: number; seed: number };
 
-export type Trainer =
-  | ({ kind: 'gbdt' } & Omit<GbdtParams, 'task' | 'numClasses'>)
-  | { kind: 'linear'; l2: number }
-  | { kind: 'logistic'; l2: number; maxIterations: number };
+/** A trainer of the registry (lib/ml/trainers) and its parameters: `{ kind: 'gbdt', rounds: 100, … }`. */
+export type { Trainer };
 
 type RowSchema = z.ZodObject;
 type Columns<R extends RowSchema> = keyof z.output<R> & string;
@@ -119,10 +118,19 @@ export function defineTabularPipeline<const R extends RowSchema, const C extends
     if (!(split.testFraction > 0 && split.testFraction < 1))
       problems.push('split.testFraction must be between 0 and 1');
     const trainer = spec.trainer(config);
-    if (spec.target.task !== 'regression' && trainer.kind === 'linear')
-      problems.push('a linear trainer cannot classify');
-    if (spec.target.task === 'regression' && trainer.kind === 'logistic')
-      problems.push('a logistic trainer cannot regress');
+    const known = (TRAINERS as Record<string, { tasks: readonly Task[] } | undefined>)[trainer.kind];
+    if (!known) problems.push(`unknown trainer ${trainer.kind} (trainers: ${Object.keys(TRAINERS).join(', ')})`);
+    else if (!known.tasks.includes(spec.target.task))
+      problems.push(
+        `a ${trainer.kind} trainer cannot learn a ${spec.target.task} task (it learns ${known.tasks.join(', ')})`
+      );
+    else {
+      try {
+        trainerParams(trainer);
+      } catch (err) {
+        problems.push((err as Error).message);
+      }
+    }
   }
   if (spec.predictionLog) problems.push(...logPolicyProblems(spec.predictionLog, columns));
   if (problems.length) throw new PipelineDefinitionError(`pipeline ${spec.name}: ${problems.join('; ')}`);

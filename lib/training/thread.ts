@@ -1,41 +1,21 @@
 // Runs a trainer inside a worker thread so the activity's event loop keeps heartbeating.
 import { parentPort, workerData } from 'node:worker_threads';
-import { trainGbdt, trainLinear, trainLogistic } from '../ml/index.js';
-import type { GbdtModel, Model } from '../ml/index.js';
+import { trainerOf, trainerParams } from '../ml/index.js';
+import type { Model } from '../ml/index.js';
 import type { TrainMessage, TrainRequest } from './protocol.js';
 import { CairnError } from '../errors.js';
 
 function run(request: TrainRequest): Model {
   const { trainer, task, numClasses, names, columns, y } = request;
-  const x = { rows: y.length, columns, names };
   const post = (message: TrainMessage) => parentPort!.postMessage(message);
-  switch (trainer.kind) {
-    case 'gbdt': {
-      const { kind: _kind, ...params } = trainer;
-      return trainGbdt(
-        x,
-        y,
-        { ...params, task, numClasses },
-        {
-          resumeFrom: request.resumeFrom as GbdtModel | undefined,
-          onRound(round, model) {
-            const checkpoint = round % request.checkpointEvery === 0 && round < trainer.rounds ? model : undefined;
-            post({ type: 'round', round, total: trainer.rounds, ...(checkpoint ? { checkpoint } : {}) });
-          },
-        }
-      );
-    }
-    case 'linear':
-      return trainLinear(x, y, { l2: trainer.l2 });
-    case 'logistic':
-      return trainLogistic(x, y, {
-        task,
-        numClasses,
-        l2: trainer.l2,
-        maxIterations: trainer.maxIterations,
-        tolerance: 1e-8,
-      });
-  }
+  return trainerOf(trainer.kind).train({ rows: y.length, columns, names }, y, trainerParams(trainer), {
+    task,
+    ...(numClasses === undefined ? {} : { numClasses }),
+    ...(request.resumeFrom ? { resumeFrom: request.resumeFrom } : {}),
+    checkpointEvery: request.checkpointEvery,
+    progress: (round, total, checkpoint) =>
+      post({ type: 'round', round, total, ...(checkpoint ? { checkpoint: checkpoint as Model } : {}) }),
+  }) as Model;
 }
 
 try {

@@ -62,7 +62,7 @@ describe('defineTabularPipeline', () => {
     ).toThrow(
       new PipelineDefinitionError(
         'pipeline Toy Pipeline: name "Toy Pipeline" must be kebab-case; feature z reads z, which is not a contract column; ' +
-          'split column at is not a contract column; split.testFraction must be between 0 and 1; a logistic trainer cannot regress'
+          'split column at is not a contract column; split.testFraction must be between 0 and 1; a logistic trainer cannot learn a regression task (it learns binary, multiclass)'
       )
     );
   });
