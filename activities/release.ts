@@ -87,12 +87,14 @@ export function createReleaseActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Checks the token a release request or decision presented: the principal it belongs to, if it is live and holds
-     * `role` (and, with `requester`, is not the principal who requested the release, unless `release.selfApproval`),
-     * else why not. `audit` writes a refusal to the audit log here (decisions are audited with the release's record).
+     * Checks the token a release request, a decision or a monitor stop presented: the principal it belongs to, if it
+     * is live and holds `role` (and, with `requester`, is not the principal who requested the release, unless
+     * `release.selfApproval`), else why not. `audit` writes a refusal to the audit log under `subject` (decisions are
+     * audited with the release's record).
      */
     async authorizeRelease(a: {
-      releaseId: string;
+      /** What is acted on: the release id, or the monitor id. */
+      subject: string;
       token: string | undefined;
       role: Role;
       action: string;
@@ -117,7 +119,7 @@ export function createReleaseActivities(deps: ActivityDeps) {
         await recordAudit(db, {
           actor: verdict.principal ?? 'unknown token',
           action: verdict.refusal ? `${a.action}.refused` : a.action,
-          subject: a.releaseId,
+          subject: a.subject,
           details: { role: a.role, ...(verdict.refusal ? { refusal: verdict.refusal } : {}) },
         });
       return verdict;

@@ -23,7 +23,7 @@ import type { Prediction } from '../lib/scoring/scorer.js';
 import { ScoringInputError } from '../lib/scoring/scorer.js';
 import { TokenCache } from './auth.js';
 import { watchRevocations } from '../lib/auth/revocations.js';
-import { signingOf } from '../lib/signing/packages.js';
+import { PackageTrust } from '../lib/signing/packages.js';
 import { durationMs } from '../lib/config/duration.js';
 import { storeFeedback } from './feedback.js';
 import { createServingMetrics } from './metrics.js';
@@ -131,7 +131,8 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
   const { db, logger, config } = deps;
   const serving = config.serving;
   const log = logger.child({ component: 'serving' });
-  const { trust } = signingOf(deps.config);
+  // Only the public keys: a server verifies packages, it never reads the signing key.
+  const trust = new PackageTrust(config.signing.trustDir!);
   const models = new ModelSet({ db, store: deps.store, logger: log, trust }, serving.environment, 'online');
   const feed = new FeedRecorder({
     db,

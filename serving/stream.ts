@@ -23,7 +23,7 @@ import { connect, nanos } from '@nats-io/transport-node';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { z } from 'zod';
 import type { ArtifactStore } from '../lib/artifacts/index.js';
-import { ConfigError, redactUrl } from '../lib/config/index.js';
+import { ConfigError, redactSecrets } from '../lib/config/index.js';
 import type { CairnConfig } from '../lib/config/index.js';
 import type { Pool } from '../lib/db/pool.js';
 import type { Logger } from '../lib/logging/logger.js';
@@ -31,7 +31,7 @@ import { ScoringInputError } from '../lib/scoring/scorer.js';
 import type { InputProblem, Prediction } from '../lib/scoring/scorer.js';
 import { grants } from '../lib/auth/tokens.js';
 import { watchRevocations } from '../lib/auth/revocations.js';
-import { signingOf } from '../lib/signing/packages.js';
+import { PackageTrust } from '../lib/signing/packages.js';
 import { TokenCache } from './auth.js';
 import { ModelSet } from './model-set.js';
 import { boundedError, parseClientJson, RefusedJsonError } from './requests.js';
@@ -634,7 +634,7 @@ export async function startStreamConsumer(options: StreamConsumerOptions): Promi
   const models =
     options.models ??
     new ModelSet(
-      { db: options.db, store: options.store, logger, trust: signingOf(config).trust },
+      { db: options.db, store: options.store, logger, trust: new PackageTrust(config.signing.trustDir!) },
       config.serving.environment,
       'stream'
     );
@@ -643,7 +643,9 @@ export async function startStreamConsumer(options: StreamConsumerOptions): Promi
   try {
     nc = await connect({ servers: config.nats.url, name: 'cairn-stream', maxReconnectAttempts: -1 });
   } catch (err) {
-    throw new ConfigError(`cannot reach NATS at ${redactUrl(config.nats.url)} (nats.url / NATS_URL): ${reason(err)}`);
+    throw new ConfigError(
+      `cannot reach NATS at ${redactSecrets(config.nats.url)} (nats.url / NATS_URL): ${reason(err)}`
+    );
   }
 
   const tokens = new TokenCache(options.db);
@@ -726,7 +728,7 @@ export async function startStreamConsumer(options: StreamConsumerOptions): Promi
     );
     timer.unref();
     logger.info(
-      { nats: redactUrl(config.nats.url), environment: models.environment, streams, models: [...consumers.keys()] },
+      { nats: redactSecrets(config.nats.url), environment: models.environment, streams, models: [...consumers.keys()] },
       'stream inference running'
     );
 

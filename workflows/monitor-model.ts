@@ -70,7 +70,7 @@ export async function monitorModel(raw: MonitorModelInput): Promise<{ checks: nu
     }
     // Stopping the watch on a deployment is the release owner's call: a token holding release:<model>, audited.
     const auth = await authorizeRelease({
-      releaseId: monitorId,
+      subject: monitorId,
       token: typeof payload.token === 'string' ? payload.token : undefined,
       role: `release:${model}`,
       action: 'monitor.stop',

@@ -182,7 +182,7 @@ export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModel
   ): Promise<Decision> => {
     const isRollback = decision === 'rollback';
     const auth = await authorizeRelease({
-      releaseId,
+      subject: releaseId,
       token: typeof token === 'string' ? token : undefined,
       role: isRollback ? `release:${model}` : `approver:${model}`,
       action: `release.${decision}`,
@@ -277,23 +277,26 @@ export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModel
 
   // A release asked for directly presents a token holding `release:<model>`. One started by another Cairn workflow
   // (a lifecycle run, a retraining) is that workflow's request: it moves nothing until an approver decides.
-  const parent = workflowInfo().parent;
-  if (patched('token-requester') && parent && input.token === undefined) {
-    requester = `workflow:${parent.workflowId}`;
-    request.requestedBy = requester;
-  } else if (patched('token-requester')) {
-    const auth = await authorizeRelease({
-      releaseId,
-      token: input.token,
-      role: `release:${model}`,
-      action: 'release.request',
-      audit: true,
-    });
-    if (auth.refusal) {
-      stages.fail();
-      throw ApplicationFailure.nonRetryable(`release of ${model}@${version} refused: ${auth.refusal}`, 'AccessDenied');
+  if (patched('token-requester')) {
+    const parent = workflowInfo().parent;
+    if (parent && input.token === undefined) requester = `workflow:${parent.workflowId}`;
+    else {
+      const auth = await authorizeRelease({
+        subject: releaseId,
+        token: input.token,
+        role: `release:${model}`,
+        action: 'release.request',
+        audit: true,
+      });
+      if (auth.refusal) {
+        stages.fail();
+        throw ApplicationFailure.nonRetryable(
+          `release of ${model}@${version} refused: ${auth.refusal}`,
+          'AccessDenied'
+        );
+      }
+      requester = auth.principal;
     }
-    requester = auth.principal;
     request.requestedBy = requester;
   }
   await startRelease(request);

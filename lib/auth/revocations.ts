@@ -3,7 +3,7 @@ import type { CairnConfig } from '../config/index.js';
 import { durationMs } from '../config/duration.js';
 import type { Logger } from '../logging/logger.js';
 
-export const REVOCATION_CHANNEL = 'cairn_token_revoked';
+const REVOCATION_CHANNEL = 'cairn_token_revoked';
 
 /**
  * Calls `onRevoked(tokenId)` the moment a token is revoked anywhere: a trigger on `cairn.api_tokens` sends
@@ -15,13 +15,11 @@ export function watchRevocations(
   config: Pick<CairnConfig, 'database'>,
   onRevoked: (tokenId?: string) => void,
   logger?: Pick<Logger, 'warn' | 'info'>
-): { ready: Promise<void>; close(): Promise<void> } {
+): { close(): Promise<void> } {
   let client: pg.Client | undefined;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
   let delay = 1000;
-  let announceReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => (announceReady = resolve));
 
   const retry = () => {
     if (closed || timer) return;
@@ -58,7 +56,6 @@ export function watchRevocations(
       await c.query(`LISTEN ${REVOCATION_CHANNEL}`);
       delay = 1000;
       onRevoked();
-      announceReady();
     } catch (err) {
       lost((err as Error).message);
     }
@@ -66,7 +63,6 @@ export function watchRevocations(
   void open();
 
   return {
-    ready,
     async close() {
       closed = true;
       clearTimeout(timer);

@@ -29,10 +29,12 @@ export interface Principal {
   tokenId: string;
   principal: string;
   roles: Role[];
-  expiresAt: Date | null;
 }
 
-export const tokenHash = (token: string) => createHash('sha256').update(token).digest('hex');
+const tokenHash = (token: string) => createHash('sha256').update(token).digest('hex');
+
+/** A token that counts: not revoked, not expired. */
+const LIVE = 'revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())';
 
 /** How long a token lives unless told otherwise. */
 export const DEFAULT_TOKEN_LIFETIME = '90d';
@@ -61,8 +63,7 @@ export async function createToken(
 /** The principal a live (not revoked, not expired) token belongs to, or undefined. */
 export async function authenticate(db: Queryable, token: string): Promise<Principal | undefined> {
   const { rows } = await db.query<Principal>(
-    `SELECT id AS "tokenId", principal, roles, expires_at AS "expiresAt" FROM cairn.api_tokens
-     WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
+    `SELECT id AS "tokenId", principal, roles FROM cairn.api_tokens WHERE token_hash = $1 AND ${LIVE}`,
     [tokenHash(token)]
   );
   return rows[0];
@@ -114,10 +115,7 @@ export async function listTokens(db: Queryable): Promise<TokenListing[]> {
 
 /** Whether any live token holds `admin`: until one does, the first admin token may be issued without one. */
 export async function hasAdmin(db: Queryable): Promise<boolean> {
-  const { rows } = await db.query(
-    `SELECT 1 FROM cairn.api_tokens
-     WHERE 'admin' = ANY (roles) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) LIMIT 1`
-  );
+  const { rows } = await db.query(`SELECT 1 FROM cairn.api_tokens WHERE 'admin' = ANY (roles) AND ${LIVE} LIMIT 1`);
   return rows.length > 0;
 }
 
@@ -125,8 +123,7 @@ export async function hasAdmin(db: Queryable): Promise<boolean> {
 export async function approversOf(db: Queryable, model: string): Promise<string[]> {
   const { rows } = await db.query<{ principal: string }>(
     `SELECT DISTINCT principal FROM cairn.api_tokens
-     WHERE ('approver:*' = ANY (roles) OR $1 = ANY (roles)) AND revoked_at IS NULL
-       AND (expires_at IS NULL OR expires_at > now()) ORDER BY principal`,
+     WHERE ('approver:*' = ANY (roles) OR $1 = ANY (roles)) AND ${LIVE} ORDER BY principal`,
     [`approver:${model}`]
   );
   return rows.map((r) => r.principal);

@@ -172,9 +172,6 @@ export function redactConfig(config: CairnConfig): CairnConfig {
   return copy;
 }
 
-/** A URL (or any text holding URLs) without its secrets: see redactSecrets. */
-export const redactUrl = redactSecrets;
-
 /** Throws a ConfigError when the S3 secret is needed but missing. */
 export function requireS3Secret(config: CairnConfig): string {
   if (config.store.secretKey) return config.store.secretKey;

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { Connection } from '@temporalio/client';
 import { createS3Client } from '../artifacts/s3-store.js';
 import type { CairnConfig } from '../config/index.js';
-import { ENV_KEYS, redactUrl } from '../config/index.js';
+import { ENV_KEYS, redactSecrets } from '../config/index.js';
 
 export interface ProbeResult {
   component: 'temporal' | 'postgres' | 'object-store';
@@ -58,7 +58,7 @@ export async function probePostgres(config: Pick<CairnConfig, 'database'>): Prom
     const { rows } = await client.query<{ v: string }>(`SELECT current_setting('server_version') AS v`);
     return { ...base, ok: true, detail: `PostgreSQL ${rows[0]!.v}` };
   } catch (err) {
-    return { ...base, ok: false, detail: reason(err).replace(config.database.url, redactUrl(config.database.url)) };
+    return { ...base, ok: false, detail: reason(err).replace(config.database.url, redactSecrets(config.database.url)) };
   } finally {
     await client.end().catch(() => undefined);
   }
