@@ -205,7 +205,7 @@ export function createBatchInferenceActivities(deps: ActivityDeps) {
     const pkg = await store.getJson<ModelPackage>(args.model.digest);
     let scorer: Scorer;
     try {
-      scorer = scorerFor(pkg);
+      scorer = await scorerFor(pkg);
     } catch (err) {
       if (err instanceof FeatureStateError) throw ApplicationFailure.nonRetryable(err.message, 'FeatureStateError');
       throw err;
@@ -313,7 +313,7 @@ async function scoreRange(
     const to = Math.min(end, from + SLICE_ROWS);
     const rows = new Int32Array(to - from);
     for (let i = 0; i < rows.length; i++) rows[i] = from + i;
-    raw.set(scorer.score(table, rows), (from - start) * width);
+    raw.set(await scorer.score(table, rows), (from - start) * width);
     await nextTurn();
     afterSlice();
   }

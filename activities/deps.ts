@@ -12,6 +12,8 @@ export interface ActivityDeps {
   logger: Logger;
   /** The code version of this worker, recorded in every run's lineage. */
   code: CodeVersion;
+  /** Cairn's local state directory (`home`): Python environments and scratch files live under it. */
+  home: string;
   /** Price of one CPU-second, for run costs. */
   cpuSecondPrice: number;
   /** The user project whose pipelines `runPipeline` runs (CAIRN_PROJECT, else the working directory). */

@@ -2,7 +2,7 @@ import { ArtifactIntegrityError, ArtifactNotFoundError } from '../lib/artifacts/
 import { buildMatrix, FeatureStateError } from '../lib/features/matrix.js';
 import type { FeatureSpec } from '../lib/features/feature.js';
 import { decodeMatrix } from '../lib/features/matrix-codec.js';
-import { evaluate, predict } from '../lib/ml/index.js';
+import { evaluate, predictModel } from '../lib/ml/index.js';
 import type { FeatureMatrix, Model } from '../lib/ml/index.js';
 import { findVersion } from '../lib/registry/models.js';
 import { recordMetrics } from '../lib/tracking/runs.js';
@@ -57,7 +57,7 @@ export function compareWithChampion(
   return { comparison, reason };
 }
 
-function metricsOf(
+async function metricsOf(
   pipeline: TabularPipeline,
   plan: RunPlan,
   y: Float64Array,
@@ -65,7 +65,7 @@ function metricsOf(
   x: FeatureMatrix,
   numClasses?: number
 ) {
-  const all = evaluate(plan.task, y, predict(model, x), numClasses) as Record<string, number>;
+  const all = evaluate(plan.task, y, await predictModel(model, x), numClasses) as Record<string, number>;
   return Object.fromEntries(pipeline.evaluation.metrics.filter((m) => all[m] !== undefined).map((m) => [m, all[m]!]));
 }
 
@@ -79,7 +79,7 @@ export function createEvaluateActivities(deps: ActivityDeps) {
       const table = await loadDataset(store, dataset.digest, dataset.data.digest);
       const { test } = splitForRun(pipeline, plan, table);
       const x = buildMatrix(pipeline.features(plan.config as never), pkg.features as FeatureSpec[], table, test.rows);
-      return metricsOf(pipeline, plan, test.y, pkg.model as Model, x, pkg.classes?.length);
+      return await metricsOf(pipeline, plan, test.y, pkg.model as Model, x, pkg.classes?.length);
     } catch (err) {
       if (err instanceof ArtifactNotFoundError || err instanceof ArtifactIntegrityError)
         return `its package: ${err.message}`;
@@ -104,7 +104,7 @@ export function createEvaluateActivities(deps: ActivityDeps) {
       return trackedStage(deps, plan, 'evaluate', { artifacts: () => ({}), liveness: true }, async () => {
         const { matrix, y } = decodeMatrix(await store.getBytes(data.test.digest));
         const model = await store.getJson<Model>(trained.model.digest);
-        const metrics = metricsOf(pipeline, plan, y, model, matrix, data.classes?.length);
+        const metrics = await metricsOf(pipeline, plan, y, model, matrix, data.classes?.length);
         if (plan.task === 'regression') {
           // The baseline every regression model must beat: predict the training mean for every row.
           const train = decodeMatrix(await store.getBytes(data.train.digest)).y;

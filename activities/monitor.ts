@@ -78,8 +78,8 @@ export function createMonitorActivities(deps: ActivityDeps) {
         0
       );
       const rows = Int32Array.from(indices).sort();
-      const scorer = scorerFor(pkg);
-      const raw = scorer.score(table, rows);
+      const scorer = await scorerFor(pkg);
+      const raw = await scorer.score(table, rows);
       const outputs = Array.from(rows, (_, i) => scorer.prediction(raw, i) as { value?: number; label?: string });
       ref = { features, predictions: predictionReference(outputs, pkg.task === 'multiclass') };
       references.clear();

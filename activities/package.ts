@@ -35,6 +35,8 @@ export interface ModelPackage extends ServablePackage {
     rows: TransformResult['rows'];
     /** A project pipeline's package: the bundle of the project's code that made it (`cairn bundle`, CAIRN_PROJECT=bundle:…). */
     project?: { bundle: string };
+    /** An external trainer's Python environment (lock digest) and its agreement with the ONNX model. */
+    trainer?: Pick<TrainResult, 'environment' | 'agreement'>;
   };
 }
 
@@ -82,6 +84,14 @@ export function createPackageActivities(deps: ActivityDeps) {
               code: plan.code,
               pipelineVersion: plan.pipelineVersion,
               rows: data.rows,
+              ...(trained.environment || trained.agreement
+                ? {
+                    trainer: {
+                      ...(trained.environment ? { environment: trained.environment } : {}),
+                      ...(trained.agreement ? { agreement: trained.agreement } : {}),
+                    },
+                  }
+                : {}),
               ...(plan.nested && deps.project.bundle
                 ? { project: { bundle: (await storeBundle(store, deps.project.bundle)).digest } }
                 : {}),

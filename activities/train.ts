@@ -1,8 +1,14 @@
 import { Context } from '@temporalio/activity';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { sha256 } from '../lib/artifacts/digest.js';
 import { decodeMatrix } from '../lib/features/matrix-codec.js';
 import { canonicalJson } from '../lib/ml/canonical-json.js';
-import { trainerOf, trainerParams } from '../lib/ml/index.js';
-import type { Model } from '../lib/ml/index.js';
+import { trainerModule, trainerOf, trainerParams } from '../lib/ml/index.js';
+import type { ExternalTrainerParams, Model } from '../lib/ml/index.js';
+import { trainExternal } from '../lib/training/external.js';
+import type { CheckpointFiles } from '../lib/training/external.js';
+import { ensurePythonEnv, pythonLock } from '../lib/training/python-env.js';
 import { trainInThread } from '../lib/training/run.js';
 import { resolvePipeline } from '../pipelines/index.js';
 import type { ActivityDeps } from './deps.js';
@@ -15,6 +21,21 @@ const CHECKPOINT_EVERY = 10;
 
 export function createTrainActivities(deps: ActivityDeps) {
   const { store, logger } = deps;
+  /** Where an external trainer's command and requirements file are: the project's directory. */
+  const projectDir = resolve(deps.project.dir ?? '.');
+
+  /**
+   * What an external trainer's result depends on beyond its inputs: its Python environment's lock and the files its
+   * command names (its script), or the whole project's code when it has a bundle.
+   */
+  async function externalInputs(params: ExternalTrainerParams) {
+    const files = params.command.map((arg) => resolve(projectDir, arg)).filter((f) => existsSync(f));
+    return {
+      environment: params.requirements ? (await pythonLock(resolve(projectDir, params.requirements))).digest : null,
+      code: deps.project.bundle?.digest ?? sha256(canonicalJson(files.map((f) => [f, sha256(readFileSync(f))]))),
+    };
+  }
+
   return {
     /**
      * Trains the pipeline's model on the training matrix in a worker thread. Heartbeats every round with the
@@ -25,18 +46,23 @@ export function createTrainActivities(deps: ActivityDeps) {
       const pipeline = resolvePipeline(plan.pipeline);
       const trainer = pipeline.trainer(plan.config as never);
       const numClasses = data.classes?.length ?? null;
+      const external = trainer.kind === 'external' ? (trainerParams(trainer) as ExternalTrainerParams) : undefined;
+      // An external trainer sees the held-out matrix too (its own predictions are checked against the ONNX model's).
+      const inputs = external
+        ? { matrix: data.train.digest, test: data.test.digest, ...(await externalInputs(external)) }
+        : { matrix: data.train.digest };
       return trackedStage(
         deps,
         plan,
         'train',
         {
           cache: {
-            implementation: 'train/1',
-            inputs: { matrix: data.train.digest, trainer, task: plan.task, numClasses },
+            implementation: external ? 'train-external/1' : 'train/1',
+            inputs: { ...inputs, trainer, task: plan.task, numClasses },
           },
           artifacts: (r: TrainResult) => ({ model: r.model }),
         },
-        () => trainModel(plan, data, trainer)
+        () => (external ? trainWithCommand(plan, data, external) : trainModel(plan, data, trainer))
       );
     },
   };
@@ -79,6 +105,7 @@ export function createTrainActivities(deps: ActivityDeps) {
         columns: matrix.columns,
         y,
         ...(resumeFrom ? { resumeFrom } : {}),
+        ...(trainerModule(trainer.kind) ? { module: trainerModule(trainer.kind) } : {}),
         checkpointEvery: CHECKPOINT_EVERY,
       },
       ({ round, total, checkpoint }) => {
@@ -104,6 +131,93 @@ export function createTrainActivities(deps: ActivityDeps) {
       model: ref,
       ...(rounds > 1 ? { rounds } : {}),
       resumedFromRound: resumeFrom ? (last?.checkpointRound ?? 0) : 0,
+    };
+  }
+
+  /**
+   * Trains with an external command (lib/training/external.ts) in its Python environment, made first if need be
+   * (heartbeating meanwhile). Its progress lines are heartbeats; each checkpoint it reports is stored and named in the
+   * heartbeat, and restored into its checkpoint directory when a retry starts over.
+   */
+  async function trainWithCommand(
+    plan: RunPlan,
+    data: TransformResult,
+    params: ExternalTrainerParams
+  ): Promise<TrainResult> {
+    const ctx = Context.current();
+    const previous = ctx.info.heartbeatDetails as TrainHeartbeat | undefined;
+    let beat: TrainHeartbeat = { round: 0, total: 1, ...previous };
+    const pulse = setInterval(() => ctx.heartbeat(beat), 2000);
+    let env: Awaited<ReturnType<typeof ensurePythonEnv>> | undefined;
+    try {
+      ctx.heartbeat(beat);
+      if (params.requirements)
+        env = await ensurePythonEnv(resolve(projectDir, params.requirements), join(deps.home, 'envs'));
+    } finally {
+      clearInterval(pulse);
+    }
+    const resume = previous?.checkpoint
+      ? await store.getJson<{ files: CheckpointFiles }>(previous.checkpoint).then(
+          ({ files }) => ({ round: previous.checkpointRound ?? 0, files }),
+          (err: unknown) => {
+            ctx.log.warn('checkpoint unreadable; training from the start', { error: String(err) });
+            return undefined;
+          }
+        )
+      : undefined;
+    if (!resume) beat = { round: 0, total: beat.total };
+    const [train, test] = await Promise.all(
+      [data.train, data.test].map(async (ref) => decodeMatrix(await store.getBytes(ref.digest)))
+    );
+    const environment = env && { lock: env.digest, python: env.python, packages: env.packages };
+    const { model, agreement, predictions } = await trainExternal({
+      command: params.command,
+      cwd: projectDir,
+      workdir: join(
+        deps.home,
+        'tmp',
+        `train-${ctx.info.workflowExecution?.runId ?? 'standalone'}-${ctx.info.activityId}-${ctx.info.attempt}`
+      ),
+      ...(env ? { bin: env.bin } : {}),
+      task: plan.task,
+      ...(data.classes ? { classes: data.classes } : {}),
+      params: params.params,
+      seed: params.seed,
+      train: train!,
+      test: test!,
+      ...(environment ? { environment } : {}),
+      ...(resume ? { resume } : {}),
+      silenceMs: ctx.info.heartbeatTimeoutMs || 60_000,
+      onProgress(round, total) {
+        beat = { ...beat, round, total };
+        ctx.heartbeat(beat);
+      },
+      async onCheckpoint(round, files) {
+        const ref = await store.putBytes(canonicalJson({ files }), { mediaType: 'application/json' });
+        beat = { ...beat, checkpoint: ref.digest, checkpointRound: round };
+        ctx.heartbeat(beat);
+      },
+      logger,
+      signal: ctx.cancellationSignal,
+    });
+    const ref = await store.putBytes(canonicalJson(model), { mediaType: 'application/json' });
+    const own = predictions && (await store.putBytes(predictions, { mediaType: 'application/json' }));
+    logger.info(
+      {
+        pipeline: plan.pipeline,
+        model: ref.digest,
+        onnx: model.digest,
+        resumedFromRound: resume?.round ?? 0,
+        agreement,
+      },
+      'model trained by an external command'
+    );
+    return {
+      model: ref,
+      ...(beat.total > 1 ? { rounds: beat.total } : {}),
+      resumedFromRound: resume?.round ?? 0,
+      ...(environment ? { environment: environment.lock } : {}),
+      ...(agreement && own ? { agreement: { ...agreement, predictions: own.digest } } : {}),
     };
   }
 }

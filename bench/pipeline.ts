@@ -155,6 +155,7 @@ async function main(): Promise<void> {
       store: createArtifactStore(config),
       logger: createLogger(config),
       code: readCodeVersion(),
+      home: config.home,
       cpuSecondPrice: config.tracking.cpuSecondPrice,
       ...signingOf(config),
       project: defineProject({ pipelines: [] }),

@@ -11,7 +11,7 @@ import { scorerFor } from '../lib/scoring/scorer.js';
 import type { ServablePackage } from '../lib/scoring/scorer.js';
 
 const pkg = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as ServablePackage;
-const scorer = scorerFor(pkg);
+const scorer = await scorerFor(pkg);
 const model = process.argv[3] ?? pkg.pipeline.name;
 
 const server = createServer((req, res) => {
@@ -21,11 +21,11 @@ const server = createServer((req, res) => {
   }
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
-  req.on('end', () => {
+  req.on('end', async () => {
     let answer: string;
     try {
       const { row } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { row: unknown };
-      const raw = scorer.score(scorer.parseRows(row));
+      const raw = await scorer.score(scorer.parseRows(row));
       answer = JSON.stringify({ model, predictions: [scorer.prediction(raw, 0)] });
     } catch {
       res.writeHead(400).end();

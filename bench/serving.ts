@@ -365,6 +365,7 @@ async function ensureModel(config: CairnConfig, db: Pool, store: ArtifactStore):
       store,
       logger: createLogger(config),
       code: readCodeVersion(),
+      home: config.home,
       cpuSecondPrice: config.tracking.cpuSecondPrice,
       ...signingOf(config),
       project: defineProject({ pipelines: [] }),

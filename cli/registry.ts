@@ -45,6 +45,8 @@ export interface Lineage {
   code: { commit: string; dirty: boolean };
   /** The bundle of the project code that made a project pipeline's package (CAIRN_PROJECT=bundle:<digest> runs it). */
   projectBundle: string | null;
+  /** An external trainer's model: the ONNX file's digest and the Python environment (lock) that made it. */
+  trainer: { onnx: string; environment: string | null; packages: string[] } | null;
   dataset: {
     digest: string;
     rowCount: number | null;
@@ -77,13 +79,24 @@ export async function lineageOf(db: Pool, store: ArtifactStore, refText: string)
     }
   }
   const pkg = await store
-    .getJson<{ lineage?: { project?: { bundle: string } } }>(version.packageDigest)
+    .getJson<{
+      lineage?: { project?: { bundle: string } };
+      model?: { kind: string; digest?: string; environment?: { lock: string; packages: string[] } };
+    }>(version.packageDigest)
     .catch(() => undefined);
+  const onnx = pkg?.model?.kind === 'onnx' ? pkg.model : undefined;
   return {
     model: version.model,
     version: version.version,
     package: version.packageDigest,
     projectBundle: pkg?.lineage?.project?.bundle ?? null,
+    trainer: onnx
+      ? {
+          onnx: onnx.digest!,
+          environment: onnx.environment?.lock ?? null,
+          packages: onnx.environment?.packages ?? [],
+        }
+      : null,
     run: {
       id: run.id,
       status: run.status,
@@ -112,6 +125,12 @@ export function formatLineage(l: Lineage): string {
     .join(' ');
   return [
     `${l.model}@${l.version}  package ${l.package}`,
+    ...(l.trainer
+      ? [
+          `├─ onnx model ${l.trainer.onnx}`,
+          `│  └─ python environment ${l.trainer.environment ?? 'none (the command ran as it is)'}  ${l.trainer.packages.join(' ')}`,
+        ]
+      : []),
     `├─ run ${l.run.id}  ${l.run.status}, trigger ${l.run.trigger}${l.run.requestedBy ? ` by ${l.run.requestedBy}` : ''}, ${l.run.startedAt.toISOString()}`,
     ...l.parentRuns.map((p) => `│  ├─ parent run ${p.id}  ${p.status}, trigger ${p.trigger}`),
     `│  ├─ pipeline ${l.run.pipeline} v${l.run.pipelineVersion}`,

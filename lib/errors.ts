@@ -25,6 +25,8 @@ export const NON_RETRYABLE_TYPES = [
   'DeploymentError',
   'RecordConflict',
   'UntrustedPackage',
+  'PythonEnvError',
+  'ExternalTrainerFailed',
 ] as const;
 export type NonRetryableType = (typeof NON_RETRYABLE_TYPES)[number];
 

@@ -259,7 +259,7 @@ export class ModelSet {
         const v = await resolveVersion(this.deps.db, { model, version });
         this.deps.trust.check(v);
         const pkg = await this.deps.store.getJson<ServablePackage>(v.packageDigest);
-        return { model, version, digest: v.packageDigest, scorer: scorerFor(pkg) };
+        return { model, version, digest: v.packageDigest, scorer: await scorerFor(pkg) };
       })();
       loading.then(
         () => {

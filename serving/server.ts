@@ -299,13 +299,12 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
         done();
       },
     },
-    // Synchronous: fastify sends what it returns (and answers what it throws) without a promise in between.
-    (request): PredictResponse => {
+    async (request): Promise<PredictResponse> => {
       const { name } = request.params;
       const route = routeOf(name);
       const { rows, key } = parsePredictBody(request.body);
       const header = request.headers['x-cairn-key'];
-      // Picked once: the handler is synchronous, so a deployment change cannot swap the model mid-request.
+      // Picked once, before scoring: a deployment change cannot swap the model mid-request.
       const loaded = models.pick(route, key ?? (Array.isArray(header) ? header[0] : header));
       const state: InFlight = { loaded, table: undefined, raw: undefined, log: undefined };
       (request as PredictRequest).cairnState = state;
@@ -324,7 +323,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
 
       let raw: Float64Array;
       try {
-        raw = scorer.score(table);
+        raw = await scorer.score(table);
       } catch (err) {
         throw new HttpError(
           500,

@@ -468,7 +468,7 @@ class ModelConsumer {
       let answer: StreamAnswer;
       try {
         const table = served.scorer.parseRows(request.rows);
-        const raw = served.scorer.score(table);
+        const raw = await served.scorer.score(table);
         const predictions: Prediction[] = new Array(table.rowCount);
         for (let i = 0; i < table.rowCount; i++) predictions[i] = served.scorer.prediction(raw, i);
         stats.predictions += table.rowCount;

@@ -68,6 +68,7 @@ export async function runWorker(role: WorkerRole): Promise<void> {
         store,
         logger,
         code: readCodeVersion(),
+        home: config.home,
         cpuSecondPrice: config.tracking.cpuSecondPrice,
         selfApproval: config.release.selfApproval,
         ...signingOf(config),

@@ -1,5 +1,6 @@
 import { trainerOf } from './trainers/index.js';
-import type { Model } from './trainers/index.js';
+import { predictOnnx } from './onnx.js';
+import type { OnnxModel } from './onnx.js';
 import type { FeatureMatrix } from './types.js';
 
 export { MlInputError, TASKS } from './types.js';
@@ -14,13 +15,27 @@ export type { LogisticModel, LogisticOptions } from './logistic.js';
 export { accuracy, evaluate, logLoss, macroF1, mae, predictedLabels, r2, rmse, rocAuc } from './metrics.js';
 export type { EvaluationMetrics, MetricName } from './metrics.js';
 
-export { TRAINERS, trainerOf, trainerParams } from './trainers/index.js';
-export type { Model, Trainer, TrainerDefinition, TrainerKind, TrainContext } from './trainers/index.js';
+export { registerTrainer, TRAINERS, trainerModule, trainerOf, trainerParams, trainerTasks } from './trainers/index.js';
+export type {
+  ExternalTrainerParams,
+  Model,
+  Trainer,
+  TrainerDefinition,
+  TrainerKind,
+  TrainContext,
+} from './trainers/index.js';
+export { OnnxModelError, predictOnnx, readOnnxModel } from './onnx.js';
+export type { OnnxModel, OnnxSignature } from './onnx.js';
 
 /**
- * Predictions from any model, by its trainer: values (regression), P(class 1) (binary), or row-major class
- * probabilities rows × k (multiclass).
+ * Predictions of a model an in-process trainer made, by that trainer: values (regression), P(class 1) (binary), or
+ * row-major class probabilities rows × k (multiclass).
  */
-export function predict(model: Model, x: FeatureMatrix): Float64Array {
+export function predict(model: { kind: string }, x: FeatureMatrix): Float64Array {
   return trainerOf(model.kind).predict(model, x);
+}
+
+/** Predictions of any model, ONNX graphs (run by onnxruntime) included; see `predict`. */
+export function predictModel(model: { kind: string }, x: FeatureMatrix): Promise<Float64Array> {
+  return model.kind === 'onnx' ? predictOnnx(model as OnnxModel, x) : Promise.resolve(predict(model, x));
 }

@@ -55,6 +55,13 @@ export interface TrainResult {
   rounds?: number;
   /** The checkpoint round training continued from after a restart (0 = from scratch). */
   resumedFromRound: number;
+  /** An external trainer's Python environment: the lock digest of its pinned requirements. */
+  environment?: string;
+  /**
+   * How far an external trainer's ONNX model is from its own predictions on the held-out rows (largest relative
+   * deviation), and those predictions (a JSON array in the store).
+   */
+  agreement?: { rows: number; maxDeviation: number; predictions: string };
 }
 
 export interface ChampionComparison {

@@ -108,7 +108,13 @@ const transformResult = z.object({
   rows: z.object({ train: z.number(), test: z.number(), dropped: z.number() }),
   classes: z.array(z.string()).optional(),
 });
-const trainResult = z.object({ model: artifactRef, rounds: z.number().optional(), resumedFromRound: z.number() });
+const trainResult = z.object({
+  model: artifactRef,
+  rounds: z.number().optional(),
+  resumedFromRound: z.number(),
+  environment: z.string().optional(),
+  agreement: z.object({ rows: z.number(), maxDeviation: z.number(), predictions: z.string() }).optional(),
+});
 const gate = z.custom<GateResult>(
   (v) => typeof v === 'object' && v !== null && typeof (v as GateResult).passed === 'boolean',
   'expected a gate result'
@@ -206,7 +212,7 @@ export const tabularTransform = defineStep({
 export const tabularTrain = defineStep({
   ...common,
   name: 'tabular-train',
-  description: 'Trains the model in a worker thread, checkpointing as it goes; a retry resumes.',
+  description: 'Trains the model in a worker thread (or an external command), checkpointing as it goes; a retry resumes.',
   queue: 'heavy',
   selfHeartbeat: true,
   input: z.object({ model: modelDigest, data: transformResult }),

@@ -6,7 +6,7 @@ import { sha256 } from '../artifacts/digest.js';
 import { canonicalJson } from '../ml/canonical-json.js';
 import { compileContract } from '../validate/contract.js';
 import type { FeatureDef } from '../features/feature.js';
-import { TRAINERS, trainerParams } from '../ml/index.js';
+import { trainerParams, trainerTasks } from '../ml/index.js';
 import type { Trainer } from '../ml/index.js';
 import type { MonitoringPolicy } from '../monitoring/policy.js';
 import { logPolicyProblems } from '../monitoring/log-policy.js';
@@ -118,18 +118,13 @@ export function defineTabularPipeline<const R extends RowSchema, const C extends
     if (!(split.testFraction > 0 && split.testFraction < 1))
       problems.push('split.testFraction must be between 0 and 1');
     const trainer = spec.trainer(config);
-    const known = (TRAINERS as Record<string, { tasks: readonly Task[] } | undefined>)[trainer.kind];
-    if (!known) problems.push(`unknown trainer ${trainer.kind} (trainers: ${Object.keys(TRAINERS).join(', ')})`);
-    else if (!known.tasks.includes(spec.target.task))
-      problems.push(
-        `a ${trainer.kind} trainer cannot learn a ${spec.target.task} task (it learns ${known.tasks.join(', ')})`
-      );
-    else {
-      try {
-        trainerParams(trainer);
-      } catch (err) {
-        problems.push((err as Error).message);
-      }
+    try {
+      const tasks = trainerTasks(trainer.kind);
+      if (!tasks.includes(spec.target.task))
+        problems.push(`a ${trainer.kind} trainer cannot learn a ${spec.target.task} task (it learns ${tasks.join(', ')})`);
+      else trainerParams(trainer);
+    } catch (err) {
+      problems.push((err as Error).message);
     }
   }
   if (spec.predictionLog) problems.push(...logPolicyProblems(spec.predictionLog, columns));

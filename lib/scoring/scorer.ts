@@ -6,7 +6,8 @@ import type { FeatureDef, FeatureSpec } from '../features/feature.js';
 import { featureFromSpec } from '../features/kinds.js';
 import { buildMatrix } from '../features/matrix.js';
 import type { Model } from '../ml/index.js';
-import { predict } from '../ml/index.js';
+import { predictModel } from '../ml/index.js';
+import { onnxSession } from '../ml/onnx.js';
 import type { Task } from '../ml/types.js';
 import type { PredictionLogPolicy } from '../monitoring/log-policy.js';
 import { checkContract } from '../validate/check.js';
@@ -52,8 +53,8 @@ export interface Scorer {
   readonly inputs: readonly ColumnRule[];
   /** Parses request rows (an object or an array of objects) into a table, checked against the contract. */
   parseRows(body: unknown): Table;
-  /** Raw model outputs for `rows` of `table` (all rows by default): see `predict`. */
-  score(table: Table, rows?: Int32Array): Float64Array;
+  /** Raw model outputs for `rows` of `table` (all rows by default): see `predictModel`. */
+  score(table: Table, rows?: Int32Array): Promise<Float64Array>;
   /** The prediction of row `i` of raw outputs, in the caller's terms (class names, probabilities). */
   prediction(raw: Float64Array, i: number): Prediction;
   /** The number a prediction is histogrammed by: the value, P(class 1), or the index of the predicted class. */
@@ -69,9 +70,12 @@ function allRows(n: number): Int32Array {
 /**
  * Builds the scorer of a package from the package alone: its contract rules, and its features rebuilt from their
  * recorded kind, params and fitted state, the same feature code as training (no training/serving skew). No pipeline
- * code is needed, so any server can load any version.
+ * code is needed, so any server can load any version. An ONNX model's session is made here, its file checked
+ * against its digest and its graph against the recorded signature.
  */
-export function scorerFor(pkg: ServablePackage): Scorer {
+export async function scorerFor(pkg: ServablePackage): Promise<Scorer> {
+  const model = pkg.model as Model;
+  if (model.kind === 'onnx') await onnxSession(model);
   return createScorer(pkg, (pkg.features as FeatureSpec[]).map(featureFromSpec));
 }
 
@@ -118,7 +122,7 @@ export function createScorer(pkg: ServablePackage, defs: FeatureDef[]): Scorer {
       return table;
     },
     score(table, rows = allRows(table.rowCount)) {
-      return predict(model, buildMatrix(defs, specs, table, rows));
+      return predictModel(model, buildMatrix(defs, specs, table, rows));
     },
     prediction(raw, i) {
       if (pkg.task === 'regression') return { value: raw[i]! };

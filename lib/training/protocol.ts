@@ -11,6 +11,8 @@ export interface TrainRequest {
   y: Float64Array;
   /** A partial model to continue from (a checkpoint). */
   resumeFrom?: Model;
+  /** The module registering a project's trainer (`registerTrainer`): the thread imports it first. */
+  module?: string;
   /** Send the model so far every this many rounds, for checkpoints. */
   checkpointEvery: number;
 }

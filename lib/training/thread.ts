@@ -19,7 +19,9 @@ function run(request: TrainRequest): Model {
 }
 
 try {
-  const model = run(workerData as TrainRequest);
+  const request = workerData as TrainRequest;
+  if (request.module) await import(request.module);
+  const model = run(request);
   parentPort!.postMessage({ type: 'done', model } satisfies TrainMessage);
 } catch (err) {
   const e = err as Error & { field?: string };

@@ -54,6 +54,7 @@ export function testConfig(): CairnConfig {
 
 export interface TestDeps {
   code: CodeVersion;
+  home: string;
   cpuSecondPrice: number;
   db: Pool;
   store: S3ArtifactStore;
@@ -71,6 +72,7 @@ export function testDeps(options: { partSize?: number; project?: Project } = {})
   const store = new S3ArtifactStore({ ...services().s3, partSize: options.partSize, spoolDir: `${config.home}/tmp` });
   return {
     code: readCodeVersion(),
+    home: config.home,
     cpuSecondPrice: config.tracking.cpuSecondPrice,
     db,
     store,

@@ -304,7 +304,7 @@ describe('online predictions', () => {
       const failed = await predict({ rows: ROWS.slice(0, 3) });
       expect(failed.status).toBe(500);
       expect(failed.body.error).toBe(`model ${model} v1 failed to score the rows; the server log has the error`);
-      loaded.scorer = { ...scorer, score: (table) => new Float64Array(table.rowCount * 3).fill(NaN) };
+      loaded.scorer = { ...scorer, score: async (table) => new Float64Array(table.rowCount * 3).fill(NaN) };
       const nonFinite = await predict({ rows: ROWS.slice(0, 2) });
       expect(nonFinite.status).toBe(500);
       expect(nonFinite.body.error).toBe(`model ${model} v1 gave a non-finite output for row 0`);

@@ -16,7 +16,7 @@ describe('the trainer registry', () => {
 
   it('names an unknown trainer and a bad parameter', () => {
     expect(() => trainerOf('xgboost')).toThrow(
-      new MlInputError('unknown trainer xgboost (trainers: gbdt, linear, logistic)', 'kind')
+      new MlInputError('unknown trainer xgboost (trainers: gbdt, linear, logistic, external)', 'kind')
     );
     expect(() => trainerParams({ kind: 'linear', l2: -1 })).toThrow(/^trainer linear: l2: /);
     expect(() => trainerParams({ kind: 'linear', l2: 0, depth: 3 } as never)).toThrow(/trainer linear: .*depth/);
