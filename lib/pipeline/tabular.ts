@@ -147,7 +147,13 @@ export function tabularDigest(spec: TabularPipeline): string {
   const contract = compileContract(spec.contract);
   // The log policy counts only where declared: pipelines without one keep the digests they had.
   const logged = predictionLog ? { predictionLog } : {};
-  return sha256(canonicalJson(code({ contract, features, target, split, trainer, evaluation, monitoring, ...logged })));
+  // Functions count by their source, which misses what they close over (`trainer: () => trainer`): the trainer
+  // as the default config makes it counts too.
+  const defaults = spec.config.safeParse({});
+  const made = defaults.success ? { trainerMade: spec.trainer(defaults.data) } : {};
+  return sha256(
+    canonicalJson(code({ contract, features, target, split, trainer, evaluation, monitoring, ...logged, ...made }))
+  );
 }
 
 const TABULAR = new Map<string, { pipeline: TabularPipeline; digest: string }>();
