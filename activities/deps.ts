@@ -1,5 +1,6 @@
 import type { ArtifactStore } from '../lib/artifacts/index.js';
 import type { Pool } from '../lib/db/pool.js';
+import type { Sources } from '../lib/data/sources/index.js';
 import type { CodeVersion } from '../lib/lineage/code-version.js';
 import type { Logger } from '../lib/logging/logger.js';
 import type { Project } from '../lib/pipeline/project.js';
@@ -12,6 +13,8 @@ export interface ActivityDeps {
   logger: Logger;
   /** The code version of this worker, recorded in every run's lineage. */
   code: CodeVersion;
+  /** Where pipelines' data is read from (files, S3 prefixes, PostgreSQL queries, URLs), behind the allowed roots. */
+  sources: Sources;
   /** Cairn's local state directory (`home`): Python environments and scratch files live under it. */
   home: string;
   /** Price of one CPU-second, for run costs. */

@@ -1,10 +1,12 @@
 import { Context } from '@temporalio/activity';
 import type { ArtifactRef } from '../lib/artifacts/index.js';
-import { buildManifest, decodeTable, encodeTable, readTable } from '../lib/data/index.js';
-import type { Table } from '../lib/data/index.js';
+import { buildManifest, decodeTable, encodeTable } from '../lib/data/index.js';
+import type { DatasetManifest, Table } from '../lib/data/index.js';
+import type { SourceRecord } from '../lib/data/sources/index.js';
+import { listDatasets } from '../lib/tracking/queries.js';
+import { loadDataset } from './dataset.js';
 import type { TableSource } from '../lib/pipeline/tabular-recipe.js';
 import { canonicalJson } from '../lib/ml/canonical-json.js';
-import { hashSource, resolveSourcePath } from '../lib/pipeline/run-config.js';
 import { setRunDataset } from '../lib/tracking/runs.js';
 import { resolvePipeline } from '../pipelines/index.js';
 import type { ActivityDeps } from './deps.js';
@@ -28,8 +30,8 @@ export function createIngestActivities(deps: ActivityDeps) {
   async function ingestStage(plan: RunPlan, snapshot?: DatasetRef): Promise<DatasetRef & Cached> {
     const pipeline = resolvePipeline(plan.pipeline);
     const source = pipeline.source(plan.config as never);
-    const path = resolveSourcePath(source.path);
-    const file = snapshot ? undefined : await hashSource(source.path);
+    // A file or prefix is cached by its content; a query or URL is read every time.
+    const file = snapshot ? undefined : await deps.sources.fingerprint(source);
     const result = await trackedStage(
       deps,
       plan,
@@ -39,7 +41,12 @@ export function createIngestActivities(deps: ActivityDeps) {
           ? {
               cache: {
                 implementation: 'ingest/1',
-                inputs: { file: file.digest, limit: source.limit ?? null, format: source.format ?? null },
+                inputs: {
+                  file: file.digest,
+                  limit: source.limit ?? null,
+                  format: source.format ?? null,
+                  ...(source.incremental ? { incremental: true } : {}),
+                },
               },
             }
           : {}),
@@ -52,17 +59,30 @@ export function createIngestActivities(deps: ActivityDeps) {
           return snapshot;
         }
         Context.current().heartbeat({ stage: 'read' });
-        const table = await readTable(path, {
-          ...(source.format ? { format: source.format } : {}),
-          ...(source.limit ? { limit: source.limit } : {}),
-        });
-        const data = await store.putBytes(encodeTable(table), { mediaType: 'application/vnd.cairn.table' });
-        return datasetOf(store, table, data, { path: source.path, bytes: file!.bytes, sha256: file!.digest });
+        const previous = source.incremental ? await previousSnapshot(deps, plan.pipeline) : undefined;
+        const read = await deps.sources.read(source, previous);
+        const data = await store.putBytes(encodeTable(read.table), { mediaType: 'application/vnd.cairn.table' });
+        return datasetOf(store, read.table, data, read.source);
       }
     );
     await setRunDataset(db, plan.runId, result.digest);
     return result;
   }
+}
+
+/**
+ * The last accepted snapshot of a pipeline (its table, read when asked, and where it came from): what an incremental
+ * source appends the newer parts to.
+ */
+export async function previousSnapshot(
+  { db, store }: Pick<ActivityDeps, 'db' | 'store'>,
+  pipeline: string
+): Promise<{ table: () => Promise<Table>; source: SourceRecord } | undefined> {
+  const [last] = await listDatasets(db, pipeline);
+  if (!last) return undefined;
+  const manifest = await store.getJson<DatasetManifest>(last.manifestDigest).catch(() => undefined);
+  if (!manifest) return undefined;
+  return { table: () => loadDataset(store, last.digest, last.digest), source: manifest.source };
 }
 
 /** A dataset version for a stored table: its manifest (schema, statistics, source) put beside it. */

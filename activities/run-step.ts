@@ -11,6 +11,7 @@ import { startRun } from '../lib/tracking/runs.js';
 import type { ActivityDeps } from './deps.js';
 import { execution } from './tracked-stage.js';
 import { failFast } from './failures.js';
+import { previousSnapshot } from './ingest.js';
 import { trackedStage } from './tracked-stage.js';
 
 export interface PlanPipelineInput {
@@ -84,7 +85,12 @@ export function createRunStepActivities(deps: ActivityDeps, stages: TabularStage
   const storeView = stepStore(store);
 
   async function execute(step: AnyStep, plan: StepRunPlan, node: string, input: unknown): Promise<RunStepResult> {
-    const services: StepServices = { stages, plan: { code, configDigest: plan.configDigest } };
+    const services: StepServices = {
+      stages,
+      sources: deps.sources,
+      previousSnapshot: (pipeline) => previousSnapshot(deps, pipeline),
+      plan: { code, configDigest: plan.configDigest },
+    };
     const ctx = Context.current();
     const parsed = parseStepInput(step, node, input);
     let beat: { done?: number; total?: number; checkpoint?: string } = {
@@ -122,7 +128,7 @@ export function createRunStepActivities(deps: ActivityDeps, stages: TabularStage
             input: parsed,
             ...(step.usesConfig ? { config: plan.configDigest } : {}),
             ...(step.usesProjectCode ? { project: project.bundle?.digest ?? null } : {}),
-            ...(step.fingerprint ? { fingerprint: await step.fingerprint(parsed) } : {}),
+            ...(step.fingerprint ? { fingerprint: await step.fingerprint(parsed, context) } : {}),
           },
         },
         artifacts: (r: { output: unknown }) => artifactsIn(r.output),

@@ -32,6 +32,7 @@ import { pinApart } from './cores.js';
 import { interleave, report, stats } from './harness.js';
 import type { Sample } from './harness.js';
 import { quietTemporalRuntime } from './temporal-server.js';
+import { sourcesOf } from '../lib/pipeline/run-config.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 5);
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
@@ -150,9 +151,11 @@ async function main(): Promise<void> {
   const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
   const connection = await Connection.connect({ address: config.temporal.address });
   try {
+    const store = createArtifactStore(config);
     const deps = {
       db,
-      store: createArtifactStore(config),
+      store,
+      sources: sourcesOf(config, store),
       logger: createLogger(config),
       code: readCodeVersion(),
       home: config.home,

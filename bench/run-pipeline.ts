@@ -34,6 +34,7 @@ import { interleave, report, stats } from './harness.js';
 import type { Sample } from './harness.js';
 import { benchTemporal } from './temporal-server.js';
 import type { NoopActivities } from './workflows/orchestration.js';
+import { sourcesOf } from '../lib/pipeline/run-config.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 5);
 const STEPS = Number(process.env.BENCH_STEPS ?? 40);
@@ -190,10 +191,12 @@ async function main(): Promise<void> {
     const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
     const taskQueue = `bench-run-pipeline-${randomUUID()}`;
     const noop: NoopActivities = { noop: async () => undefined };
+    const store = createArtifactStore(config);
     const activities = {
       ...createActivities({
         db,
-        store: createArtifactStore(config),
+        store,
+        sources: sourcesOf(config, store),
         logger: createLogger(config),
         code: readCodeVersion(),
         home: config.home,

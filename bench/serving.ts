@@ -55,6 +55,7 @@ import { formatSelfTimes, selfTimes } from './cpu-profile.js';
 import { interleave, report, stats } from './harness.js';
 import type { Row, Sample } from './harness.js';
 import { quietTemporalRuntime } from './temporal-server.js';
+import { sourcesOf } from '../lib/pipeline/run-config.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -363,6 +364,7 @@ async function ensureModel(config: CairnConfig, db: Pool, store: ArtifactStore):
     const activities = createActivities({
       db,
       store,
+      sources: sourcesOf(config, store),
       logger: createLogger(config),
       code: readCodeVersion(),
       home: config.home,

@@ -14,6 +14,7 @@ import { installTemporalRuntime } from '../lib/logging/temporal-runtime.js';
 import { projectDir } from '../lib/pipeline/bundle.js';
 import { loadProject } from '../lib/pipeline/project.js';
 import { connectWorker } from '../lib/temporal/connection.js';
+import { sourcesOf } from '../lib/pipeline/run-config.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -66,6 +67,7 @@ export async function runWorker(role: WorkerRole): Promise<void> {
       activities: createActivities({
         db,
         store,
+        sources: sourcesOf(config, store, project.dir),
         logger,
         code: readCodeVersion(),
         home: config.home,

@@ -16,6 +16,22 @@ export const configSchema = z.strictObject({
   home: z.string().min(1).default('.cairn'),
   /** The user project whose `cairn.config.ts` lists the pipelines to run and serve. @default the working directory */
   project: z.string().min(1).optional(),
+  data: z
+    .strictObject({
+      /**
+       * Where workers may read pipeline sources from: directories, `npm:` (installed packages), `s3://bucket[/prefix]`
+       * (on the store's endpoint), `postgres://[user@]host[:port]/db` and `http(s)://host[/path]` prefixes; a source
+       * elsewhere is refused. In the environment, comma-separated. @default Cairn's directory, `npm:`, the project's
+       * directory, '<home>/data' and 's3://<store.bucket>/data'
+       */
+      roots: z
+        .preprocess(
+          (v) => (typeof v === 'string' ? v.split(',').map((r) => r.trim()).filter(Boolean) : v),
+          z.array(z.string().min(1))
+        )
+        .optional(),
+    })
+    .prefault({}),
   temporal: z
     .strictObject({
       /** gRPC address of the Temporal frontend. @default '127.0.0.1:7233' */
@@ -153,6 +169,7 @@ export const ENV_KEYS = {
   CAIRN_LOG_LEVEL: 'logLevel',
   CAIRN_HOME: 'home',
   CAIRN_PROJECT: 'project',
+  CAIRN_DATA_ROOTS: 'data.roots',
   TEMPORAL_ADDRESS: 'temporal.address',
   TEMPORAL_NAMESPACE: 'temporal.namespace',
   TEMPORAL_TLS: 'temporal.tls',

@@ -40,8 +40,11 @@ export interface DatasetManifest {
   /** `sha256:<hex>` of the schema's canonical JSON. */
   schemaDigest: string;
   statistics: TableStatistics;
-  /** The file the table was read from: informative only, the digest does not depend on it. */
-  source: { path: string; bytes: number; sha256: string };
+  /**
+   * Where the table was read from: informative only, the digest does not depend on it. An `s3://` prefix lists its
+   * parts, and an incremental read the parts it read anew.
+   */
+  source: ManifestSource;
 }
 
 /** Raised by `decodeTable` for bytes that are not a snapshot this version can read. */
@@ -87,7 +90,15 @@ export function datasetDigest(table: Table): string {
   return `sha256:${hash.digest('hex')}`;
 }
 
-export function buildManifest(table: Table, source: { path: string; bytes: number; sha256: string }): DatasetManifest {
+export interface ManifestSource {
+  path: string;
+  bytes: number;
+  sha256: string;
+  parts?: { key: string; bytes: number; etag: string }[];
+  newParts?: string[];
+}
+
+export function buildManifest(table: Table, source: ManifestSource): DatasetManifest {
   const schema = schemaOf(table);
   return {
     version: 1,
@@ -96,7 +107,13 @@ export function buildManifest(table: Table, source: { path: string; bytes: numbe
     schema,
     schemaDigest: schemaDigest(schema),
     statistics: tableStatistics(table),
-    source: { path: source.path, bytes: source.bytes, sha256: source.sha256 },
+    source: {
+      path: source.path,
+      bytes: source.bytes,
+      sha256: source.sha256,
+      ...(source.parts ? { parts: source.parts } : {}),
+      ...(source.newParts ? { newParts: source.newParts } : {}),
+    },
   };
 }
 

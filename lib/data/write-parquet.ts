@@ -1,10 +1,13 @@
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { ColumnSource } from 'hyparquet-writer';
+import type { Table } from './table.js';
 
 /** A column to write: no missing values (REQUIRED in the Parquet schema). */
 export type ParquetColumn =
   | { name: string; type: 'int32'; data: Int32Array }
   | { name: string; type: 'double'; data: Float64Array }
+  /** Milliseconds since the epoch, written as TIMESTAMP_MILLIS (read back as a timestamp column). */
+  | { name: string; type: 'timestamp'; data: Float64Array }
   | { name: string; type: 'string'; data: string[] };
 
 export type ParquetColumnType = ParquetColumn['type'];
@@ -14,7 +17,7 @@ export interface WriteParquetOptions {
   compression?: 'snappy' | 'none';
 }
 
-const BASIC_TYPES = { int32: 'INT32', double: 'DOUBLE', string: 'STRING' } as const;
+const BASIC_TYPES = { int32: 'INT32', double: 'DOUBLE', string: 'STRING', timestamp: 'TIMESTAMP' } as const;
 const CODECS = { snappy: 'SNAPPY', none: 'UNCOMPRESSED' } as const;
 
 /**
@@ -31,7 +34,7 @@ export function writeParquet(columns: ParquetColumn[], options: WriteParquetOpti
   if (rows === 0) throw new RangeError('cannot write a Parquet file with no rows');
   const columnData: ColumnSource[] = columns.map((column) => ({
     name: column.name,
-    data: column.data,
+    data: column.type === 'timestamp' ? Array.from(column.data, (ms) => new Date(ms)) : column.data,
     type: BASIC_TYPES[column.type],
     nullable: false,
   }));
@@ -42,4 +45,25 @@ export function writeParquet(columns: ParquetColumn[], options: WriteParquetOpti
     createdBy: 'cairn',
   });
   return Buffer.from(buffer);
+}
+
+/**
+ * Rows of a table as one Parquet file (numbers as DOUBLE, timestamps as TIMESTAMP_MILLIS, strings as STRING): read
+ * back, they make the same table. Missing values and boolean columns are not written (RangeError).
+ */
+export function tableParquet(table: Table, rows: ArrayLike<number>): Buffer {
+  return writeParquet(
+    table.names.map((name): ParquetColumn => {
+      const column = table.columns[name]!;
+      const missing = column.type === 'string' ? undefined : column.missing;
+      for (let i = 0; i < rows.length; i++)
+        if (column.type === 'string' ? column.codes[rows[i]!]! < 0 : missing![rows[i]!])
+          throw new RangeError(`column ${name} has a missing value at row ${rows[i]}`);
+      if (column.type === 'string')
+        return { name, type: 'string', data: Array.from(rows, (r) => column.dictionary[column.codes[r]!]!) };
+      if (column.type === 'boolean') throw new RangeError(`column ${name}: boolean columns are not written`);
+      const data = Float64Array.from(rows, (r) => column.values[r]!);
+      return column.type === 'timestamp' ? { name, type: 'timestamp', data } : { name, type: 'double', data };
+    })
+  );
 }

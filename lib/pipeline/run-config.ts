@@ -6,8 +6,13 @@ import { parse as parseYaml } from 'yaml';
 import { secretPaths } from '../config/redact.js';
 import type { z } from 'zod';
 import type { TabularPipeline } from './tabular.js';
-import { hashFile, sha256 } from '../artifacts/digest.js';
-import { DataReadError } from '../data/table.js';
+import { npmPath } from '../data/sources/roots.js';
+import { createSources, kindOf } from '../data/sources/index.js';
+import type { Sources } from '../data/sources/index.js';
+import type { ArtifactStore } from '../artifacts/index.js';
+import { S3ArtifactStore } from '../artifacts/s3-store.js';
+import type { CairnConfig } from '../config/index.js';
+import { sha256 } from '../artifacts/digest.js';
 import { canonicalJson } from '../ml/canonical-json.js';
 import { CairnError } from '../errors.js';
 
@@ -133,15 +138,32 @@ export function resolveSourcePath(path: string): string {
     // Packages may not export package.json: look for the package folder on Node's search path instead.
     const dirs = createRequire(import.meta.url).resolve.paths(pkg) ?? [];
     const dir = dirs.map((d) => join(d, pkg)).find((d) => existsSync(join(d, 'package.json')));
-    return join(dir ?? join(ROOT, 'node_modules', pkg), rest);
+    return npmPath(dir ?? join(ROOT, 'node_modules', pkg), rest, path);
   }
   return isAbsolute(path) ? path : resolve(ROOT, path);
 }
 
-/** The content digest and size of a data source file; a missing file is a DataReadError naming it. */
-export function hashSource(path: string): Promise<{ digest: string; bytes: number }> {
-  const file = resolveSourcePath(path);
-  return hashFile(file).catch((err: NodeJS.ErrnoException) => {
-    throw err.code === 'ENOENT' ? new DataReadError(file, 'the file does not exist') : err;
+/**
+ * The sources workers read pipelines' data from, behind the allowed roots (`data.roots`; by default Cairn's
+ * directory, installed packages, the project's directory, `<home>/data` and the store bucket's `data/` prefix).
+ * `s3://` sources are read from the artifact store's endpoint with its credentials.
+ */
+export function sourcesOf(
+  config: Pick<CairnConfig, 'data' | 'home' | 'store'>,
+  store: ArtifactStore,
+  projectDir?: string
+): Sources {
+  const roots = config.data.roots ?? [
+    '.',
+    'npm:',
+    ...(projectDir ? [projectDir] : []),
+    join(config.home, 'data'),
+    `s3://${config.store.bucket}/data`,
+  ];
+  return createSources({
+    roots: roots.map((r) => (r !== 'npm:' && kindOf(r) === 'file' ? resolveSourcePath(r) : r)),
+    resolvePath: resolveSourcePath,
+    ...(store instanceof S3ArtifactStore ? { s3: store.client } : {}),
+    tmpDir: join(resolveSourcePath(config.home), 'tmp'),
   });
 }

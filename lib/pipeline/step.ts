@@ -91,7 +91,7 @@ export interface StepSpec<N extends string, I extends z.ZodType, O extends z.Zod
    * What the step reads from outside its input (a file's content digest, a table's last change): part of the cache
    * key, so a changed source misses the cache even under the same path. Steps that read only their input need none.
    */
-  fingerprint?(input: z.output<I>): Promise<unknown> | unknown;
+  fingerprint?(input: z.output<I>, ctx: StepContext): Promise<unknown> | unknown;
 }
 
 export interface Step<

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { ArtifactRef } from '../artifacts/index.js';
-import { readTable } from '../data/index.js';
-import { hashSource, resolveSourcePath } from './run-config.js';
+import { randomUUID } from 'node:crypto';
+import type { SourceRecord, SourceRequest, Sources } from '../data/sources/index.js';
+import type { Table } from '../data/table.js';
 import type { Ref, PipelineBuilder } from './pipeline.js';
 import { PipelineDefinitionError } from './pipeline.js';
 import { artifactRef, defineStep, StepValidationError } from './step.js';
@@ -21,11 +22,7 @@ import { defineTabularPipeline, registerTabular, resolveTabular, tabularDigest }
 import type { Task, TabularPipeline, TabularSpec } from './tabular.js';
 
 /** The source of a table a project step read, recorded in the dataset's manifest. */
-export interface TableSource {
-  path: string;
-  bytes: number;
-  sha256: string;
-}
+export type TableSource = SourceRecord;
 
 /**
  * Cairn's tabular stages as a worker runs them for the `tabular` recipe's steps: the same code as the
@@ -55,6 +52,10 @@ export interface TabularStages {
 /** What a Cairn worker lends built-in steps, under a symbol key of their context. */
 export interface StepServices {
   stages: TabularStages;
+  /** The worker's data sources, behind its allowed roots. */
+  sources: Sources;
+  /** The last accepted snapshot of a pipeline, for incremental sources. */
+  previousSnapshot(pipeline: string): Promise<{ table: () => Promise<Table>; source: SourceRecord } | undefined>;
   /** The run as the step activity knows it. */
   plan: Pick<RunPlan, 'code' | 'configDigest'>;
 }
@@ -143,29 +144,37 @@ function runPlan(ctx: StepContext): RunPlan {
 // config (the model's functions take it), so its digest is part of their cache key; `model` is the spec's digest.
 const common = { version: '1', usesConfig: true } as const;
 
+const sourceRecord = z.object({
+  path: z.string(),
+  bytes: z.number(),
+  sha256: z.string(),
+  parts: z.array(z.object({ key: z.string(), bytes: z.number(), etag: z.string() })).optional(),
+  newParts: z.array(z.string()).optional(),
+});
+
 export const tabularRead = defineStep({
   name: 'tabular-read',
   version: '1',
-  description: 'Reads a Parquet, CSV or JSON file (a path, or npm:<package>/<file>) into a stored table.',
+  description:
+    'Reads a source into a stored table: a Parquet, CSV or JSON file (a path, or npm:<package>/<file>), an s3:// prefix of Parquet parts, a postgres:// query or an http(s) URL.',
   queue: 'heavy',
   input: z.object({
     path: z.string().min(1),
     format: z.enum(['parquet', 'csv', 'json']).optional(),
     limit: z.number().int().positive().optional(),
+    query: z.string().min(1).optional(),
+    incremental: z.boolean().optional(),
   }),
-  output: z.object({
-    table: artifactRef,
-    source: z.object({ path: z.string(), bytes: z.number(), sha256: z.string() }),
-  }),
-  // The file's content, not its name, keys the cache: a changed file misses it.
-  fingerprint: async ({ path }) => (await hashSource(path)).digest,
-  async run(ctx, { path, format, limit }) {
-    const file = await hashSource(path);
-    const table = await readTable(resolveSourcePath(path), {
-      ...(format ? { format } : {}),
-      ...(limit ? { limit } : {}),
-    });
-    return { table: await ctx.store.putTable(table), source: { path, bytes: file.bytes, sha256: file.digest } };
+  output: z.object({ table: artifactRef, source: sourceRecord }),
+  // The content, not the name, keys the cache: a changed file or prefix misses it. A query or URL is read every
+  // time (what it gives is only known by reading it); the steps after it hit the cache when the rows are the same.
+  fingerprint: async (input, ctx) =>
+    (await services(ctx).sources.fingerprint(input as SourceRequest))?.digest ?? `read-every-time:${randomUUID()}`,
+  async run(ctx, input) {
+    const { sources, previousSnapshot } = services(ctx);
+    const previous = input.incremental ? await previousSnapshot(ctx.pipeline.name) : undefined;
+    const { table, source } = await sources.read(input as SourceRequest, previous);
+    return { table: await ctx.store.putTable(table), source };
   },
 });
 
@@ -177,7 +186,7 @@ export const tabularDataset = defineStep({
   input: z.object({
     model: modelDigest,
     table: artifactRef,
-    source: z.object({ path: z.string(), bytes: z.number(), sha256: z.string() }).optional(),
+    source: sourceRecord.optional(),
   }),
   output: datasetRef,
   run: (ctx, { table, source }) =>

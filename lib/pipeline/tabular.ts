@@ -28,12 +28,24 @@ export interface Threshold {
   max?: number;
 }
 
+/**
+ * Where a pipeline's data comes from, chosen by `path`: a Parquet, CSV or JSON file (relative to Cairn's directory,
+ * or `npm:<package>/<path>` for a file a package ships), `s3://bucket/prefix` (every Parquet part under the prefix,
+ * in key order, as one dataset), `postgres://user@host:port/db` with a `query`, or an `http(s)://` URL of a file.
+ * Workers read only under their allowed roots (`data.roots`).
+ */
 export interface DataSource {
-  /** A Parquet, CSV or JSON file; a path relative to the project root, or `npm:<package>/<path>` for a file a package ships. */
   path: string;
   format?: 'parquet' | 'csv' | 'json';
   /** Read only the first N rows (a subset for quick runs). */
   limit?: number;
+  /** The SQL of a `postgres://` source, read through a cursor in batches. */
+  query?: string;
+  /**
+   * An `s3://` prefix of partitions (keys that sort by time, `month=2001-07/…`): read only the parts newer than the
+   * last accepted snapshot's and append them to it. The dataset is the same as reading every part.
+   */
+  incremental?: boolean;
 }
 
 export type Split =

@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { inject } from 'vitest';
 import { S3ArtifactStore } from '../../lib/artifacts/index.js';
 import { loadConfig } from '../../lib/config/index.js';
@@ -12,6 +13,8 @@ import type { Project } from '../../lib/pipeline/project.js';
 import type { Logger } from '../../lib/logging/logger.js';
 import { signingOf } from '../../lib/signing/packages.js';
 import type { PackageSigner, PackageTrust } from '../../lib/signing/packages.js';
+import { sourcesOf } from '../../lib/pipeline/run-config.js';
+import type { Sources } from '../../lib/data/sources/index.js';
 
 /** What test/global-setup.ts started for the whole run. */
 export interface TestServices {
@@ -41,6 +44,8 @@ export function testConfig(): CairnConfig {
     overrides: {
       home: s.home,
       logLevel: 'warn',
+      // The defaults, and the temporary directory tests write bad data files to.
+      'data.roots': ['.', 'npm:', tmpdir(), `s3://${s.s3.bucket}/data`],
       'temporal.address': s.temporalAddress,
       'temporal.namespace': s.namespace,
       'database.url': s.databaseUrl,
@@ -55,6 +60,7 @@ export function testConfig(): CairnConfig {
 export interface TestDeps {
   code: CodeVersion;
   home: string;
+  sources: Sources;
   cpuSecondPrice: number;
   db: Pool;
   store: S3ArtifactStore;
@@ -73,6 +79,7 @@ export function testDeps(options: { partSize?: number; project?: Project } = {})
   return {
     code: readCodeVersion(),
     home: config.home,
+    sources: sourcesOf(config, store, options.project?.dir),
     cpuSecondPrice: config.tracking.cpuSecondPrice,
     db,
     store,
