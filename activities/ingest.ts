@@ -59,7 +59,7 @@ export function createIngestActivities(deps: ActivityDeps) {
           return snapshot;
         }
         Context.current().heartbeat({ stage: 'read' });
-        const previous = source.incremental ? await previousSnapshot(deps, plan.pipeline) : undefined;
+        const previous = source.incremental ? await previousSnapshot(deps, plan.pipeline, source.path) : undefined;
         const read = await deps.sources.read(source, previous);
         const data = await store.putBytes(encodeTable(read.table), { mediaType: 'application/vnd.cairn.table' });
         return datasetOf(store, read.table, data, read.source);
@@ -71,18 +71,20 @@ export function createIngestActivities(deps: ActivityDeps) {
 }
 
 /**
- * The last accepted snapshot of a pipeline (its table, read when asked, and where it came from): what an incremental
- * source appends the newer parts to.
+ * The last accepted snapshot of a pipeline read from `path` (its table, read when asked, and where it came from): what
+ * an incremental source appends the newer parts to. Only the pipeline's 20 latest snapshots are looked at.
  */
 export async function previousSnapshot(
   { db, store }: Pick<ActivityDeps, 'db' | 'store'>,
-  pipeline: string
+  pipeline: string,
+  path: string
 ): Promise<{ table: () => Promise<Table>; source: SourceRecord } | undefined> {
-  const [last] = await listDatasets(db, pipeline);
-  if (!last) return undefined;
-  const manifest = await store.getJson<DatasetManifest>(last.manifestDigest).catch(() => undefined);
-  if (!manifest) return undefined;
-  return { table: () => loadDataset(store, last.digest, last.digest), source: manifest.source };
+  for (const dataset of (await listDatasets(db, pipeline)).slice(0, 20)) {
+    const manifest = await store.getJson<DatasetManifest>(dataset.manifestDigest).catch(() => undefined);
+    if (manifest?.source.path === path)
+      return { table: () => loadDataset(store, dataset.digest, dataset.digest), source: manifest.source };
+  }
+  return undefined;
 }
 
 /** A dataset version for a stored table: its manifest (schema, statistics, source) put beside it. */

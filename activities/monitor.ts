@@ -221,12 +221,21 @@ export function createMonitorActivities(deps: ActivityDeps) {
       reason: string;
     }) {
       const { taskQueue } = Context.current().info;
+      // The model as it was made (its config: its source, its hyperparameters), retrained on the newest data.
+      const deployment = await getDeployment(db, r.model, r.environment);
+      const config = deployment
+        ? await resolveVersion(db, { model: r.model, version: deployment.stableVersion })
+            .then((v) => store.getJson<ModelPackage>(v.packageDigest))
+            .then((pkg) => pkg.lineage.config)
+            .catch(() => undefined)
+        : undefined;
       const started = await requestRetrain(Context.current().client, {
         pipeline: r.pipeline,
         model: r.model,
         environment: r.environment,
         reason: r.reason,
         taskQueue,
+        ...(config ? { config } : {}),
       });
       await db.query('UPDATE cairn.monitoring_reports SET retrain_id = $3 WHERE monitor_id = $1 AND seq = $2', [
         r.monitorId,

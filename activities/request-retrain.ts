@@ -9,6 +9,8 @@ export interface RetrainRequest {
   reason: string;
   taskQueue: string;
   environment?: string;
+  /** The config of the run: the monitored model's own, so a retraining reads the source that model was trained on. */
+  config?: Record<string, unknown>;
 }
 
 /**
@@ -26,6 +28,7 @@ export async function requestRetrain(
     reason: r.reason,
     trigger: 'drift',
     ...(r.environment ? { environment: r.environment } : {}),
+    ...(r.config ? { config: r.config } : {}),
   };
   const handle = await client.workflow.signalWithStart('retrainModel', {
     workflowId,

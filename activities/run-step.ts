@@ -88,7 +88,7 @@ export function createRunStepActivities(deps: ActivityDeps, stages: TabularStage
     const services: StepServices = {
       stages,
       sources: deps.sources,
-      previousSnapshot: (pipeline) => previousSnapshot(deps, pipeline),
+      previousSnapshot: (pipeline, path) => previousSnapshot(deps, pipeline, path),
       plan: { code, configDigest: plan.configDigest },
     };
     const ctx = Context.current();

@@ -52,6 +52,8 @@ export interface Lineage {
     rowCount: number | null;
     schemaDigest: string | null;
     manifest: { digest: string | null; readable: boolean; columns?: string[] };
+    /** Where the rows came from; a prefix's parts, and those read anew by an incremental read. */
+    source?: { path: string; parts: string[]; newParts: string[] };
   };
 }
 
@@ -68,12 +70,19 @@ export async function lineageOf(db: Pool, store: ArtifactStore, refText: string)
   }
   const [dataset] = await getDataset(db, version.datasetDigest);
   let manifest: Lineage['dataset']['manifest'] = { digest: dataset?.manifestDigest ?? null, readable: false };
+  let source: Lineage['dataset']['source'];
   if (dataset) {
     try {
       const m = JSON.parse((await store.getBytes(dataset.manifestDigest)).toString('utf8')) as {
         schema: { name: string }[];
+        source: { path: string; parts?: { key: string }[]; newParts?: string[] };
       };
       manifest = { digest: dataset.manifestDigest, readable: true, columns: m.schema.map((c) => c.name) };
+      source = {
+        path: m.source.path,
+        parts: (m.source.parts ?? []).map((p) => p.key),
+        newParts: m.source.newParts ?? [],
+      };
     } catch {
       /* reported as not readable */
     }
@@ -115,6 +124,7 @@ export async function lineageOf(db: Pool, store: ArtifactStore, refText: string)
       rowCount: dataset?.rowCount ?? null,
       schemaDigest: dataset?.schemaDigest ?? null,
       manifest,
+      ...(source ? { source } : {}),
     },
   };
 }
@@ -140,8 +150,20 @@ export function formatLineage(l: Lineage): string {
       ? [`│  └─ project bundle ${l.projectBundle}  (run it: CAIRN_PROJECT=bundle:${l.projectBundle})`]
       : []),
     `└─ dataset ${l.dataset.digest}  ${l.dataset.rowCount ?? '?'} rows, schema ${l.dataset.schemaDigest ?? '?'}`,
-    `   └─ manifest ${l.dataset.manifest.digest ?? '?'}  ${l.dataset.manifest.readable ? `readable: ${l.dataset.manifest.columns!.join(', ')}` : 'NOT READABLE'}`,
+    `   ${l.dataset.source ? '├' : '└'}─ manifest ${l.dataset.manifest.digest ?? '?'}  ${l.dataset.manifest.readable ? `readable: ${l.dataset.manifest.columns!.join(', ')}` : 'NOT READABLE'}`,
+    ...(l.dataset.source ? sourceLines(l.dataset.source) : []),
   ].join('\n');
+}
+
+/** A dataset's source in lineage: the file, query or prefix, and a prefix's parts, the newly read ones marked. */
+function sourceLines(source: NonNullable<Lineage['dataset']['source']>): string[] {
+  const fresh = new Set(source.newParts);
+  return [
+    `   └─ source ${source.path}${source.parts.length ? `  ${source.parts.length} parts${fresh.size ? `, ${fresh.size} new` : ''}` : ''}`,
+    ...source.parts.map(
+      (key, i) => `      ${i === source.parts.length - 1 ? '└' : '├'}─ ${key}${fresh.has(key) ? '  (new)' : ''}`
+    ),
+  ];
 }
 
 export interface Reproduction {

@@ -1,4 +1,5 @@
 // `cairn schedule …`: Temporal Schedules that start retrainModel; the same schedules `temporal schedule` shows.
+import { parseSets, resolveRunConfig } from '../lib/pipeline/run-config.js';
 import type { Command } from 'commander';
 import { resolvePipeline } from '../pipelines/index.js';
 import {
@@ -48,12 +49,19 @@ export function addScheduleCommands(program: Command): void {
     )
     .option('--paused', 'create it paused')
     .option('--note <text>', 'a note shown with the schedule')
+    .option(
+      '-s, --set <key=value>',
+      'override a config key in every run (repeatable), e.g. source=s3://cairn/data/flights',
+      (value: string, previous: string[]) => [...previous, value],
+      []
+    )
     .action(
       async (
         pipeline: string,
-        o: { cron: string; id?: string; env: string; overlap: string; paused?: boolean; note?: string }
+        o: { cron: string; id?: string; env: string; overlap: string; paused?: boolean; note?: string; set: string[] }
       ) => {
-        resolvePipeline(pipeline);
+        const config = parseSets(o.set, pipeline);
+        resolveRunConfig(resolvePipeline(pipeline), config);
         if (!(o.overlap in OVERLAP_POLICIES)) {
           throw new UsageError(
             `unknown overlap policy ${o.overlap} (policies: ${Object.keys(OVERLAP_POLICIES).join(', ')})`
@@ -68,6 +76,7 @@ export function addScheduleCommands(program: Command): void {
               cron: o.cron,
               taskQueue: config.temporal.taskQueue,
               environment: o.env,
+              config,
               overlap: o.overlap as OverlapPolicy,
               requestedBy: principal,
               ...(o.id ? { scheduleId: o.id } : {}),
@@ -79,7 +88,7 @@ export function addScheduleCommands(program: Command): void {
             );
             return handle.scheduleId;
           },
-          { pipeline, cron: o.cron, environment: o.env, overlap: o.overlap }
+          { pipeline, cron: o.cron, environment: o.env, overlap: o.overlap, config }
         );
       }
     );

@@ -54,8 +54,11 @@ export interface StepServices {
   stages: TabularStages;
   /** The worker's data sources, behind its allowed roots. */
   sources: Sources;
-  /** The last accepted snapshot of a pipeline, for incremental sources. */
-  previousSnapshot(pipeline: string): Promise<{ table: () => Promise<Table>; source: SourceRecord } | undefined>;
+  /** The last accepted snapshot of a pipeline read from `path`, for incremental sources. */
+  previousSnapshot(
+    pipeline: string,
+    path: string
+  ): Promise<{ table: () => Promise<Table>; source: SourceRecord } | undefined>;
   /** The run as the step activity knows it. */
   plan: Pick<RunPlan, 'code' | 'configDigest'>;
 }
@@ -172,7 +175,7 @@ export const tabularRead = defineStep({
     (await services(ctx).sources.fingerprint(input as SourceRequest))?.digest ?? `read-every-time:${randomUUID()}`,
   async run(ctx, input) {
     const { sources, previousSnapshot } = services(ctx);
-    const previous = input.incremental ? await previousSnapshot(ctx.pipeline.name) : undefined;
+    const previous = input.incremental ? await previousSnapshot(ctx.pipeline.name, input.path) : undefined;
     const { table, source } = await sources.read(input as SourceRequest, previous);
     return { table: await ctx.store.putTable(table), source };
   },

@@ -18,6 +18,8 @@ export interface RetrainScheduleOptions {
   /** @default 'retrain-<pipeline>' */
   scheduleId?: string;
   environment?: string;
+  /** Config overrides of every run (a source prefix, say): the pipeline's config.yaml and defaults otherwise. */
+  config?: Record<string, unknown>;
   /** What a run does while the previous one still runs (it may be waiting for an approval). @default 'skip' */
   overlap?: OverlapPolicy;
   paused?: boolean;
@@ -45,6 +47,7 @@ export async function createRetrainSchedule(client: Client, o: RetrainScheduleOp
           reason: `schedule ${scheduleId} (${o.cron})`,
           trigger: 'schedule',
           ...(o.environment ? { environment: o.environment } : {}),
+          ...(o.config && Object.keys(o.config).length ? { config: o.config } : {}),
           ...(o.requestedBy ? { requestedBy: o.requestedBy } : {}),
         },
       ],

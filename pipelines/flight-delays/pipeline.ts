@@ -10,7 +10,10 @@ export const flightDelays = defineTabularPipeline({
   description: 'Predict arrival delay in minutes from the departure time, distance, origin and destination.',
   version: '1',
   config: z.strictObject({
-    /** The data file; `npm:` paths point into installed packages. */
+    /**
+     * The data: a file (`npm:` paths point into installed packages), or an `s3://` prefix of monthly Parquet parts,
+     * read incrementally (a retraining reads only the months that landed since the last accepted snapshot).
+     */
     source: z.string().default('npm:vega-datasets/data/flights-3m.parquet'),
     /** How many rows (from the start of the file, in time order) to use. */
     rows: z.number().int().positive().default(1_000_000),
@@ -24,7 +27,8 @@ export const flightDelays = defineTabularPipeline({
     seed: z.number().int().default(42),
     gate: z.strictObject({ maxRmse: z.number().positive().default(60) }).prefault({}),
   }),
-  source: (c) => ({ path: c.source, limit: c.rows }),
+  source: (c) =>
+    c.source.startsWith('s3://') ? { path: c.source, incremental: true } : { path: c.source, limit: c.rows },
   contract: z.strictObject({
     date: z.date(),
     delay: z.number().int().min(-1440).max(2880),
