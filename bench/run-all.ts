@@ -11,6 +11,7 @@ const BENCHES = [
   'data.ts',
   'training.ts',
   'memory.ts',
+  'sources.ts',
   'serving.ts',
 ];
 
