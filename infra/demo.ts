@@ -1,7 +1,9 @@
 // The quick-start demo: the whole lifecycle on real data. Brings the stack up (services, workers, online server),
-// trains flight-delays on its first million flights (January-February 2001), releases it through the checklist and
-// an approval, serves June flights to it, and shows the monitor finding the drift and the retraining it starts,
-// which waits for an approval of its own. Extra arguments are training config overrides: `npm run demo -- rows=200000`.
+// publishes the flights of January and February 2001 as monthly Parquet parts in the object store, trains
+// flight-delays on that prefix, releases it through the checklist and an approval, serves June flights to it, lets
+// March to June land in the store, and shows the monitor finding the drift and the retraining it starts, which reads
+// the new months (only those: the prefix is read incrementally) and waits for an approval of its own. Extra arguments
+// are training config overrides: `npm run demo -- rounds=50`.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ScheduleAlreadyRunning } from '@temporalio/client';
@@ -27,6 +29,13 @@ import { decideUpdate, statusQuery } from '../workflows/messages.js';
 import { checkNowSignal } from '../workflows/monitor-model.js';
 import type { trainingPipeline } from '../workflows/training-pipeline.js';
 import { processesUp, stackUp } from './stack.js';
+import { createArtifactStore } from '../lib/artifacts/index.js';
+import { S3ArtifactStore } from '../lib/artifacts/s3-store.js';
+import { readParquet } from '../lib/data/read-parquet.js';
+import type { DatasetManifest } from '../lib/data/snapshot.js';
+import type { Table } from '../lib/data/table.js';
+import { tableParquet } from '../lib/data/write-parquet.js';
+import { getDataset } from '../lib/tracking/queries.js';
 
 const say = (line = '') => void process.stdout.write(`${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -103,6 +112,32 @@ async function approval(client: Client, config: CairnConfig, releaseId: string, 
   say(`(no terminal: approved as ${d.by} at ${d.at})`);
 }
 
+/** The store prefix the demo publishes the flights to, one Parquet part a month (`month=2001-01/part-0.parquet`). */
+const prefix = (config: CairnConfig) => `s3://${config.store.bucket}/data/flights-demo`;
+const monthKey = (month: number) => `data/flights-demo/month=2001-${String(month).padStart(2, '0')}/part-0.parquet`;
+
+/**
+ * Publishes `months` of flights-3m.parquet as Parquet parts under the demo's prefix, and removes the later months a
+ * previous demo published: January and February first, March to June later, as data lands month by month.
+ */
+async function publishMonths(config: CairnConfig, months: number[]): Promise<void> {
+  const store = createArtifactStore(config);
+  if (!(store instanceof S3ArtifactStore)) throw new Error('demo: the monthly parts need an S3 store (store.kind s3)');
+  flights ??= await readParquet(resolveSourcePath('npm:vega-datasets/data/flights-3m.parquet'));
+  const dates = flights.columns.date!;
+  if (dates.type !== 'timestamp') throw new Error('demo: flights.date is not a timestamp column');
+  for (let month = 1; month <= 6; month++) {
+    if (!months.includes(month)) {
+      if (month > Math.max(...months)) await store.client.removeObject(store.bucket, monthKey(month));
+      continue;
+    }
+    const rows: number[] = [];
+    for (let r = 0; r < flights.rowCount; r++) if (new Date(dates.values[r]!).getUTCMonth() + 1 === month) rows.push(r);
+    await store.client.putObject(store.bucket, monthKey(month), tableParquet(flights, rows));
+  }
+}
+let flights: Table | undefined;
+
 /** June 2001 flights, as callers send them to the server (no `delay`: that is what it predicts). */
 async function juneFlights(count: number) {
   const file = await asyncBufferFromFile(resolveSourcePath('npm:vega-datasets/data/flights-3m.parquet'));
@@ -167,11 +202,13 @@ runMain('demo', async () => {
     await createPruneSchedule(client, { taskQueue: config.temporal.taskQueue }).catch((err: unknown) => {
       if (!(err instanceof ScheduleAlreadyRunning)) throw err;
     });
+    await publishMonths(config, [1, 2]);
+    say(`\n0. flights of January and February 2001 published as monthly Parquet parts under ${prefix(config)}`);
     const id = `lifecycle-${PIPELINE}-${Date.now().toString(36)}`;
     const handle = await client.workflow.start<typeof lifecycle>('lifecycle', {
       taskQueue: config.temporal.taskQueue,
       workflowId: id,
-      args: [{ pipeline: PIPELINE, config: overrides, requestedBy: DEMO }],
+      args: [{ pipeline: PIPELINE, config: { source: prefix(config), ...overrides }, requestedBy: DEMO }],
     });
     say(`\n1. lifecycle ${id}: train, then release (${uiLink(config, id)})`);
     const training = client.workflow.getHandle<typeof trainingPipeline>(`${id}-train`);
@@ -205,7 +242,11 @@ runMain('demo', async () => {
       `   ${flights.length} flights predicted; ${labelled} of the sampled predictions got their real delay as feedback`
     );
 
-    say('\n4. the monitor checks the window (cairn monitor check, instead of waiting for its hourly interval)');
+    await publishMonths(config, [1, 2, 3, 4, 5, 6]);
+    say(
+      `\n4. March to June land under ${prefix(config)}; the monitor checks the window (cairn monitor check, instead of`
+    );
+    say('   waiting for its hourly interval)');
     const monitorId = `monitor-${PIPELINE}-production`;
     await sleep(durationMs(config.serving.flushInterval) + 1000);
     const before = (await latestReports(db, PIPELINE, 'production'))[0]?.id ?? 0;
@@ -247,7 +288,18 @@ runMain('demo', async () => {
         },
         900_000
       );
-      const version = (retrain.results.training as { model: { version: number | null } } | undefined)?.model.version;
+      const retrained = retrain.results.training as
+        | { dataset: string; model: { version: number | null }; gate: { passed: boolean; reasons: string[] } }
+        | undefined;
+      const version = retrained?.gate.passed ? retrained.model.version : null;
+      if (retrained) {
+        const [dataset] = await getDataset(db, retrained.dataset);
+        const manifest = await createArtifactStore(config).getJson<DatasetManifest>(dataset!.manifestDigest);
+        say(
+          `   it trained on ${manifest.rowCount.toLocaleString('en-US')} flights (dataset ${manifest.digest.slice(0, 19)}…), reading only the new months:`
+        );
+        for (const key of manifest.source.newParts ?? []) say(`     ${key}`);
+      }
       if (version) {
         const next = `release-${PIPELINE}-v${version}-production`;
         await waitFor(
@@ -258,7 +310,10 @@ runMain('demo', async () => {
         say(
           `   ${PIPELINE}@${version} waits for approval: npm run cairn -- --token-file ${join(config.home, 'secrets', 'demo-token')} approve ${next}`
         );
-      } else say('   the retrained model failed its gate: nothing to release');
+      } else
+        say(
+          `   the retrained model failed its gate (${retrained?.gate.reasons.join('; ') ?? 'no result'}): nothing to release, the champion keeps serving`
+        );
     }
     say(
       [
@@ -267,8 +322,8 @@ runMain('demo', async () => {
         `Predict:     curl -s -H "authorization: Bearer $(cat ${join(config.home, 'secrets', 'demo-token')})" -H 'content-type: application/json' \\`,
         `               -d '{"row":{"date":"2001-06-07T08:04:00Z","distance":1536,"origin":"LAX","destination":"MSP"}}' \\`,
         `               http://${config.serving.host}:${config.serving.port}/v1/models/${PIPELINE}/predict`,
-        'More:        npm run cairn -- deployments list | monitor report flight-delays',
-        `             npm run cairn -- --token-file ${adminFile} schedule create flight-delays --cron "0 3 * * 1"`,
+        `More:        npm run cairn -- deployments list | monitor report flight-delays | lineage ${PIPELINE}@<version>`,
+        `             npm run cairn -- --token-file ${adminFile} schedule create flight-delays --cron "0 3 * * 1" --set source=${prefix(config)}`,
         'The stack keeps running; `npm run stack:down` stops everything.',
         '',
       ].join('\n')
