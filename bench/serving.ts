@@ -350,7 +350,7 @@ async function ensureModel(config: CairnConfig, db: Pool, store: ArtifactStore):
   const versions = await listVersions(db, MODEL).catch(() => []);
   for (const v of [...versions].sort((a, b) => b.version - a.version)) {
     try {
-      scorerFor(await store.getJson<ServablePackage>(v.packageDigest));
+      await scorerFor(await store.getJson<ServablePackage>(v.packageDigest));
       return v.version;
     } catch {
       // Made by another version of the pipeline, or its package is gone: try an older one, else train.
