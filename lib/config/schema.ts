@@ -26,7 +26,13 @@ export const configSchema = z.strictObject({
        */
       roots: z
         .preprocess(
-          (v) => (typeof v === 'string' ? v.split(',').map((r) => r.trim()).filter(Boolean) : v),
+          (v) =>
+            typeof v === 'string'
+              ? v
+                  .split(',')
+                  .map((r) => r.trim())
+                  .filter(Boolean)
+              : v,
           z.array(z.string().min(1))
         )
         .optional(),

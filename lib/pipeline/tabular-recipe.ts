@@ -224,7 +224,8 @@ export const tabularTransform = defineStep({
 export const tabularTrain = defineStep({
   ...common,
   name: 'tabular-train',
-  description: 'Trains the model in a worker thread (or an external command), checkpointing as it goes; a retry resumes.',
+  description:
+    'Trains the model in a worker thread (or an external command), checkpointing as it goes; a retry resumes.',
   queue: 'heavy',
   selfHeartbeat: true,
   input: z.object({ model: modelDigest, data: transformResult }),

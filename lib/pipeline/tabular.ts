@@ -133,7 +133,9 @@ export function defineTabularPipeline<const R extends RowSchema, const C extends
     try {
       const tasks = trainerTasks(trainer.kind);
       if (!tasks.includes(spec.target.task))
-        problems.push(`a ${trainer.kind} trainer cannot learn a ${spec.target.task} task (it learns ${tasks.join(', ')})`);
+        problems.push(
+          `a ${trainer.kind} trainer cannot learn a ${spec.target.task} task (it learns ${tasks.join(', ')})`
+        );
       else trainerParams(trainer);
     } catch (err) {
       problems.push((err as Error).message);
