@@ -25,6 +25,8 @@ export async function requestRetrain(
   const workflowId = `retrain-${r.model ?? r.pipeline}`;
   const input: RetrainModelInput = {
     pipeline: r.pipeline,
+    // A model registered under a name of its own is retrained under that name.
+    ...(r.model && r.model !== r.pipeline ? { model: r.model } : {}),
     reason: r.reason,
     trigger: 'drift',
     ...(r.environment ? { environment: r.environment } : {}),

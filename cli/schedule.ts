@@ -41,6 +41,7 @@ export function addScheduleCommands(program: Command): void {
     .argument('<pipeline>', 'pipeline name')
     .requiredOption('--cron <expression>', 'cron expression, e.g. "0 3 * * 1" (Mondays 03:00 UTC)')
     .option('--id <scheduleId>', 'schedule id (default retrain-<pipeline>)')
+    .option('--model <name>', 'the registered model each run makes a version of (default the pipeline name)')
     .option('-e, --env <environment>', 'environment the retrained model is released to', 'production')
     .option(
       '--overlap <policy>',
@@ -58,7 +59,16 @@ export function addScheduleCommands(program: Command): void {
     .action(
       async (
         pipeline: string,
-        o: { cron: string; id?: string; env: string; overlap: string; paused?: boolean; note?: string; set: string[] }
+        o: {
+          cron: string;
+          id?: string;
+          model?: string;
+          env: string;
+          overlap: string;
+          paused?: boolean;
+          note?: string;
+          set: string[];
+        }
       ) => {
         const config = parseSets(o.set, pipeline);
         resolveRunConfig(resolvePipeline(pipeline), config);
@@ -73,6 +83,7 @@ export function addScheduleCommands(program: Command): void {
           async (client, config, principal) => {
             const handle = await createRetrainSchedule(client, {
               pipeline,
+              ...(o.model ? { model: o.model } : {}),
               cron: o.cron,
               taskQueue: config.temporal.taskQueue,
               environment: o.env,

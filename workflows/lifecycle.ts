@@ -13,6 +13,8 @@ import { boundedRetry } from './retry.js';
 
 export const lifecycleInput = z.strictObject({
   pipeline: z.string().min(1),
+  /** The registered model the run makes a version of. @default the pipeline name */
+  model: z.string().min(1).optional(),
   /** Config overrides for the training run. */
   config: z.record(z.string(), z.unknown()).optional(),
   environment: z.string().min(1).default('production'),
@@ -58,6 +60,7 @@ export async function trainAndRelease(
       args: [
         {
           pipeline: input.pipeline,
+          ...(input.model ? { model: input.model } : {}),
           trigger: input.trigger,
           ...(input.config ? { config: input.config } : {}),
           ...(input.requestedBy ? { requestedBy: input.requestedBy } : {}),

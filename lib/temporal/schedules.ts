@@ -13,6 +13,8 @@ export type OverlapPolicy = keyof typeof OVERLAP_POLICIES;
 
 export interface RetrainScheduleOptions {
   pipeline: string;
+  /** The registered model each run makes a version of. @default the pipeline name */
+  model?: string;
   cron: string;
   taskQueue: string;
   /** @default 'retrain-<pipeline>' */
@@ -44,6 +46,7 @@ export async function createRetrainSchedule(client: Client, o: RetrainScheduleOp
       args: [
         {
           pipeline: o.pipeline,
+          ...(o.model ? { model: o.model } : {}),
           reason: `schedule ${scheduleId} (${o.cron})`,
           trigger: 'schedule',
           ...(o.environment ? { environment: o.environment } : {}),

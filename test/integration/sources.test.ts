@@ -217,13 +217,15 @@ describe('data sources', () => {
     const at = `data/retrain-${randomUUID().slice(0, 8)}/flights`;
     const uri = `s3://${bucket}/${at}`;
     for (let month = 1; month < MONTHS; month++) await putMonth(month, at);
-    const environment = `monthly-${randomUUID().slice(0, 8)}`;
+    // A model and an environment of its own: other files' flight-delays champions are not this one's.
+    const model = `monthly-${randomUUID().slice(0, 8)}`;
+    const environment = model;
     const config = { source: uri, rounds: 10 };
     await withWorker(deps, async (taskQueue) => {
       const first = await ctx.client.workflow.execute(trainingPipeline, {
         taskQueue,
         workflowId: `monthly-${randomUUID()}`,
-        args: [{ pipeline: 'flight-delays', model: `monthly-${randomUUID().slice(0, 8)}`, config }],
+        args: [{ pipeline: 'flight-delays', model, config }],
       });
       const before = await deps.store.getJson<DatasetManifest>(
         (await getDataset(deps.db, first.dataset))[0]!.manifestDigest
@@ -233,6 +235,7 @@ describe('data sources', () => {
       await putMonth(MONTHS, at);
       const schedule = await createRetrainSchedule(ctx.client, {
         pipeline: 'flight-delays',
+        model,
         cron: '0 3 * * 1',
         taskQueue,
         scheduleId: `monthly-${randomUUID().slice(0, 8)}`,
@@ -252,6 +255,7 @@ describe('data sources', () => {
           training = (await run.query(statusQuery)).results.training as TrainingPipelineResult | undefined;
           if (!training) await new Promise((r) => setTimeout(r, 200));
         }
+        expect(training!.model.name).toBe(model);
         expect(training!.dataset).not.toBe(first.dataset);
         const [dataset] = await getDataset(deps.db, training!.dataset);
         const manifest = await deps.store.getJson<DatasetManifest>(dataset!.manifestDigest);
@@ -259,7 +263,7 @@ describe('data sources', () => {
         expect(manifest.rowCount).toBe(rows.length);
         // The same rows as the single file: the retraining saw every month, June included.
         expect(training!.dataset).toBe(datasetDigest((await sources.read({ path: singleFile })).table));
-        const lineage = formatLineage(await lineageOf(deps.db, deps.store, `flight-delays@${training!.model.version}`));
+        const lineage = formatLineage(await lineageOf(deps.db, deps.store, `${model}@${training!.model.version}`));
         expect(lineage).toContain(`source ${uri}  6 parts, 1 new`);
         expect(lineage).toContain(`${partKey(MONTHS, at)}  (new)`);
         // Its release waits for an approval (or was refused, no approver existing): either way, nothing more to see.
