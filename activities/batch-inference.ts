@@ -89,6 +89,16 @@ export interface ScoreBatchResult {
   chunksScored: number;
 }
 
+/** How a batch is split: its rows, chunks and output columns (`planBatch`, before the chunks fan out). */
+export interface BatchPlan {
+  rows: number;
+  chunks: number;
+  columns: OutputColumn[];
+}
+
+/** One chunk of a fanned-out batch: chunk `chunk` of `ScoreBatchInput`'s chunking. */
+export type ScoreChunkInput = Omit<ScoreBatchInput, 'progressSignal'> & { chunk: number };
+
 export interface FinishBatchInput {
   model: ResolvedModel;
   input: string;
@@ -120,6 +130,8 @@ export interface BatchOutput {
 
 export function createBatchInferenceActivities(deps: ActivityDeps) {
   const { db, store, logger } = deps;
+  // The last model a worker scored with: a fanned-out batch sends it one chunk after another.
+  let lastScorer: { digest: string; scorer: Promise<Scorer> } | undefined;
   return {
     /**
      * Resolves `<model>@<version|alias>` to a registered version and checks that the input snapshot is in the
@@ -173,6 +185,35 @@ export function createBatchInferenceActivities(deps: ActivityDeps) {
     },
 
     /**
+     * Checks a batch's input against the model and says how it splits into chunks: done once, on a heavy worker,
+     * before the chunks fan out (that worker then holds the snapshot for the chunks it scores).
+     */
+    async planBatch(args: Omit<ScoreBatchInput, 'progressSignal'>): Promise<BatchPlan> {
+      return failFast(async () => {
+        const { scorer, table, total } = await prepare(args);
+        return { rows: table.rowCount, chunks: total, columns: outputColumns(scorer) };
+      });
+    },
+
+    /**
+     * Scores one chunk into its Parquet part. Parts are content-addressed and their bytes depend only on the model,
+     * the input and the chunking, so a chunk scored twice (a retry on another worker after a crash) stores the same
+     * part, and the output manifest is the sequential run's.
+     */
+    async scoreChunk(args: ScoreChunkInput): Promise<BatchPart> {
+      return failFast(async () => {
+        const ctx = Context.current();
+        const { scorer, table, total, rowsOf } = await prepare(args);
+        if (!(args.chunk >= 0 && args.chunk < total))
+          throw ApplicationFailure.nonRetryable(`chunk ${args.chunk} of ${total}`, 'InvalidWorkflowInput');
+        return scoreChunk(scorer, table, args, args.chunk, rowsOf(args.chunk), () => {
+          ctx.cancellationSignal.throwIfAborted();
+          ctx.heartbeat({ chunk: args.chunk });
+        });
+      });
+    },
+
+    /**
      * Writes the output manifest (canonical JSON: the model, the input, the columns and the parts in order) and
      * records the batch's lineage, once per workflow.
      */
@@ -200,12 +241,16 @@ export function createBatchInferenceActivities(deps: ActivityDeps) {
     },
   };
 
-  async function score(args: ScoreBatchInput): Promise<ScoreBatchResult> {
-    const ctx = Context.current();
-    const pkg = await store.getJson<ModelPackage>(args.model.digest);
+  /** The model's scorer and the input snapshot (both kept for the next chunk), checked against each other. */
+  async function prepare(args: Pick<ScoreBatchInput, 'model' | 'input' | 'chunkRows'>) {
+    if (lastScorer?.digest !== args.model.digest) {
+      const scorer = store.getJson<ModelPackage>(args.model.digest).then(scorerFor);
+      lastScorer = { digest: args.model.digest, scorer };
+      scorer.catch(() => (lastScorer = undefined));
+    }
     let scorer: Scorer;
     try {
-      scorer = await scorerFor(pkg);
+      scorer = await lastScorer!.scorer;
     } catch (err) {
       if (err instanceof FeatureStateError) throw ApplicationFailure.nonRetryable(err.message, 'FeatureStateError');
       throw err;
@@ -216,7 +261,6 @@ export function createBatchInferenceActivities(deps: ActivityDeps) {
       throw err;
     });
     checkInputs(table, scorer, args);
-
     const { chunkRows } = args;
     const total = Math.ceil(table.rowCount / chunkRows);
     if (total > MAX_PARTS) {
@@ -226,6 +270,28 @@ export function createBatchInferenceActivities(deps: ActivityDeps) {
       );
     }
     const rowsOf = (chunk: number) => Math.min(chunkRows, table.rowCount - chunk * chunkRows);
+    return { scorer, table, total, rowsOf };
+  }
+
+  /** Scores chunk `chunk` (rows from `chunk * chunkRows`) and stores its Parquet part. */
+  async function scoreChunk(
+    scorer: Scorer,
+    table: Table,
+    args: Pick<ScoreBatchInput, 'chunkRows' | 'output'>,
+    chunk: number,
+    rows: number,
+    afterSlice: () => void
+  ): Promise<BatchPart> {
+    const start = chunk * args.chunkRows;
+    const raw = await scoreRange(scorer, table, start, start + rows, afterSlice);
+    const bytes = writeParquet(predictionColumns(scorer, raw, start, rows), { compression: args.output.compression });
+    const ref = await store.putBytes(bytes, { mediaType: 'application/vnd.apache.parquet' });
+    return { digest: ref.digest, bytes: ref.bytes, rows };
+  }
+
+  async function score(args: ScoreBatchInput): Promise<ScoreBatchResult> {
+    const ctx = Context.current();
+    const { scorer, table, total, rowsOf } = await prepare(args);
     const parts = await resumedParts(ctx.info.heartbeatDetails, total, rowsOf);
     const resumedFromChunk = parts.length;
     if (resumedFromChunk > 0) ctx.log.info('resuming batch scoring', { nextChunk: resumedFromChunk, chunks: total });
@@ -237,16 +303,12 @@ export function createBatchInferenceActivities(deps: ActivityDeps) {
 
     const columns = outputColumns(scorer);
     for (let chunk = resumedFromChunk; chunk < total; chunk++) {
-      const start = chunk * chunkRows;
-      const raw = await scoreRange(scorer, table, start, start + rowsOf(chunk), () => {
-        ctx.cancellationSignal.throwIfAborted();
-        ctx.heartbeat(beat());
-      });
-      const bytes = writeParquet(predictionColumns(scorer, raw, start, rowsOf(chunk)), {
-        compression: args.output.compression,
-      });
-      const ref = await store.putBytes(bytes, { mediaType: 'application/vnd.apache.parquet' });
-      parts.push({ digest: ref.digest, bytes: ref.bytes, rows: rowsOf(chunk) });
+      parts.push(
+        await scoreChunk(scorer, table, args, chunk, rowsOf(chunk), () => {
+          ctx.cancellationSignal.throwIfAborted();
+          ctx.heartbeat(beat());
+        })
+      );
       ctx.heartbeat(beat());
       await progress(parts.length, parts.length === total);
     }
@@ -281,7 +343,7 @@ export function createBatchInferenceActivities(deps: ActivityDeps) {
 }
 
 /** Fails once, naming them, when the snapshot lacks contract columns the model reads or holds them as another type. */
-function checkInputs(table: Table, scorer: Scorer, args: ScoreBatchInput): void {
+function checkInputs(table: Table, scorer: Scorer, args: Pick<ScoreBatchInput, 'input' | 'model'>): void {
   const missing = scorer.inputs.filter((r) => !table.columns[r.column]).map((r) => r.column);
   const mistyped = scorer.inputs
     .filter((r) => table.columns[r.column] && table.columns[r.column]!.type !== r.type)

@@ -1,13 +1,20 @@
 import {
   ActivityCancellationType,
   defineSignal,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import { z } from 'zod';
-import type { BatchOutput, BatchProgress, ResolvedModel, ScoreBatchResult } from '../activities/batch-inference.js';
+import type {
+  BatchOutput,
+  BatchPart,
+  BatchProgress,
+  OutputColumn,
+  ResolvedModel,
+} from '../activities/batch-inference.js';
 import type { Activities } from '../activities/index.js';
 import { digest, parseInput } from './input.js';
 import { statusQuery } from './messages.js';
@@ -31,7 +38,11 @@ export const batchInferenceInput = z.strictObject({
       compression: z.enum(['snappy', 'none']).default('snappy'),
     })
     .prefault({}),
-  /** Queue of the scoring activity. @default '<this workflow's task queue>-train' (`cairn-train`) */
+  /**
+   * Chunks scored at once, each an activity on the train queue: every heavy worker polling it takes some. @default 8
+   */
+  concurrency: z.number().int().min(1).max(64).default(8),
+  /** Queue of the scoring activities. @default '<this workflow's task queue>-train' (`cairn-train`) */
   trainTaskQueue: z.string().min(1).optional(),
 });
 export type BatchInferenceInput = z.input<typeof batchInferenceInput>;
@@ -55,9 +66,10 @@ export const batchProgressSignal = defineSignal<[BatchProgress]>('batchProgress'
 const retry = boundedRetry({ maximumAttempts: 10 });
 
 /**
- * Scores a dataset snapshot with a registered model version: resolve the version → score chunk by chunk into
- * Parquet parts (on the train queue, resuming after a crash from the last stored chunk) → write the output manifest
- * and record the lineage. The same model, input and chunking give the same output digest, crash or not.
+ * Scores a dataset snapshot with a registered model version: resolve the version → plan the chunks → score them into
+ * Parquet parts as parallel activities on the train queue (at most `concurrency` at once, spread over every heavy
+ * worker; a killed worker's chunk is retried on another) → write the output manifest and record the lineage. The same
+ * model, input and chunking give the same output digest, crash or not, whatever the number of workers.
  */
 export async function batchInference(input: BatchInferenceInput): Promise<BatchInferenceResult> {
   const status: BatchInferenceStatus = { stage: 'resolve', results: {} };
@@ -96,16 +108,41 @@ export async function batchInference(input: BatchInferenceInput): Promise<BatchI
       { key: CairnModelVersion, value: String(model.version) },
     ]);
     const job = { model, input: args.input, chunkRows: args.chunkRows, output: args.output };
-    const scored: ScoreBatchResult = await stages.run('score', () =>
-      scoring.scoreBatch({ ...job, progressSignal: batchProgressSignal.name })
-    );
-    // The status keeps references and counts; the list of parts is in the output manifest.
-    status.results.score = {
-      rows: scored.rows,
-      parts: scored.parts.length,
-      resumedFromChunk: scored.resumedFromChunk,
-      chunksScored: scored.chunksScored,
-    };
+    let scored: { columns: OutputColumn[]; parts: BatchPart[]; rows: number };
+    if (patched('batch-fan-out')) {
+      scored = await stages.run('score', async () => {
+        const plan = await scoring.planBatch(job);
+        const parts: BatchPart[] = new Array<BatchPart>(plan.chunks);
+        let next = 0;
+        let done = 0;
+        status.chunks = { done, total: plan.chunks };
+        // `concurrency` lanes, each taking the next chunk when its last one is stored: parts land in chunk order.
+        const lane = async () => {
+          while (next < plan.chunks) {
+            const chunk = next++;
+            parts[chunk] = await scoring.scoreChunk({ ...job, chunk });
+            status.chunks = { done: ++done, total: plan.chunks };
+            status.progress = done / plan.chunks;
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(args.concurrency, plan.chunks) }, lane));
+        return { columns: plan.columns, parts, rows: plan.rows };
+      });
+      // The status keeps references and counts; the list of parts is in the output manifest.
+      status.results.score = { rows: scored.rows, parts: scored.parts.length, concurrency: args.concurrency };
+    } else {
+      // Runs started before the fan-out: one activity scores every chunk, resuming from its heartbeat.
+      const result = await stages.run('score', () =>
+        scoring.scoreBatch({ ...job, progressSignal: batchProgressSignal.name })
+      );
+      status.results.score = {
+        rows: result.rows,
+        parts: result.parts.length,
+        resumedFromChunk: result.resumedFromChunk,
+        chunksScored: result.chunksScored,
+      };
+      scored = result;
+    }
     const { columns, parts, rows } = scored;
     const output = await stages.run('write', () =>
       light.finishBatchInference({ ...job, scored: { columns, parts, rows } })

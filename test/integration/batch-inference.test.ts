@@ -6,14 +6,14 @@ import { WorkflowFailedError } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { BatchHeartbeat, BatchOutputManifest } from '../../activities/batch-inference.js';
+import type { BatchOutputManifest } from '../../activities/batch-inference.js';
 import { encodeTable } from '../../lib/data/snapshot.js';
 import { readParquet } from '../../lib/data/read-parquet.js';
 import { batchInference } from '../../workflows/batch-inference.js';
 import type { BatchInferenceInput, BatchInferenceStatus } from '../../workflows/batch-inference.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
-import { crash, pendingHeartbeat, trainWorkerProcesses } from '../helpers/processes.js';
+import { crash, trainWorkerProcesses } from '../helpers/processes.js';
 import { activityEvents, useServices, withWorker } from '../helpers/temporal.js';
 
 const ctx = useServices();
@@ -90,86 +90,94 @@ async function failureOf(handle: WorkflowHandle): Promise<ApplicationFailure> {
 }
 
 describe('batchInference', () => {
-  it(`scores ${ROWS} flights; a killed worker's retry resumes from its last stored chunk, same output`, async () => {
-    // Uninterrupted, through the alias (resolved once to the version trained above).
+  it(`scores ${ROWS} flights in chunks fanned out over two worker processes; a killed worker's chunk is scored by the other, same output`, async () => {
+    // One chunk at a time on one in-process worker, through the alias (resolved once to the version trained above).
     const started = performance.now();
-    const uninterrupted = await withWorker(deps, async (taskQueue) => {
+    const sequential = await withWorker(deps, async (taskQueue) => {
       const handle = await ctx.client.workflow.start(batchInference, {
         taskQueue,
         workflowId: `batch-${randomUUID()}`,
-        args: [{ model: `${model}@champion`, input: dataset, chunkRows: CHUNK_ROWS }],
+        args: [{ model: `${model}@champion`, input: dataset, chunkRows: CHUNK_ROWS, concurrency: 1 }],
       });
       const result = await handle.result();
       const status = (await handle.query(statusQuery)) as BatchInferenceStatus;
       expect(status).toMatchObject({ stage: 'done', progress: 1, chunks: { done: CHUNKS, total: CHUNKS } });
-      expect(status.results.score).toMatchObject({ rows: ROWS, resumedFromChunk: 0, chunksScored: CHUNKS });
-      expect((await activityEvents(handle)).attempts.scoreBatch).toEqual([1]);
+      expect(status.results.score).toMatchObject({ rows: ROWS, parts: CHUNKS, concurrency: 1 });
+      const { attempts } = await activityEvents(handle);
+      expect(attempts.planBatch).toEqual([1]);
+      expect(attempts.scoreChunk).toEqual(Array.from({ length: CHUNKS }, () => 1));
       return { id: `${handle.workflowId}/${handle.firstExecutionRunId}`, result };
     });
-    const uninterruptedMs = performance.now() - started;
-    expect(uninterrupted.result.model).toMatchObject({ name: model, version });
-    expect(uninterrupted.result.input).toBe(dataset);
-    expect(uninterrupted.result.output).toMatchObject({ parts: CHUNKS, rows: ROWS });
+    const sequentialMs = performance.now() - started;
+    expect(sequential.result.model).toMatchObject({ name: model, version });
+    expect(sequential.result.input).toBe(dataset);
+    expect(sequential.result.output).toMatchObject({ parts: CHUNKS, rows: ROWS });
 
-    // The same job on a real cairn-train worker process that is killed (SIGKILL) after some chunks are stored.
-    const crashed = await withWorker(
+    // The same job on two real cairn-train worker processes, four chunks at a time; one worker is killed (SIGKILL)
+    // while it scores a chunk, after some chunks are stored.
+    const fanned = await withWorker(
       deps,
       async (taskQueue) => {
         const queue = `${taskQueue}-train`;
-        const first = await startTrainWorker(queue);
-        const args: BatchInferenceInput = { model: `${model}@${version}`, input: dataset, chunkRows: CHUNK_ROWS };
+        const [first, second] = [await startTrainWorker(queue), await startTrainWorker(queue)];
+        const args: BatchInferenceInput = {
+          model: `${model}@${version}`,
+          input: dataset,
+          chunkRows: CHUNK_ROWS,
+          concurrency: 4,
+        };
         const handle = await ctx.client.workflow.start(batchInference, {
           taskQueue,
           workflowId: `batch-crash-${randomUUID()}`,
           args: [args],
         });
-        let beat: BatchHeartbeat | undefined;
+        let done = 0;
         const deadline = Date.now() + 120_000;
-        while (!(beat && beat.nextChunk >= 2) && Date.now() < deadline) {
-          await new Promise((r) => setTimeout(r, 100));
-          beat = await pendingHeartbeat<BatchHeartbeat>(handle, 'scoreBatch');
+        for (;;) {
+          expect(Date.now(), 'no chunk of the first worker was in flight after two stored chunks').toBeLessThan(
+            deadline
+          );
+          done = ((await handle.query(statusQuery)) as BatchInferenceStatus).chunks?.done ?? 0;
+          const { raw } = await handle.describe();
+          const onFirst = (raw.pendingActivities ?? []).some(
+            (a) => a.activityType?.name === 'scoreChunk' && a.lastWorkerIdentity?.startsWith(`${first.pid}@`)
+          );
+          if (done >= 2 && onFirst) break;
+          await new Promise((r) => setTimeout(r, 50));
         }
         await crash(first);
-        expect(beat?.nextChunk, 'no stored chunk was reported in time').toBeGreaterThanOrEqual(2);
-        expect(beat!.nextChunk, 'the worker finished before it could be killed').toBeLessThan(CHUNKS);
-        expect(beat!.parts).toHaveLength(beat!.nextChunk);
-        const during = (await handle.query(statusQuery)) as BatchInferenceStatus;
-        expect(during.stage).toBe('score');
-        expect(during.chunks?.total).toBe(CHUNKS);
+        expect(done, 'the job finished before the worker could be killed').toBeLessThan(CHUNKS);
 
-        await startTrainWorker(queue);
         const result = await handle.result();
+        const history = await handle.fetchHistory();
+        const scoredBy = new Set(
+          (history.events ?? [])
+            .map((e) => e.activityTaskStartedEventAttributes?.identity)
+            .filter((id): id is string => Boolean(id))
+            .map((id) => id.split('@')[0])
+        );
+        // Both processes scored chunks, and the chunk the killed one held was scored again by the other.
+        expect(scoredBy).toContain(String(first.pid));
+        expect(scoredBy).toContain(String(second.pid));
         const { attempts } = await activityEvents(handle);
-        expect(attempts.scoreBatch).toEqual([2]);
-        expect(attempts.resolveBatchInference).toEqual([1]);
-        const scored = (await handle.query(statusQuery)).results.score as {
-          resumedFromChunk: number;
-          chunksScored: number;
-        };
-        expect(scored.resumedFromChunk).toBeGreaterThanOrEqual(beat!.nextChunk);
-        expect(scored.chunksScored).toBe(CHUNKS - scored.resumedFromChunk);
-        expect(scored.chunksScored).toBeLessThan(CHUNKS);
-        return {
-          id: `${handle.workflowId}/${handle.firstExecutionRunId}`,
-          result,
-          killedAt: beat!.nextChunk,
-          ...scored,
-        };
+        expect(attempts.scoreChunk).toHaveLength(CHUNKS);
+        expect(attempts.scoreChunk!.filter((a) => a > 1).length).toBeGreaterThanOrEqual(1);
+        return { id: `${handle.workflowId}/${handle.firstExecutionRunId}`, result, killedAt: done };
       },
       { trainWorker: false }
     );
     console.info(
-      `batch inference: ${ROWS} rows uninterrupted in ${(uninterruptedMs / 1000).toFixed(1)} s; ` +
-        `killed after ${crashed.killedAt} of ${CHUNKS} chunks, resumed at chunk ${crashed.resumedFromChunk}`
+      `batch inference: ${ROWS} rows, one chunk at a time, in ${(sequentialMs / 1000).toFixed(1)} s; ` +
+        `a worker killed after ${fanned.killedAt} of ${CHUNKS} chunks`
     );
 
-    expect(crashed.result.output.digest).toBe(uninterrupted.result.output.digest);
-    expect(crashed.result.model).toEqual(uninterrupted.result.model);
+    expect(fanned.result.output.digest).toBe(sequential.result.output.digest);
+    expect(fanned.result.model).toEqual(sequential.result.model);
 
-    const { manifest, rows } = await readOutput(crashed.result.output.digest);
+    const { manifest, rows } = await readOutput(fanned.result.output.digest);
     expect(rows).toBe(ROWS);
     expect(manifest).toMatchObject({
-      model: { name: model, version, package: uninterrupted.result.model.digest },
+      model: { name: model, version, package: sequential.result.model.digest },
       input: dataset,
       rows: ROWS,
       columns: [
@@ -179,9 +187,9 @@ describe('batchInference', () => {
     });
     expect(manifest.parts).toHaveLength(CHUNKS);
 
-    for (const { id } of [uninterrupted, crashed]) {
+    for (const { id } of [sequential, fanned]) {
       expect(await lineage(id)).toEqual([
-        { model, version, input: dataset, output: uninterrupted.result.output.digest, rows: ROWS },
+        { model, version, input: dataset, output: sequential.result.output.digest, rows: ROWS },
       ]);
     }
   }, 240_000);
@@ -215,7 +223,7 @@ describe('batchInference', () => {
       const noColumns = await failureOf(lacking);
       expect(noColumns).toMatchObject({ type: 'DataContractViolation', nonRetryable: true });
       expect(noColumns.message).toMatch(/lacks the contract columns date, origin, destination/);
-      expect((await activityEvents(lacking)).attempts.scoreBatch).toEqual([1]);
+      expect((await activityEvents(lacking)).attempts.planBatch).toEqual([1]);
 
       const malformed = await failureOf(await run({ model: 'flight-delays', input: 'latest' }));
       expect(malformed).toMatchObject({ type: 'InvalidWorkflowInput', nonRetryable: true });
