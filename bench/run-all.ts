@@ -12,6 +12,7 @@ const BENCHES = [
   'training.ts',
   'memory.ts',
   'sources.ts',
+  'batch.ts',
   'serving.ts',
 ];
 
