@@ -11,6 +11,7 @@ const BENCHES = [
   'data.ts',
   'training.ts',
   'memory.ts',
+  'drift.ts',
   'sources.ts',
   'batch.ts',
   'serving.ts',
