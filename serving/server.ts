@@ -299,7 +299,9 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
         done();
       },
     },
-    async (request): Promise<PredictResponse> => {
+    // Synchronous for models scored in this thread (fastify sends what it returns, with no promise in between); a
+    // promise only for ONNX graphs.
+    (request): PredictResponse | Promise<PredictResponse> => {
       const { name } = request.params;
       const route = routeOf(name);
       const { rows, key } = parsePredictBody(request.body);
@@ -321,40 +323,45 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
       }
       state.table = table;
 
+      const failed = (err: unknown) =>
+        new HttpError(500, `model ${name} v${version} failed to score the rows; the server log has the error`, {}, err);
+      if (!scorer.scoreNow)
+        return scorer.score(table).then(answer, (err: unknown) => {
+          throw failed(err);
+        });
       let raw: Float64Array;
       try {
-        raw = await scorer.score(table);
+        raw = scorer.scoreNow(table);
       } catch (err) {
-        throw new HttpError(
-          500,
-          `model ${name} v${version} failed to score the rows; the server log has the error`,
-          {},
-          err
-        );
+        throw failed(err);
       }
-      const n = table.rowCount;
-      const width = raw.length / n;
-      for (let i = 0; i < raw.length; i++) {
-        const v = raw[i]!;
-        if (v - v !== 0) {
-          const row = Math.floor(i / width);
-          throw new HttpError(500, `model ${name} v${version} gave a non-finite output for row ${row}`, { row });
-        }
-      }
+      return answer(raw);
 
-      const outputs = new Array<Prediction>(n);
-      const ids = new Array<string>(n);
-      const predictions = new Array<AnsweredPrediction>(n);
-      for (let i = 0; i < n; i++) {
-        const prediction = scorer.prediction(raw, i);
-        const id = randomUUID();
-        outputs[i] = prediction;
-        ids[i] = id;
-        predictions[i] = { id, version, ...prediction };
+      function answer(raw: Float64Array): PredictResponse {
+        const n = table.rowCount;
+        const width = raw.length / n;
+        for (let i = 0; i < raw.length; i++) {
+          const v = raw[i]!;
+          if (v - v !== 0) {
+            const row = Math.floor(i / width);
+            throw new HttpError(500, `model ${name} v${version} gave a non-finite output for row ${row}`, { row });
+          }
+        }
+
+        const outputs = new Array<Prediction>(n);
+        const ids = new Array<string>(n);
+        const predictions = new Array<AnsweredPrediction>(n);
+        for (let i = 0; i < n; i++) {
+          const prediction = scorer.prediction(raw, i);
+          const id = randomUUID();
+          outputs[i] = prediction;
+          ids[i] = id;
+          predictions[i] = { id, version, ...prediction };
+        }
+        state.raw = raw;
+        state.log = { ids, inputs: rows, outputs };
+        return { model: name, predictions };
       }
-      state.raw = raw;
-      state.log = { ids, inputs: rows, outputs };
-      return { model: name, predictions };
     }
   );
 

@@ -295,16 +295,21 @@ describe('online predictions', () => {
     const loaded = server.models.get(model)!.stable;
     const scorer = loaded.scorer;
     try {
+      // A model scored in-process fails at once; one scored asynchronously (ONNX) gives NaN.
       loaded.scorer = {
         ...scorer,
-        score: () => {
+        scoreNow: () => {
           throw new Error('the model file is corrupt');
         },
       };
       const failed = await predict({ rows: ROWS.slice(0, 3) });
       expect(failed.status).toBe(500);
       expect(failed.body.error).toBe(`model ${model} v1 failed to score the rows; the server log has the error`);
-      loaded.scorer = { ...scorer, score: async (table) => new Float64Array(table.rowCount * 3).fill(NaN) };
+      loaded.scorer = {
+        ...scorer,
+        scoreNow: undefined,
+        score: async (table) => new Float64Array(table.rowCount * 3).fill(NaN),
+      };
       const nonFinite = await predict({ rows: ROWS.slice(0, 2) });
       expect(nonFinite.status).toBe(500);
       expect(nonFinite.body.error).toBe(`model ${model} v1 gave a non-finite output for row 0`);
