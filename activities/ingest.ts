@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import type { ArtifactRef } from '../lib/artifacts/index.js';
 import { buildManifest, decodeTable, encodeTable } from '../lib/data/index.js';
 import type { DatasetManifest, Table } from '../lib/data/index.js';
-import type { SourceRecord } from '../lib/data/sources/index.js';
+import type { PreviousSnapshot } from '../lib/data/sources/index.js';
 import { listDatasets } from '../lib/tracking/queries.js';
 import { loadDataset } from './dataset.js';
 import type { TableSource } from '../lib/pipeline/tabular-recipe.js';
@@ -78,7 +78,7 @@ export async function previousSnapshot(
   { db, store }: Pick<ActivityDeps, 'db' | 'store'>,
   pipeline: string,
   path: string
-): Promise<{ table: () => Promise<Table>; source: SourceRecord } | undefined> {
+): Promise<PreviousSnapshot | undefined> {
   for (const dataset of (await listDatasets(db, pipeline)).slice(0, 20)) {
     const manifest = await store.getJson<DatasetManifest>(dataset.manifestDigest).catch(() => undefined);
     if (manifest?.source.path === path)

@@ -90,11 +90,22 @@ export function datasetDigest(table: Table): string {
   return `sha256:${hash.digest('hex')}`;
 }
 
+/** One object of an `s3://` prefix source, as listed. */
+export interface SourcePart {
+  key: string;
+  bytes: number;
+  etag: string;
+}
+
+/** Where a table came from, as the dataset manifest records it. */
 export interface ManifestSource {
   path: string;
   bytes: number;
+  /** The file's sha256, the listing's (prefixes) or the rows' (queries, URLs). */
   sha256: string;
-  parts?: { key: string; bytes: number; etag: string }[];
+  /** An `s3://` prefix's parts, in the order read. */
+  parts?: SourcePart[];
+  /** The parts read this time, when an incremental read reused the previous snapshot for the rest. */
   newParts?: string[];
 }
 

@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import type { ArtifactRef } from '../artifacts/index.js';
 import { randomUUID } from 'node:crypto';
-import type { SourceRecord, SourceRequest, Sources } from '../data/sources/index.js';
-import type { Table } from '../data/table.js';
+import type { PreviousSnapshot, SourceRecord, SourceRequest, Sources } from '../data/sources/index.js';
 import type { Ref, PipelineBuilder } from './pipeline.js';
 import { PipelineDefinitionError } from './pipeline.js';
 import { artifactRef, defineStep, StepValidationError } from './step.js';
@@ -55,10 +54,7 @@ export interface StepServices {
   /** The worker's data sources, behind its allowed roots. */
   sources: Sources;
   /** The last accepted snapshot of a pipeline read from `path`, for incremental sources. */
-  previousSnapshot(
-    pipeline: string,
-    path: string
-  ): Promise<{ table: () => Promise<Table>; source: SourceRecord } | undefined>;
+  previousSnapshot(pipeline: string, path: string): Promise<PreviousSnapshot | undefined>;
   /** The run as the step activity knows it. */
   plan: Pick<RunPlan, 'code' | 'configDigest'>;
 }

@@ -13,6 +13,7 @@ import { TableBuilder } from '../append.js';
 import { parseIsoTimestamp } from '../cells.js';
 import { formatOf, readTable } from '../read-table.js';
 import { datasetDigest } from '../snapshot.js';
+import type { ManifestSource, SourcePart } from '../snapshot.js';
 import type { TableFormat } from '../read-table.js';
 import { DataReadError } from '../table.js';
 import type { ColumnType, Table } from '../table.js';
@@ -35,23 +36,13 @@ export interface SourceRequest {
   incremental?: boolean;
 }
 
-/** One object of an `s3://` prefix source, as listed. */
-export interface SourcePart {
-  key: string;
-  bytes: number;
-  etag: string;
-}
-
 /** Where a table came from, as the dataset manifest records it. */
-export interface SourceRecord {
-  path: string;
-  bytes: number;
-  /** The file's sha256, the listing's (prefixes) or the rows' (queries, URLs). */
-  sha256: string;
-  /** An `s3://` prefix's parts, in the order read. */
-  parts?: SourcePart[];
-  /** The parts read this time, when an incremental read reused the previous snapshot for the rest. */
-  newParts?: string[];
+export type SourceRecord = ManifestSource;
+
+/** The last accepted snapshot of a source (its table, read when asked): what an incremental read appends to. */
+export interface PreviousSnapshot {
+  table: () => Promise<Table>;
+  source: SourceRecord;
 }
 
 export interface SourceSettings {
@@ -72,10 +63,7 @@ export interface Sources {
    */
   fingerprint(request: SourceRequest): Promise<{ digest: string; bytes: number } | undefined>;
   /** Reads the source into one table; `previous` is the last accepted snapshot, for incremental prefixes. */
-  read(
-    request: SourceRequest,
-    previous?: { table: () => Promise<Table>; source: SourceRecord }
-  ): Promise<{ table: Table; source: SourceRecord }>;
+  read(request: SourceRequest, previous?: PreviousSnapshot): Promise<{ table: Table; source: SourceRecord }>;
 }
 
 const FETCH_ROWS = 10_000;
@@ -162,7 +150,7 @@ async function listParts(client: Client, uri: string, format: TableFormat = 'par
 async function readPrefix(
   settings: SourceSettings,
   request: SourceRequest,
-  previous?: { table: () => Promise<Table>; source: SourceRecord }
+  previous?: PreviousSnapshot
 ): Promise<{ table: Table; source: SourceRecord }> {
   const client = s3Of(settings, request.path);
   const { bucket } = splitS3(request.path);
