@@ -9,6 +9,7 @@ import type { ExternalTrainerParams, Model } from '../lib/ml/index.js';
 import { trainExternal } from '../lib/training/external.js';
 import type { CheckpointFiles } from '../lib/training/external.js';
 import { ensurePythonEnv, pythonLock } from '../lib/training/python-env.js';
+import type { PythonLock } from '../lib/training/python-env.js';
 import { trainInThread } from '../lib/training/run.js';
 import { resolvePipeline } from '../pipelines/index.js';
 import type { ActivityDeps } from './deps.js';
@@ -25,15 +26,12 @@ export function createTrainActivities(deps: ActivityDeps) {
   const projectDir = resolve(deps.project.dir ?? '.');
 
   /**
-   * What an external trainer's result depends on beyond its inputs: its Python environment's lock and the files its
-   * command names (its script), or the whole project's code when it has a bundle.
+   * The code an external trainer's result depends on: the whole project's when it has a bundle, else the files its
+   * command names (its script).
    */
-  async function externalInputs(params: ExternalTrainerParams) {
+  function codeOf(params: ExternalTrainerParams): string {
     const files = params.command.map((arg) => resolve(projectDir, arg)).filter((f) => existsSync(f));
-    return {
-      environment: params.requirements ? (await pythonLock(resolve(projectDir, params.requirements))).digest : null,
-      code: deps.project.bundle?.digest ?? sha256(canonicalJson(files.map((f) => [f, sha256(readFileSync(f))]))),
-    };
+    return deps.project.bundle?.digest ?? sha256(canonicalJson(files.map((f) => [f, sha256(readFileSync(f))])));
   }
 
   return {
@@ -47,9 +45,17 @@ export function createTrainActivities(deps: ActivityDeps) {
       const trainer = pipeline.trainer(plan.config as never);
       const numClasses = data.classes?.length ?? null;
       const external = trainer.kind === 'external' ? (trainerParams(trainer) as ExternalTrainerParams) : undefined;
+      // Read once here, for the cache key, and handed to the training that builds the environment.
+      const requirements = external?.requirements && resolve(projectDir, external.requirements);
+      const lock = requirements ? await pythonLock(requirements) : undefined;
       // An external trainer sees the held-out matrix too (its own predictions are checked against the ONNX model's).
       const inputs = external
-        ? { matrix: data.train.digest, test: data.test.digest, ...(await externalInputs(external)) }
+        ? {
+            matrix: data.train.digest,
+            test: data.test.digest,
+            environment: lock?.digest ?? null,
+            code: codeOf(external),
+          }
         : { matrix: data.train.digest };
       return trackedStage(
         deps,
@@ -62,7 +68,10 @@ export function createTrainActivities(deps: ActivityDeps) {
           },
           artifacts: (r: TrainResult) => ({ model: r.model }),
         },
-        () => (external ? trainWithCommand(plan, data, external) : trainModel(plan, data, trainer))
+        () =>
+          external
+            ? trainWithCommand(plan, data, external, requirements && lock ? { file: requirements, lock } : undefined)
+            : trainModel(plan, data, trainer)
       );
     },
   };
@@ -142,7 +151,8 @@ export function createTrainActivities(deps: ActivityDeps) {
   async function trainWithCommand(
     plan: RunPlan,
     data: TransformResult,
-    params: ExternalTrainerParams
+    params: ExternalTrainerParams,
+    requirements?: { file: string; lock: PythonLock }
   ): Promise<TrainResult> {
     const ctx = Context.current();
     const previous = ctx.info.heartbeatDetails as TrainHeartbeat | undefined;
@@ -151,8 +161,7 @@ export function createTrainActivities(deps: ActivityDeps) {
     let env: Awaited<ReturnType<typeof ensurePythonEnv>> | undefined;
     try {
       ctx.heartbeat(beat);
-      if (params.requirements)
-        env = await ensurePythonEnv(resolve(projectDir, params.requirements), join(deps.home, 'envs'));
+      if (requirements) env = await ensurePythonEnv(requirements.file, requirements.lock, join(deps.home, 'envs'));
     } finally {
       clearInterval(pulse);
     }

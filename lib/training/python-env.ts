@@ -82,10 +82,15 @@ export async function pythonLock(file: string, python = 'python3'): Promise<Pyth
  * The virtualenv of a requirements file, under `<envs>/<lock digest>`: made once with `python -m venv` and pip from
  * the configured index, then reused by every run with the same lock. It is built in a scratch directory and renamed
  * into place only once pip succeeded and `pip freeze` shows exactly the pinned set, so a crash or a concurrent build
- * never leaves a half-made environment in use. A package pulled in without a pin is refused, named.
+ * never leaves a half-made environment in use. A package pulled in without a pin is refused, named. `lock` is the
+ * file's `pythonLock`.
  */
-export async function ensurePythonEnv(file: string, envs: string, python = 'python3'): Promise<PythonEnvironment> {
-  const lock = await pythonLock(file, python);
+export async function ensurePythonEnv(
+  file: string,
+  lock: PythonLock,
+  envs: string,
+  python = 'python3'
+): Promise<PythonEnvironment> {
   const dir = join(envs, lock.digest.slice('sha256:'.length, 'sha256:'.length + 24));
   const bin = join(dir, 'bin');
   if (existsSync(join(dir, 'cairn-lock.json'))) return { ...lock, bin };
