@@ -34,7 +34,10 @@ export async function preparePeers(rows: number): Promise<{ python: string; dir:
   return { python, dir, matrices };
 }
 
-/** The virtualenv's python with lightgbm, scikit-learn and numpy importable; creates and fills it when needed. */
+/**
+ * The virtualenv's python with lightgbm, scikit-learn and numpy importable; creates and fills it when needed (needs
+ * python3 with its venv module, and PyPI). When it cannot, the error says what to install or run by hand.
+ */
 export function ensureBenchVenv(home: string, log: (line: string) => void): string {
   const venv = join(home, 'bench-venv');
   const python = join(venv, 'bin', 'python');
@@ -47,10 +50,30 @@ export function ensureBenchVenv(home: string, log: (line: string) => void): stri
     }
   };
   if (existsSync(python) && importable()) return python;
+  const byHand = `${join(venv, 'bin', 'pip')} install ${PACKAGES.join(' ')}`;
   log(`installing ${PACKAGES.join(', ')} from PyPI into ${venv}`);
-  if (!existsSync(python)) execFileSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' });
-  execFileSync(join(venv, 'bin', 'pip'), ['install', '--quiet', ...PACKAGES], { stdio: 'inherit' });
-  if (!importable()) throw new Error(`${venv}: lightgbm, scikit-learn or numpy still cannot be imported`);
+  if (!existsSync(python)) {
+    try {
+      execFileSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' });
+    } catch (err) {
+      throw new Error(
+        `cannot create the benchmark virtualenv ${venv} with \`python3 -m venv\` (${(err as Error).message.split('\n')[0]}): ` +
+          'the Python peers need Python 3 with venv and pip (Debian/Ubuntu: `sudo apt-get install python3 python3-venv`, ' +
+          `macOS: \`brew install python\`); then run the benchmark again, or by hand: python3 -m venv ${venv} && ${byHand}`
+      );
+    }
+  }
+  try {
+    execFileSync(join(venv, 'bin', 'pip'), ['install', '--quiet', ...PACKAGES], { stdio: 'inherit' });
+  } catch (err) {
+    throw new Error(
+      `installing the Python peers from PyPI failed (${(err as Error).message.split('\n')[0]}): PyPI must be reachable ` +
+        `(or a mirror set with PIP_INDEX_URL); by hand: ${byHand}`
+    );
+  }
+  if (!importable()) {
+    throw new Error(`${venv}: lightgbm, scikit-learn or numpy still cannot be imported; reinstall by hand: ${byHand}`);
+  }
   return python;
 }
 
