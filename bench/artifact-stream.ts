@@ -1,6 +1,7 @@
 // Streams a 1 GiB file through the artifact store and measures wall time and peak RSS of each operation in a
 // fresh child process, against peers doing the same bytes: `openssl dgst -sha256` for hashing and the minio
-// client's own fPutObject for the upload. Needs the stack (npm run stack:up). BENCH_REPS (default 5), BENCH_MIB.
+// client's own fPutObject for the upload. Needs the stack (npm run stack:up) and openssl. BENCH_REPS (default 5),
+// BENCH_MIB (default 1024); --smoke: 1 repetition of 16 MiB.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
@@ -11,11 +12,11 @@ import type { S3ArtifactStore } from '../lib/artifacts/index.js';
 import { hashFile } from '../lib/artifacts/digest.js';
 import { loadConfig } from '../lib/config/index.js';
 import { runMain } from '../lib/process/main.js';
-import { interleave, report, stats } from './harness.js';
+import { interleave, needStack, report, sized, stats } from './harness.js';
 import type { Sample } from './harness.js';
 
-const MIB = Number(process.env.BENCH_MIB ?? 1024);
-const REPS = Number(process.env.BENCH_REPS ?? 5);
+const MIB = sized('BENCH_MIB', 1024, 16);
+const REPS = sized('BENCH_REPS', 5, 1);
 const SELF = fileURLToPath(import.meta.url);
 
 /** One operation, run inside a child process; prints its own wall time and peak RSS. */
@@ -49,7 +50,14 @@ function inChild(op: string, file: string): Sample {
 function timed(command: string, args: string[]): Sample {
   const started = performance.now();
   const result = spawnSync(command, args, { stdio: 'ignore' });
-  if (result.status !== 0) throw new Error(`${command} failed`);
+  if ((result.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+    throw new Error(
+      `${command} is not installed: the benchmark's peer needs it (Debian/Ubuntu: \`sudo apt-get install ${command}\`, ` +
+        `macOS: \`brew install ${command}\`)`
+    );
+  }
+  if (result.status !== 0)
+    throw new Error(`${command} ${args.join(' ')} failed (${result.signal ?? `exit ${result.status}`})`);
   return { ms: performance.now() - started };
 }
 
@@ -63,6 +71,7 @@ function makeFile(path: string): void {
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  await needStack(config, ['object-store']);
   const dir = join(config.home, 'bench');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `random-${MIB}MiB.bin`);

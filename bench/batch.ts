@@ -2,7 +2,8 @@
 // worker processes against one, the same job, model and input, interleaved. Target: two workers >= 1.7x faster, and
 // every run gives the same output digest. Runs against the stack (`npm run stack:up`): it starts its own `cairn`
 // worker and three `cairn-train` workers (one queue with one, one with two) and trains the model it scores with.
-// BENCH_REPS (default 5), BENCH_ROWS (default 3,000,000).
+// BENCH_REPS (default 5), BENCH_ROWS (default 3,000,000); --smoke: 1 repetition, a model trained on 20,000 flights
+// scoring 20,000 in 10 chunks of 2,000.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -12,16 +13,17 @@ import { createArtifactStore } from '../lib/artifacts/index.js';
 import { loadConfig } from '../lib/config/index.js';
 import { readParquet } from '../lib/data/read-parquet.js';
 import { encodeTable } from '../lib/data/snapshot.js';
-import { preflight } from '../lib/health/probes.js';
 import { resolveSourcePath } from '../lib/pipeline/run-config.js';
 import { runMain } from '../lib/process/main.js';
 import { batchInference } from '../workflows/batch-inference.js';
 import { trainingPipeline } from '../workflows/training-pipeline.js';
-import { interleave, report, stats } from './harness.js';
+import { interleave, needStack, report, sized, SMOKE, stats } from './harness.js';
 
-const REPS = Number(process.env.BENCH_REPS ?? 5);
-const ROWS = Number(process.env.BENCH_ROWS ?? 3_000_000);
-const CHUNK_ROWS = 100_000;
+const REPS = sized('BENCH_REPS', 5, 1);
+const ROWS = sized('BENCH_ROWS', 3_000_000, 20_000);
+const CHUNK_ROWS = SMOKE ? 2_000 : 100_000;
+/** The flights the scored model is trained on. */
+const TRAIN_ROWS = SMOKE ? 20_000 : 200_000;
 const TARGET = 1.7;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -48,7 +50,7 @@ function worker(entry: 'cairn' | 'cairn-train', queue: string, trainQueue: strin
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  await preflight(config, ['temporal', 'postgres', 'object-store']);
+  await needStack(config, ['temporal', 'postgres', 'object-store']);
   const id = randomUUID().slice(0, 8);
   const queue = `bench-batch-${id}`;
   const [one, two] = [`${queue}-one`, `${queue}-two`];
@@ -61,12 +63,12 @@ async function main(): Promise<void> {
   const connection = await Connection.connect({ address: config.temporal.address });
   try {
     const client = new Client({ connection, namespace: config.temporal.namespace });
-    // The model: flight-delays on its first 200,000 flights, registered under a name of the benchmark's own.
+    // The model: flight-delays on its first TRAIN_ROWS flights, registered under a name of the benchmark's own.
     const model = `bench-batch-${id}`;
     const trained = await client.workflow.execute(trainingPipeline, {
       taskQueue: queue,
       workflowId: `${model}-train`,
-      args: [{ pipeline: 'flight-delays', model, config: { rows: 200_000 }, trainTaskQueue: one }],
+      args: [{ pipeline: 'flight-delays', model, config: { rows: TRAIN_ROWS }, trainTaskQueue: one }],
     });
     if (!trained.model.version) throw new Error(`no version registered: ${JSON.stringify(trained.gate)}`);
     // The input: the first ROWS flights as a dataset snapshot in the store.

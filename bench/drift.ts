@@ -6,7 +6,8 @@
 // Generator.choice, ks_2samp and wasserstein_distance on the same columns, exported as raw float64 files. Both sides
 // are timed around the check alone (data already in memory), on one thread (the peer with OMP/BLAS threads at 1);
 // rows per second counts reference + current rows. The peers' virtualenv is <home>/bench-venv (scipy comes with
-// scikit-learn there), created with pip when missing. BENCH_REPS (default 5).
+// scikit-learn there), created with pip when missing. BENCH_REPS (default 5); --smoke: 1 repetition on the first
+// 50,000 rows of each month.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,11 +25,11 @@ import {
 } from '../lib/drift/index.js';
 import { resolveSourcePath } from '../lib/pipeline/run-config.js';
 import { runMain } from '../lib/process/main.js';
-import { interleave, report, stats } from './harness.js';
+import { interleave, report, sized, SMOKE, stats } from './harness.js';
 import type { Sample } from './harness.js';
 import { ensureBenchVenv } from './python-peers.js';
 
-const REPS = Number(process.env.BENCH_REPS ?? 5);
+const REPS = sized('BENCH_REPS', 5, 1);
 const PATH = resolveSourcePath('npm:vega-datasets/data/flights-3m.parquet');
 const PEER = fileURLToPath(new URL('./drift-peer.py', import.meta.url));
 const COLUMNS = ['delay', 'distance'] as const;
@@ -36,6 +37,8 @@ const REFERENCE_MONTH = 0;
 const CURRENT_MONTH = 5;
 const BINS = 20;
 const SAMPLE = 10_000;
+/** Rows of each month under --smoke. */
+const SMOKE_ROWS = 50_000;
 
 type Column = (typeof COLUMNS)[number];
 
@@ -79,7 +82,8 @@ async function loadColumns(): Promise<Record<Column, { reference: Float64Array; 
       if (months[i] === REFERENCE_MONTH) reference[r++] = values[i]!;
       else if (months[i] === CURRENT_MONTH) current[c++] = values[i]!;
     }
-    return { reference, current };
+    if (!SMOKE) return { reference, current };
+    return { reference: reference.subarray(0, SMOKE_ROWS), current: current.subarray(0, SMOKE_ROWS) };
   };
   return { delay: split('delay'), distance: split('distance') };
 }

@@ -1,19 +1,20 @@
 // Memory: peak RSS of a process that reads, transforms and trains flight-delays on all 3,000,000 rows of
 // flights-3m.parquet (the pipeline's trainer settings, in one process), against LightGBM (one thread) training on the
 // same features exported to .npy (it reads no Parquet and fits no features: a lower bound for a Python pipeline).
-// Target: ours <= 2 GiB. BENCH_REPS (default 5), BENCH_ROWS (default 3,000,000).
+// Target: ours <= 2 GiB. BENCH_REPS (default 5), BENCH_ROWS (default 3,000,000); --smoke: 1 repetition on 20,000
+// rows, no profile. The peer's virtualenv is <home>/bench-venv, created with pip when missing (bench/python-peers.ts).
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { predict, rmse, trainGbdt } from '../lib/ml/index.js';
 import { runMain } from '../lib/process/main.js';
 import { profileChild } from './cpu-profile.js';
 import { flightMatrices } from './flight-features.js';
-import { interleave, report, stats } from './harness.js';
+import { interleave, report, sized, SMOKE, stats } from './harness.js';
 import { preparePeers, runPeer } from './python-peers.js';
 import type { TrainSample } from './python-peers.js';
 
-const REPS = Number(process.env.BENCH_REPS ?? 5);
-const ROWS = Number(process.env.BENCH_ROWS ?? 3_000_000);
+const REPS = sized('BENCH_REPS', 5, 1);
+const ROWS = sized('BENCH_ROWS', 3_000_000, 20_000);
 const SELF = fileURLToPath(import.meta.url);
 const TARGET_MIB = 2048;
 
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
       `held-out RMSE ${o[0]!.rmse.toFixed(2)} (LightGBM ${lgb[0]!.rmse.toFixed(2)}); peak RSS target ` +
       `${TARGET_MIB} MiB: ${peak.max <= TARGET_MIB ? 'met' : 'missed'} (highest of ${o.length} runs ${peak.max.toFixed(0)} MiB)\n`
   );
-  if (peak.max > TARGET_MIB && process.env.BENCH_PROFILE !== '0') {
+  if (peak.max > TARGET_MIB && process.env.BENCH_PROFILE !== '0' && !SMOKE) {
     process.stdout.write(`self time of our process:\n${profileChild(SELF, ['child', String(ROWS)])}\n`);
   }
 }

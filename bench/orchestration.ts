@@ -2,7 +2,8 @@
 // and search attributes, as trainingPipeline runs its stages) against a bare Temporal workflow running the same
 // no-op activities. One worker (same settings) serves both on the same server; the benchmark process is pinned to
 // one core and the server to the other. Uses the stack's Temporal server when it answers on temporal.address, else
-// starts a dev server. BENCH_REPS (default 5), BENCH_STAGES (default 40), BENCH_WORKFLOWS (per repetition, default 3).
+// starts a dev server. BENCH_REPS (default 5), BENCH_STAGES (default 40), BENCH_WORKFLOWS (per repetition, default 3);
+// --smoke: 1 repetition of 1 workflow of 5 stages.
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
@@ -10,14 +11,14 @@ import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@te
 import { loadConfig } from '../lib/config/index.js';
 import { runMain } from '../lib/process/main.js';
 import { pinApart } from './cores.js';
-import { interleave, report, stats } from './harness.js';
+import { interleave, report, sized, stats } from './harness.js';
 import type { Sample } from './harness.js';
 import { benchTemporal } from './temporal-server.js';
 import type { NoopActivities } from './workflows/orchestration.js';
 
-const REPS = Number(process.env.BENCH_REPS ?? 5);
-const STAGES = Number(process.env.BENCH_STAGES ?? 40);
-const WORKFLOWS = Number(process.env.BENCH_WORKFLOWS ?? 3);
+const REPS = sized('BENCH_REPS', 5, 1);
+const STAGES = sized('BENCH_STAGES', 40, 5);
+const WORKFLOWS = sized('BENCH_WORKFLOWS', 3, 1);
 const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/orchestration.ts', import.meta.url));
 
 async function main(): Promise<void> {

@@ -4,7 +4,8 @@
 // ingest, validate, transform, train, evaluate, package, register, finish. Both sides use the same PostgreSQL (a
 // fresh `<database>_bench`, migrated here), the same object store and `noCache: true`, so every run computes every
 // stage. The benchmark process runs on one core, the Temporal server and SeaweedFS on the other.
-// Needs the stack (npm run stack:up). BENCH_REPS (default 5), BENCH_ROWS (default 1,000,000).
+// Needs the stack (npm run stack:up). BENCH_REPS (default 5), BENCH_ROWS (default 1,000,000); --smoke: 1
+// repetition on 20,000 rows.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { Client, Connection } from '@temporalio/client';
@@ -20,7 +21,6 @@ import { signingOf } from '../lib/signing/packages.js';
 import type { CairnConfig } from '../lib/config/index.js';
 import { createPool } from '../lib/db/pool.js';
 import { migrate } from '../lib/db/migrate.js';
-import { preflight } from '../lib/health/probes.js';
 import { readCodeVersion } from '../lib/lineage/code-version.js';
 import { createLogger } from '../lib/logging/logger.js';
 import { runMain } from '../lib/process/main.js';
@@ -29,13 +29,13 @@ import { WORKFLOWS_PATH } from '../workers/run-worker.js';
 import { trainingPipeline } from '../workflows/training-pipeline.js';
 import type { TrainingPipelineInput } from '../workflows/training-pipeline.js';
 import { pinApart } from './cores.js';
-import { interleave, report, stats } from './harness.js';
+import { interleave, needStack, report, sized, stats } from './harness.js';
 import type { Sample } from './harness.js';
 import { quietTemporalRuntime } from './temporal-server.js';
 import { sourcesOf } from '../lib/pipeline/run-config.js';
 
-const REPS = Number(process.env.BENCH_REPS ?? 5);
-const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
+const REPS = sized('BENCH_REPS', 5, 1);
+const ROWS = sized('BENCH_ROWS', 1_000_000, 20_000);
 const PIPELINE = 'flight-delays';
 const INPUT: TrainingPipelineInput = { pipeline: PIPELINE, config: { rows: ROWS }, noCache: true };
 
@@ -136,7 +136,7 @@ async function stageTimes(handle: WorkflowHandle): Promise<StageTimes> {
 
 async function main(): Promise<void> {
   const base = loadConfig();
-  await preflight(base, ['temporal', 'postgres', 'object-store']);
+  await needStack(base, ['temporal', 'postgres', 'object-store']);
   const databaseUrl = await freshBenchDatabase(base.database.url);
   const config: CairnConfig = { ...base, logLevel: 'warn', database: { ...base.database, url: databaseUrl } };
   const dirs = stackDirs(config.home);

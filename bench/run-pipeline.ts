@@ -6,7 +6,8 @@
 // benchmark process is pinned to one core and the Temporal server to the other. PostgreSQL is a fresh
 // `<database>_bench_run_pipeline`, migrated here and dropped at the end. Needs the stack (npm run stack:up) for
 // PostgreSQL and the object store; uses the stack's Temporal server when it answers, else starts a dev server.
-// BENCH_REPS (default 5), BENCH_STEPS (default 40), BENCH_WORKFLOWS (per repetition, default 3).
+// BENCH_REPS (default 5), BENCH_STEPS (default 40), BENCH_WORKFLOWS (per repetition, default 3); --smoke: 1
+// repetition of 1 workflow of 5 steps per case.
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -22,7 +23,6 @@ import type { CairnConfig } from '../lib/config/index.js';
 import { migrate } from '../lib/db/migrate.js';
 import { createPool } from '../lib/db/pool.js';
 import type { Pool } from '../lib/db/pool.js';
-import { preflight } from '../lib/health/probes.js';
 import { readCodeVersion } from '../lib/lineage/code-version.js';
 import { createLogger } from '../lib/logging/logger.js';
 import { definePipeline, defineProject, defineStep } from '../lib/pipeline/index.js';
@@ -30,15 +30,15 @@ import type { StepNode } from '../lib/pipeline/index.js';
 import { runMain } from '../lib/process/main.js';
 import type { RunPipelineInput, RunPipelineResult } from '../workflows/run-pipeline.js';
 import { pinApart } from './cores.js';
-import { interleave, report, stats } from './harness.js';
+import { interleave, needStack, report, sized, stats } from './harness.js';
 import type { Sample } from './harness.js';
 import { benchTemporal } from './temporal-server.js';
 import type { NoopActivities } from './workflows/orchestration.js';
 import { sourcesOf } from '../lib/pipeline/run-config.js';
 
-const REPS = Number(process.env.BENCH_REPS ?? 5);
-const STEPS = Number(process.env.BENCH_STEPS ?? 40);
-const WORKFLOWS = Number(process.env.BENCH_WORKFLOWS ?? 3);
+const REPS = sized('BENCH_REPS', 5, 1);
+const STEPS = sized('BENCH_STEPS', 40, 5);
+const WORKFLOWS = sized('BENCH_WORKFLOWS', 3, 1);
 const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/run-pipeline.ts', import.meta.url));
 const PIPELINE = 'bench-noop-steps';
 
@@ -175,7 +175,7 @@ function meanPhases(all: Phases[]): Phases {
 
 async function main(): Promise<void> {
   const base = loadConfig();
-  await preflight(base, ['postgres', 'object-store']);
+  await needStack(base, ['postgres', 'object-store']);
   const server = await benchTemporal(base);
   const databaseUrl = await freshDatabase(base.database.url, '_bench_run_pipeline');
   const config: CairnConfig = { ...base, logLevel: 'warn', database: { ...base.database, url: databaseUrl } };

@@ -2,7 +2,8 @@
 // server-side cursor, 10,000 rows per FETCH, appended to column builders), against the plain way with the same
 // driver (one `SELECT`, every row an object, then a table from those rows), each in a fresh process. Target: ours
 // < 1 GiB. The rows are loaded once into a table `cairn_bench_flights` of the configured database (DATABASE_URL).
-// BENCH_REPS (default 5), BENCH_ROWS (default 3,000,000).
+// BENCH_REPS (default 5), BENCH_ROWS (default 3,000,000); --smoke: 1 repetition on 20,000 rows, in a table of its own
+// (`cairn_bench_flights_smoke`, so that a smoke run does not replace the full run's rows).
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -14,13 +15,13 @@ import { createSources } from '../lib/data/sources/index.js';
 import type { Table } from '../lib/data/table.js';
 import { resolveSourcePath } from '../lib/pipeline/run-config.js';
 import { runMain } from '../lib/process/main.js';
-import { interleave, report, stats } from './harness.js';
+import { interleave, needStack, report, sized, SMOKE, stats } from './harness.js';
 
-const REPS = Number(process.env.BENCH_REPS ?? 5);
-const ROWS = Number(process.env.BENCH_ROWS ?? 3_000_000);
+const REPS = sized('BENCH_REPS', 5, 1);
+const ROWS = sized('BENCH_ROWS', 3_000_000, 20_000);
 const SELF = fileURLToPath(import.meta.url);
-const TABLE = 'cairn_bench_flights';
-const QUERY = `SELECT date, delay, distance, origin, destination FROM ${TABLE} ORDER BY id`;
+const TABLE = SMOKE ? 'cairn_bench_flights_smoke' : 'cairn_bench_flights';
+const query = (table: string) => `SELECT date, delay, distance, origin, destination FROM ${table} ORDER BY id`;
 const TARGET_MIB = 1024;
 
 interface Sample {
@@ -74,32 +75,33 @@ async function prepare(url: string): Promise<void> {
   }
 }
 
-/** `child ours|plain <url>`: one read in this process, printed as one JSON line. */
-async function child(which: string, url: string): Promise<void> {
+/** `child ours|plain <url> <table>`: one read in this process, printed as one JSON line. */
+async function child(which: string, url: string, table: string): Promise<void> {
+  const sql = query(table);
   const started = performance.now();
-  let table: Table;
+  let read: Table;
   if (which === 'ours') {
     const sources = createSources({ roots: [url], resolvePath: resolveSourcePath, tmpDir: '/tmp' });
-    ({ table } = await sources.read({ path: url, query: QUERY }));
+    ({ table: read } = await sources.read({ path: url, query: sql }));
   } else {
     const db = new pg.Client({ connectionString: url });
     await db.connect();
-    const { rows } = await db.query<Record<string, unknown>>(QUERY);
+    const { rows } = await db.query<Record<string, unknown>>(sql);
     await db.end();
     for (const row of rows) row.date = (row.date as Date).toISOString();
-    table = tableFromRows(rows, 'query', { expectedTypes: { date: 'timestamp' } });
+    read = tableFromRows(rows, 'query', { expectedTypes: { date: 'timestamp' } });
   }
   const sample: Sample = {
     ms: performance.now() - started,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
-    rows: table.rowCount,
-    digest: datasetDigest(table),
+    rows: read.rowCount,
+    digest: datasetDigest(read),
   };
   process.stdout.write(`${JSON.stringify(sample)}\n`);
 }
 
 function run(which: string, url: string): Sample {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', SELF, 'child', which, url], {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', SELF, 'child', which, url, TABLE], {
     encoding: 'utf8',
     maxBuffer: 1 << 20,
   });
@@ -107,7 +109,9 @@ function run(which: string, url: string): Sample {
 }
 
 async function main(): Promise<void> {
-  const url = loadConfig().database.url;
+  const config = loadConfig();
+  await needStack(config, ['postgres']);
+  const url = config.database.url;
   await prepare(url);
   const results = await interleave({ ours: async () => run('ours', url), plain: async () => run('plain', url) }, REPS);
   const ours = results.ours as Sample[];
@@ -142,5 +146,5 @@ async function main(): Promise<void> {
   if (peak.max >= TARGET_MIB) throw new Error(`peak RSS ${peak.max.toFixed(0)} MiB: target < ${TARGET_MIB} MiB missed`);
 }
 
-if (process.argv[2] === 'child') runMain('bench', () => child(process.argv[3]!, process.argv[4]!));
+if (process.argv[2] === 'child') runMain('bench', () => child(process.argv[3]!, process.argv[4]!, process.argv[5]!));
 else runMain('bench', main);
