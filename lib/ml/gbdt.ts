@@ -1,5 +1,31 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { binMatrix, computeBinEdges } from './binning.js';
 import { canonicalJson } from './canonical-json.js';
+import {
+  allocateShared,
+  BUFFER_A,
+  BUFFER_B,
+  BUFFER_BASE,
+  CHUNK,
+  CLAIMS_CLOSED,
+  CTL_CLASS,
+  CTL_COUNT,
+  CTL_DONE,
+  CTL_EXIT,
+  CTL_FAILED,
+  CTL_FEATURES,
+  CTL_GENERATION,
+  CTL_HELPED,
+  CTL_NEXT,
+  Kernels,
+  TASK_ADD,
+  TASK_GRADIENTS,
+  TASK_HISTOGRAM,
+  TASK_INTS,
+  TASK_PARTITION,
+  TASK_SPLIT_ADD,
+} from './gbdt-kernels.js';
 import { deriveSeed, mulberry32, sampleIndices } from './random.js';
 import { checkFeatures, checkMatrix, checkTargets, inferNumClasses, MlInputError, TASKS } from './types.js';
 import type { FeatureMatrix, Task } from './types.js';
@@ -73,10 +99,23 @@ export interface TrainGbdtOptions {
    * checkpoints; return 'stop' to end training there.
    */
   onRound?: (round: number, model: GbdtModel) => void | 'stop';
+  /**
+   * Threads building histograms and partitioning rows, this one included; the model is the same bytes whatever
+   * the number. Capped so each helper thread gets at least two chunks of rows. @default os.availableParallelism()
+   */
+  threads?: number;
+  /** Filled in when training ends: the threads used and how the tasks were shared out. */
+  stats?: GbdtThreadStats;
+}
+
+export interface GbdtThreadStats {
+  threads: number;
+  /** Tasks run (partitions, histograms, leaf values, gradients) and how many of them helper threads ran. */
+  tasks: number;
+  helperTasks: number;
 }
 
 const ROUND_STREAM = 0x726f756e;
-const MIN_HESSIAN = 1e-16;
 /** A split must beat the parent's score by this relative margin, so rounding noise never grows a tree. */
 const GAIN_TOLERANCE = 1e-12;
 const PROBABILITY_CLIP = 1e-15;
@@ -151,53 +190,14 @@ function baseScoreOf(task: Task, y: Float64Array, k: number): number[] {
   return [Math.log(p / (1 - p))];
 }
 
-/** Gradients and hessians of the loss at the current raw scores (hessians stay unused for squared error). */
-function computeGradients(
-  task: Task,
-  y: Float64Array,
-  raw: Float64Array[],
-  g: Float64Array[],
-  h: (Float64Array | null)[]
-): void {
-  const n = y.length;
-  if (task === 'regression') {
-    const r = raw[0]!;
-    const g0 = g[0]!;
-    for (let i = 0; i < n; i++) g0[i] = r[i]! - y[i]!;
-  } else if (task === 'binary') {
-    const r = raw[0]!;
-    const g0 = g[0]!;
-    const h0 = h[0]!;
-    for (let i = 0; i < n; i++) {
-      const p = 1 / (1 + Math.exp(-r[i]!));
-      g0[i] = p - y[i]!;
-      h0[i] = Math.max(p * (1 - p), MIN_HESSIAN);
-    }
-  } else {
-    const k = raw.length;
-    for (let i = 0; i < n; i++) {
-      let max = -Infinity;
-      for (let c = 0; c < k; c++) max = Math.max(max, raw[c]![i]!);
-      let sum = 0;
-      for (let c = 0; c < k; c++) sum += Math.exp(raw[c]![i]! - max);
-      const label = y[i]!;
-      for (let c = 0; c < k; c++) {
-        const p = Math.exp(raw[c]![i]! - max) / sum;
-        g[c]![i] = p - (c === label ? 1 : 0);
-        h[c]![i] = Math.max(p * (1 - p), MIN_HESSIAN);
-      }
-    }
-  }
-}
-
 interface GrowNode {
   id: number;
-  start: number;
-  end: number;
+  /** Where the node's rows are: (start, end) pairs in the buffer of its level. */
+  segments: number[];
   sumG: number;
   sumH: number;
   count: number;
-  /** (g, h, count) triplets per slot; null when the node will not be split. */
+  /** (g, count) pairs then hessians per slot (see gbdt-kernels.ts); null when the node will not be split. */
   hist: Float64Array | null;
 }
 
@@ -215,288 +215,153 @@ interface TrainingTree extends Tree {
   splitBin: number[];
 }
 
-/*
- * Histogram kernels. A histogram holds (g, count) pairs, slot s at 2 * s, then one hessian sum per slot at hOff + s
- * (unused for squared error, whose hessian sum is the count). Offsets are a feature's first slot times 2. Rows are
- * visited in `rows` order with gradients g[i] (and hessians h[i]) already aligned to position i. Bins come from
- * `packed`, every row's bins side by side (`stride` words a row, four bytes a word), so a row's bins for all
- * features share a cache line: feature f is byte (f & 3) of word f >> 2, i.e. word w at shift sh.
+/** A node split this level whose children are split further: its rows are partitioned, its children get histograms. */
+interface Parting {
+  node: GrowNode;
+  left: GrowNode;
+  right: GrowNode;
+  /** The node's partition tasks, one per segment, from index `first` of the run. */
+  first: number;
+}
+
+const HELPER = new URL('./gbdt-helper-entry.mjs', import.meta.url);
+
+/**
+ * The growing thread's side of the task protocol in gbdt-kernels.ts: queues tasks, publishes them in batches, works
+ * on them alongside the helper threads and waits for the last one. With no helpers it runs every task itself.
  */
-function accumulate4(
-  hist: Float64Array,
-  hOff: number,
-  rows: Uint32Array,
-  g: Float64Array,
-  h: Float64Array | null,
-  packed: Uint32Array,
-  stride: number,
-  w0: number,
-  sh0: number,
-  o0: number,
-  w1: number,
-  sh1: number,
-  o1: number,
-  w2: number,
-  sh2: number,
-  o2: number,
-  w3: number,
-  sh3: number,
-  o3: number
-): void {
-  const m = rows.length;
-  if (h) {
-    for (let i = 0; i < m; i++) {
-      const p = rows[i]! * stride;
-      const gi = g[i]!;
-      const hi = h[i]!;
-      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
-      const s1 = o1 + ((packed[p + w1]! >>> sh1) & 255) * 2;
-      const s2 = o2 + ((packed[p + w2]! >>> sh2) & 255) * 2;
-      const s3 = o3 + ((packed[p + w3]! >>> sh3) & 255) * 2;
-      hist[s0]! += gi;
-      hist[hOff + (s0 >> 1)]! += hi;
-      hist[s0 + 1]!++;
-      hist[s1]! += gi;
-      hist[hOff + (s1 >> 1)]! += hi;
-      hist[s1 + 1]!++;
-      hist[s2]! += gi;
-      hist[hOff + (s2 >> 1)]! += hi;
-      hist[s2 + 1]!++;
-      hist[s3]! += gi;
-      hist[hOff + (s3 >> 1)]! += hi;
-      hist[s3 + 1]!++;
+class Crew {
+  private readonly ints: number[] = [];
+  private readonly vals: number[] = [];
+  /** Per task of the last run, what a partition task returned (rows sent left). */
+  readonly counts: number[] = [];
+  /** Tasks run so far. */
+  tasks = 0;
+
+  /** `helpers` from spawnHelpers: they get the shared rows now and work on every batch from here on. */
+  constructor(
+    readonly kernels: Kernels,
+    private readonly helpers: Worker[]
+  ) {
+    for (const helper of helpers) helper.postMessage(kernels.s);
+  }
+
+  get queued(): number {
+    return this.ints.length / TASK_INTS;
+  }
+
+  queue(kind: number, start: number, end: number, a = 0, b = 0, c = 0, d = 0, e = 0, v0 = 0, v1 = 0): void {
+    this.ints.push(kind, start, end, a, b, c, d, e);
+    this.vals.push(v0, v1);
+  }
+
+  /**
+   * Runs every queued task, `capacity` at a time; after each batch, `afterBatch(from, to)` reads its results (task j
+   * of the batch wrote arena slot j - from).
+   */
+  run(afterBatch?: (from: number, to: number) => void): void {
+    const total = this.queued;
+    const { kernels } = this;
+    const { tasks, values, counts, control } = kernels;
+    this.counts.length = 0;
+    for (let from = 0; from < total; from += kernels.s.capacity) {
+      const to = Math.min(total, from + kernels.s.capacity);
+      const size = to - from;
+      for (let j = 0; j < size * TASK_INTS; j++) tasks[j] = this.ints[from * TASK_INTS + j]!;
+      for (let j = 0; j < 2 * size; j++) values[j] = this.vals[2 * from + j]!;
+      Atomics.store(control, CTL_COUNT, size);
+      Atomics.store(control, CTL_DONE, 0);
+      Atomics.store(control, CTL_NEXT, 0);
+      if (this.helpers.length > 0) {
+        Atomics.add(control, CTL_GENERATION, 1);
+        Atomics.notify(control, CTL_GENERATION);
+      }
+      kernels.work(false);
+      this.tasks += size;
+      for (let d = Atomics.load(control, CTL_DONE); d < size; d = Atomics.load(control, CTL_DONE)) {
+        if (Atomics.load(control, CTL_FAILED) === 1) throw new Error('a GBDT helper thread failed; see its error');
+        Atomics.wait(control, CTL_DONE, d, 1000);
+      }
+      Atomics.store(control, CTL_NEXT, CLAIMS_CLOSED);
+      for (let j = 0; j < size; j++) this.counts.push(counts[j]!);
+      afterBatch?.(from, to);
     }
-  } else {
-    for (let i = 0; i < m; i++) {
-      const p = rows[i]! * stride;
-      const gi = g[i]!;
-      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
-      const s1 = o1 + ((packed[p + w1]! >>> sh1) & 255) * 2;
-      const s2 = o2 + ((packed[p + w2]! >>> sh2) & 255) * 2;
-      const s3 = o3 + ((packed[p + w3]! >>> sh3) & 255) * 2;
-      hist[s0]! += gi;
-      hist[s0 + 1]!++;
-      hist[s1]! += gi;
-      hist[s1 + 1]!++;
-      hist[s2]! += gi;
-      hist[s2 + 1]!++;
-      hist[s3]! += gi;
-      hist[s3 + 1]!++;
-    }
+    this.ints.length = 0;
+    this.vals.length = 0;
+  }
+
+  /** Tells the helpers this training is over and returns them to the pool; returns what the threads did. */
+  close(): GbdtThreadStats {
+    const { control } = this.kernels;
+    const stats = { threads: this.helpers.length + 1, tasks: this.tasks, helperTasks: control[CTL_HELPED]! };
+    if (this.helpers.length === 0) return stats;
+    Atomics.store(control, CTL_EXIT, 1);
+    Atomics.add(control, CTL_GENERATION, 1);
+    Atomics.notify(control, CTL_GENERATION);
+    if (Atomics.load(control, CTL_FAILED) === 0) idleHelpers.push(...this.helpers);
+    return stats;
   }
 }
 
-function accumulate3(
-  hist: Float64Array,
-  hOff: number,
-  rows: Uint32Array,
-  g: Float64Array,
-  h: Float64Array | null,
-  packed: Uint32Array,
-  stride: number,
-  w0: number,
-  sh0: number,
-  o0: number,
-  w1: number,
-  sh1: number,
-  o1: number,
-  w2: number,
-  sh2: number,
-  o2: number
-): void {
-  const m = rows.length;
-  if (h) {
-    for (let i = 0; i < m; i++) {
-      const p = rows[i]! * stride;
-      const gi = g[i]!;
-      const hi = h[i]!;
-      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
-      const s1 = o1 + ((packed[p + w1]! >>> sh1) & 255) * 2;
-      const s2 = o2 + ((packed[p + w2]! >>> sh2) & 255) * 2;
-      hist[s0]! += gi;
-      hist[hOff + (s0 >> 1)]! += hi;
-      hist[s0 + 1]!++;
-      hist[s1]! += gi;
-      hist[hOff + (s1 >> 1)]! += hi;
-      hist[s1 + 1]!++;
-      hist[s2]! += gi;
-      hist[hOff + (s2 >> 1)]! += hi;
-      hist[s2 + 1]!++;
-    }
-  } else {
-    for (let i = 0; i < m; i++) {
-      const p = rows[i]! * stride;
-      const gi = g[i]!;
-      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
-      const s1 = o1 + ((packed[p + w1]! >>> sh1) & 255) * 2;
-      const s2 = o2 + ((packed[p + w2]! >>> sh2) & 255) * 2;
-      hist[s0]! += gi;
-      hist[s0 + 1]!++;
-      hist[s1]! += gi;
-      hist[s1 + 1]!++;
-      hist[s2]! += gi;
-      hist[s2 + 1]!++;
-    }
+/** Helper threads of trainings that ended, kept for the next one in this thread (they do not keep a process alive). */
+const idleHelpers: Worker[] = [];
+
+/**
+ * `count` helper threads: idle ones first, then new ones, started before the rows are binned so that their
+ * start-up (a fifth of a second) overlaps it. A helper that fails to start only leaves its share to the others; one
+ * that fails mid-task says so in shared memory (CTL_FAILED).
+ */
+function spawnHelpers(count: number): Worker[] {
+  const helpers = idleHelpers.splice(0, count);
+  while (helpers.length < count) {
+    const worker = new Worker(HELPER);
+    worker.on('error', () => undefined);
+    worker.unref();
+    helpers.push(worker);
   }
+  return helpers;
 }
 
-function accumulate2(
-  hist: Float64Array,
-  hOff: number,
-  rows: Uint32Array,
-  g: Float64Array,
-  h: Float64Array | null,
-  packed: Uint32Array,
-  stride: number,
-  w0: number,
-  sh0: number,
-  o0: number,
-  w1: number,
-  sh1: number,
-  o1: number
-): void {
-  const m = rows.length;
-  if (h) {
-    for (let i = 0; i < m; i++) {
-      const p = rows[i]! * stride;
-      const gi = g[i]!;
-      const hi = h[i]!;
-      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
-      const s1 = o1 + ((packed[p + w1]! >>> sh1) & 255) * 2;
-      hist[s0]! += gi;
-      hist[hOff + (s0 >> 1)]! += hi;
-      hist[s0 + 1]!++;
-      hist[s1]! += gi;
-      hist[hOff + (s1 >> 1)]! += hi;
-      hist[s1 + 1]!++;
-    }
-  } else {
-    for (let i = 0; i < m; i++) {
-      const p = rows[i]! * stride;
-      const gi = g[i]!;
-      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
-      const s1 = o1 + ((packed[p + w1]! >>> sh1) & 255) * 2;
-      hist[s0]! += gi;
-      hist[s0 + 1]!++;
-      hist[s1]! += gi;
-      hist[s1 + 1]!++;
-    }
-  }
-}
-
-function accumulate1(
-  hist: Float64Array,
-  hOff: number,
-  rows: Uint32Array,
-  g: Float64Array,
-  h: Float64Array | null,
-  packed: Uint32Array,
-  stride: number,
-  w0: number,
-  sh0: number,
-  o0: number
-): void {
-  const m = rows.length;
-  if (h) {
-    for (let i = 0; i < m; i++) {
-      const p = rows[i]! * stride;
-      const gi = g[i]!;
-      const hi = h[i]!;
-      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
-      hist[s0]! += gi;
-      hist[hOff + (s0 >> 1)]! += hi;
-      hist[s0 + 1]!++;
-    }
-  } else {
-    for (let i = 0; i < m; i++) {
-      const p = rows[i]! * stride;
-      const gi = g[i]!;
-      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
-      hist[s0]! += gi;
-      hist[s0 + 1]!++;
-    }
-  }
-}
-
-function sumAt(values: Float64Array, rows: Uint32Array): number {
+function sumAt(values: Float64Array, rows: Uint32Array, count: number): number {
   let sum = 0;
-  for (let i = 0; i < rows.length; i++) sum += values[rows[i]!]!;
+  for (let i = 0; i < count; i++) sum += values[rows[i]!]!;
   return sum;
 }
 
-function addToRows(raw: Float64Array, rows: Uint32Array, value: number): void {
-  for (let i = 0; i < rows.length; i++) raw[rows[i]!]! += value;
-}
-
 /**
- * Grows trees on binned data. Rows live in `idx`, partitioned in place so every node owns a contiguous, ascending
- * run of row indices. Only the smaller child's histogram is built; the larger one is the parent minus it.
+ * Grows trees on binned data, a level at a time. The root's rows are the base buffer's first rowCount; partitioning
+ * a level's nodes writes their children's rows to the other row buffer, so each node owns segments of its level's
+ * buffer. Only the smaller child's histogram is built; the larger one is the parent minus it. Partitions,
+ * histograms and leaf values are tasks (see Crew); split finding stays on this thread.
  */
 class TreeGrower {
-  private readonly idx: Uint32Array;
-  private readonly scratch: Uint32Array;
-  private readonly gOrdered: Float64Array;
-  private readonly hOrdered: Float64Array;
-  /** Row-major copy of the bins: row r's bin of feature f is byte f & 3 of packed[r * stride + (f >> 2)]. */
-  private readonly packed: Uint32Array;
-  private readonly stride: number;
-  private readonly offsets: Int32Array;
-  private readonly numBins: Int32Array;
-  private readonly slots: number;
   private readonly pool: Float64Array[] = [];
   private readonly minData: number;
-  private readonly edges: number[][];
 
   constructor(
-    private readonly binned: Uint8Array[],
-    binEdges: number[][],
+    private readonly crew: Crew,
+    private readonly edges: number[][],
     private readonly params: GbdtParams
   ) {
-    const n = binned[0]?.length ?? 0;
-    this.idx = new Uint32Array(n);
-    this.scratch = new Uint32Array(n);
-    this.gOrdered = new Float64Array(n);
-    this.hOrdered = new Float64Array(n);
-    const stride = (binned.length + 3) >> 2;
-    const packed = new Uint32Array(n * stride);
-    for (let f = 0; f < binned.length; f++) {
-      const column = binned[f]!;
-      const w = f >> 2;
-      const sh = (f & 3) << 3;
-      for (let i = 0; i < n; i++) packed[i * stride + w]! |= column[i]! << sh;
-    }
-    this.packed = packed;
-    this.stride = stride;
-    this.edges = binEdges;
-    const features = binned.length;
-    this.offsets = new Int32Array(features);
-    this.numBins = new Int32Array(features);
-    let slots = 0;
-    for (let f = 0; f < features; f++) {
-      this.offsets[f] = slots;
-      this.numBins[f] = binEdges[f]!.length + 1;
-      slots += binEdges[f]!.length + 2;
-    }
-    this.slots = slots;
     this.minData = params.minDataInLeaf;
   }
 
   /**
-   * Grows one tree on rows[0, rowCount) and adds its leaf values to `raw`: directly per leaf when every row was
-   * in the tree, by routing all rows through the binned tree otherwise.
+   * Grows one tree for output `c` on the base buffer's first rowCount rows and adds its leaf values to the output's
+   * raw scores: directly per leaf when every row was in the tree, by routing all rows through the binned tree
+   * otherwise.
    */
-  grow(
-    rows: Uint32Array,
-    rowCount: number,
-    features: Uint32Array,
-    g: Float64Array,
-    h: Float64Array | null,
-    raw: Float64Array
-  ): Tree {
-    const { idx, params, minData } = this;
+  grow(rowCount: number, features: Uint32Array, c: number): Tree {
+    const { params, minData, crew } = this;
+    const { kernels } = crew;
+    const { control } = kernels;
     const { maxDepth, lambda, learningRate } = params;
+    const raw = kernels.raw(c);
+    const hessians = kernels.hessians(c);
+    control[CTL_CLASS] = c;
+    control[CTL_FEATURES] = features.length;
+    kernels.featureList.set(features);
     const everyRow = rowCount === raw.length;
-    idx.set(rows.subarray(0, rowCount));
     const tree: TrainingTree = {
       feature: [],
       threshold: [],
@@ -522,35 +387,44 @@ class TreeGrower {
       tree.value[node.id] = value;
       return value;
     };
+    let buffer = BUFFER_BASE;
     const makeLeaf = (node: GrowNode): void => {
       if (node.hist) this.release(node.hist);
       const value = leafValue(node);
-      if (everyRow && value !== 0) addToRows(raw, idx.subarray(node.start, node.end), value);
+      if (!everyRow || value === 0) return;
+      const { segments } = node;
+      for (let j = 0; j < segments.length; j += 2) {
+        crew.queue(TASK_ADD, segments[j]!, segments[j + 1]!, buffer, 0, 0, 0, 0, value);
+      }
     };
 
-    const rootRows = idx.subarray(0, rowCount);
-    const sumG = sumAt(g, rootRows);
-    const sumH = h ? sumAt(h, rootRows) : rowCount;
-    const root: GrowNode = { id: addNode(), start: 0, end: rowCount, sumG, sumH, count: rowCount, hist: null };
-    if (rowCount >= 2 * minData) root.hist = this.build(root, features, g, h);
+    const base = kernels.buffers[BUFFER_BASE]!;
+    const segments: number[] = [];
+    for (let s = 0; s < rowCount; s += CHUNK) segments.push(s, Math.min(rowCount, s + CHUNK));
+    const sumG = sumAt(kernels.gradients(c), base, rowCount);
+    const sumH = hessians ? sumAt(hessians, base, rowCount) : rowCount;
+    const root: GrowNode = { id: addNode(), segments, sumG, sumH, count: rowCount, hist: null };
+    // Over every row, the base buffer holds 0..n-1: the root's gradients are already in row order.
+    if (rowCount >= 2 * minData) this.buildHistograms([root], buffer, everyRow);
     let level = [root];
     for (let depth = 0; depth < maxDepth && level.length > 0; depth++) {
       const next: GrowNode[] = [];
+      const partings: Parting[] = [];
+      const target = buffer === BUFFER_A ? BUFFER_B : BUFFER_A;
       for (const node of level) {
-        const split = node.hist ? this.findSplit(node, node.hist, features, h !== null) : undefined;
+        const split = node.hist ? this.findSplit(node, node.hist, features, hessians !== null) : undefined;
         if (!split) {
           makeLeaf(node);
           continue;
         }
-        const nanBin = this.numBins[split.feature]!;
+        const nanBin = kernels.s.numBins[split.feature]!;
         const defaultLeft =
           split.missingLeft ||
-          (node.hist![(this.offsets[split.feature]! + nanBin) * 2 + 1] === 0 && split.cl >= node.count - split.cl);
+          (node.hist![(kernels.s.offsets[split.feature]! + nanBin) * 2 + 1] === 0 && split.cl >= node.count - split.cl);
         const deeper = depth + 1 < maxDepth;
         const cr = node.count - split.cl;
         // Children too small or too deep to split are leaves: their rows need not be partitioned.
         const splitChildren = deeper && (split.cl >= 2 * minData || cr >= 2 * minData);
-        const mid = splitChildren ? this.partition(node.start, node.end, split.feature, split.bin, defaultLeft) : 0;
         const leftId = addNode();
         const rightId = addNode();
         const edges = this.edges[split.feature]!;
@@ -560,37 +434,46 @@ class TreeGrower {
         tree.left[node.id] = leftId;
         tree.right[node.id] = rightId;
         tree.splitBin[node.id] = split.bin;
-        const left: GrowNode = {
-          id: leftId,
-          start: node.start,
-          end: mid,
-          sumG: split.gl,
-          sumH: split.hl,
-          count: split.cl,
+        const child = (id: number, sumG: number, sumH: number, count: number): GrowNode => ({
+          id,
+          segments: [],
+          sumG,
+          sumH,
+          count,
           hist: null,
-        };
-        const right: GrowNode = {
-          id: rightId,
-          start: mid,
-          end: node.end,
-          sumG: node.sumG - split.gl,
-          sumH: node.sumH - split.hl,
-          count: cr,
-          hist: null,
-        };
-        if (!splitChildren) {
-          this.release(node.hist!);
-          const vl = leafValue(left);
-          const vr = leafValue(right);
-          if (everyRow) this.addSplitValues(raw, node.start, node.end, split.feature, split.bin, defaultLeft, vl, vr);
+        });
+        const left = child(leftId, split.gl, split.hl, split.cl);
+        const right = child(rightId, node.sumG - split.gl, node.sumH - split.hl, cr);
+        const nanLeft = defaultLeft ? 1 : 0;
+        const { segments } = node;
+        if (splitChildren) {
+          partings.push({ node, left, right, first: crew.queued });
+          for (let j = 0; j < segments.length; j += 2) {
+            const [start, end] = [segments[j]!, segments[j + 1]!];
+            crew.queue(TASK_PARTITION, start, end, split.feature, split.bin, nanLeft, buffer, target);
+          }
           continue;
         }
-        this.childHistograms(node.hist!, left, right, deeper, features, g, h);
-        next.push(left, right);
+        this.release(node.hist!);
+        const vl = leafValue(left);
+        const vr = leafValue(right);
+        if (!everyRow) continue;
+        for (let j = 0; j < segments.length; j += 2) {
+          const [start, end] = [segments[j]!, segments[j + 1]!];
+          crew.queue(TASK_SPLIT_ADD, start, end, split.feature, split.bin, nanLeft, buffer, 0, vl, vr);
+        }
+      }
+      crew.run();
+      if (partings.length > 0) {
+        this.place(partings);
+        this.childHistograms(partings, target);
+        for (const { left, right } of partings) next.push(left, right);
       }
       level = next;
+      buffer = target;
     }
     for (const node of level) makeLeaf(node);
+    crew.run();
     if (!everyRow) this.route(tree, raw);
     return {
       feature: tree.feature,
@@ -602,149 +485,110 @@ class TreeGrower {
     };
   }
 
+  /** After the partition tasks ran, the children's segments: each parent segment's left rows, then its right rows. */
+  private place(partings: Parting[]): void {
+    const { counts } = this.crew;
+    for (const { node, left, right, first } of partings) {
+      const { segments } = node;
+      let sent = 0;
+      for (let j = 0; j < segments.length; j += 2) {
+        const [start, end] = [segments[j]!, segments[j + 1]!];
+        const mid = start + counts[first + j / 2]!;
+        if (mid > start) left.segments.push(start, mid);
+        if (end > mid) right.segments.push(mid, end);
+        sent += mid - start;
+      }
+      if (sent !== left.count) throw new Error(`GBDT: a partition sent ${sent} rows left, expected ${left.count}`);
+    }
+  }
+
   private acquire(): Float64Array {
-    return this.pool.pop() ?? new Float64Array(this.slots * 3);
+    return this.pool.pop() ?? new Float64Array(this.crew.kernels.histLength);
   }
 
   private release(hist: Float64Array): void {
     this.pool.push(hist);
   }
 
-  /** Histograms for the children that may split: the smaller one built from rows, the larger by subtraction. */
-  private childHistograms(
-    parent: Float64Array,
-    left: GrowNode,
-    right: GrowNode,
-    deeper: boolean,
-    features: Uint32Array,
-    g: Float64Array,
-    h: Float64Array | null
-  ): void {
-    const needLeft = deeper && left.count >= 2 * this.minData;
-    const needRight = deeper && right.count >= 2 * this.minData;
-    if (!needLeft && !needRight) {
-      this.release(parent);
-      return;
-    }
-    const [small, large, needSmall, needLarge] =
-      left.count <= right.count ? [left, right, needLeft, needRight] : [right, left, needRight, needLeft];
-    const smallHist = this.build(small, features, g, h);
-    if (!needLarge) {
-      small.hist = smallHist;
-      this.release(parent);
-      return;
-    }
-    const { slots } = this;
+  /**
+   * Histograms for the children that may split: the smaller one built from rows, the larger by subtraction (its
+   * parent's histogram becomes it). A child too small to split gets none.
+   */
+  private childHistograms(partings: Parting[], buffer: number): void {
+    const { minData } = this;
+    const pairs = partings.map(({ node, left, right }) => {
+      const needLeft = left.count >= 2 * minData;
+      const needRight = right.count >= 2 * minData;
+      const [small, large, needSmall, needLarge] =
+        left.count <= right.count ? [left, right, needLeft, needRight] : [right, left, needRight, needLeft];
+      return { parent: node.hist!, small, large, needSmall, needLarge };
+    });
+    this.buildHistograms(
+      pairs.map((p) => p.small),
+      buffer,
+      false
+    );
+    const { slots } = this.crew.kernels.s;
+    const hasH = this.crew.kernels.histLength > 2 * slots;
     const hOff = 2 * slots;
-    for (let s = 0; s < slots; s++) {
-      const count = parent[2 * s + 1]! - smallHist[2 * s + 1]!;
-      // An empty bin gets exact zeros, not rounding residue, so equal splits tie exactly and the lowest bin wins.
-      parent[2 * s] = count === 0 ? 0 : parent[2 * s]! - smallHist[2 * s]!;
-      parent[2 * s + 1] = count;
-      if (h) parent[hOff + s] = count === 0 ? 0 : parent[hOff + s]! - smallHist[hOff + s]!;
+    for (const { parent, small, large, needSmall, needLarge } of pairs) {
+      const smallHist = small.hist!;
+      if (!needLarge) {
+        this.release(parent);
+        continue;
+      }
+      for (let s = 0; s < slots; s++) {
+        const count = parent[2 * s + 1]! - smallHist[2 * s + 1]!;
+        // An empty bin gets exact zeros, not rounding residue, so equal splits tie exactly and the lowest bin wins.
+        parent[2 * s] = count === 0 ? 0 : parent[2 * s]! - smallHist[2 * s]!;
+        parent[2 * s + 1] = count;
+        if (hasH) parent[hOff + s] = count === 0 ? 0 : parent[hOff + s]! - smallHist[hOff + s]!;
+      }
+      large.hist = parent;
+      if (!needSmall) {
+        this.release(smallHist);
+        small.hist = null;
+      }
     }
-    large.hist = parent;
-    if (needSmall) small.hist = smallHist;
-    else this.release(smallHist);
   }
 
   /**
-   * Sums (g, 1) and h per bin of each allowed feature over the node's rows: the hot loop of training. Gradients are
-   * first gathered into row order; features then go four at a time (the rest three, two or one) per pass over the
-   * rows, which keeps several independent accumulations in flight and reads the row indices once per group.
+   * Builds the histograms of `nodes` from their rows in `buffer`: one task per run of whole segments of at most CHUNK
+   * rows (a segment never has more), the runs' sums then added up in order, so the sums depend on the segments
+   * alone, never on which thread built which run.
    */
-  private build(node: GrowNode, features: Uint32Array, g: Float64Array, h: Float64Array | null): Float64Array {
-    const hist = this.acquire();
-    hist.fill(0, 0, h ? hist.length : 2 * this.slots);
-    const hOff = 2 * this.slots;
-    const { idx, offsets } = this;
-    const { start } = node;
-    const m = node.end - start;
-    let gs = g;
-    let hs = h;
-    // The root over every row has idx[i] = i: its gradients are already in row order.
-    if (m !== g.length) {
-      gs = this.gOrdered;
-      for (let i = 0; i < m; i++) gs[i] = g[idx[start + i]!]!;
-      if (h) {
-        hs = this.hOrdered;
-        for (let i = 0; i < m; i++) hs[i] = h[idx[start + i]!]!;
+  private buildHistograms(nodes: GrowNode[], buffer: number, inOrder: boolean): void {
+    const { crew } = this;
+    const { arena, histLength, segments: shared } = crew.kernels;
+    const targets: { hist: Float64Array; first: boolean }[] = [];
+    let at = 0;
+    for (const node of nodes) {
+      const hist = this.acquire();
+      hist.fill(0);
+      node.hist = hist;
+      const { segments } = node;
+      for (let j = 0, first = true; j < segments.length; first = false) {
+        const from = at;
+        let rows = 0;
+        do {
+          rows += segments[j + 1]! - segments[j]!;
+          shared[2 * at] = segments[j]!;
+          shared[2 * at + 1] = segments[j + 1]!;
+          at++;
+          j += 2;
+        } while (j < segments.length && rows + segments[j + 1]! - segments[j]! <= CHUNK);
+        crew.queue(TASK_HISTOGRAM, from, at, inOrder ? 1 : 0, buffer);
+        targets.push({ hist, first });
       }
     }
-    const rows = idx.subarray(start, start + m);
-    const { packed, stride } = this;
-    let j = 0;
-    const nf = features.length;
-    for (; j + 4 <= nf; j += 4) {
-      const f0 = features[j]!;
-      const f1 = features[j + 1]!;
-      const f2 = features[j + 2]!;
-      const f3 = features[j + 3]!;
-      accumulate4(
-        hist,
-        hOff,
-        rows,
-        gs,
-        hs,
-        packed,
-        stride,
-        f0 >> 2,
-        (f0 & 3) << 3,
-        offsets[f0]! * 2,
-        f1 >> 2,
-        (f1 & 3) << 3,
-        offsets[f1]! * 2,
-        f2 >> 2,
-        (f2 & 3) << 3,
-        offsets[f2]! * 2,
-        f3 >> 2,
-        (f3 & 3) << 3,
-        offsets[f3]! * 2
-      );
-    }
-    const rest = features.subarray(j);
-    if (rest.length === 3) {
-      const [f0, f1, f2] = rest as unknown as [number, number, number];
-      accumulate3(
-        hist,
-        hOff,
-        rows,
-        gs,
-        hs,
-        packed,
-        stride,
-        f0 >> 2,
-        (f0 & 3) << 3,
-        offsets[f0]! * 2,
-        f1 >> 2,
-        (f1 & 3) << 3,
-        offsets[f1]! * 2,
-        f2 >> 2,
-        (f2 & 3) << 3,
-        offsets[f2]! * 2
-      );
-    } else if (rest.length === 2) {
-      const [f0, f1] = rest as unknown as [number, number];
-      accumulate2(
-        hist,
-        hOff,
-        rows,
-        gs,
-        hs,
-        packed,
-        stride,
-        f0 >> 2,
-        (f0 & 3) << 3,
-        offsets[f0]! * 2,
-        f1 >> 2,
-        (f1 & 3) << 3,
-        offsets[f1]! * 2
-      );
-    } else if (rest.length === 1) {
-      const f0 = rest[0]!;
-      accumulate1(hist, hOff, rows, gs, hs, packed, stride, f0 >> 2, (f0 & 3) << 3, offsets[f0]! * 2);
-    }
-    return hist;
+    crew.run((from, to) => {
+      for (let t = from; t < to; t++) {
+        const { hist, first } = targets[t]!;
+        const chunk = arena.subarray((t - from) * histLength, (t - from + 1) * histLength);
+        if (first) for (let s = 0; s < histLength; s++) hist[s] = chunk[s]!;
+        else for (let s = 0; s < histLength; s++) hist[s]! += chunk[s]!;
+      }
+    });
   }
 
   /**
@@ -754,7 +598,8 @@ class TreeGrower {
    */
   private findSplit(node: GrowNode, hist: Float64Array, features: Uint32Array, hasH: boolean): Split | undefined {
     const { lambda } = this.params;
-    const hOff = 2 * this.slots;
+    const { s } = this.crew.kernels;
+    const hOff = 2 * s.slots;
     const { minData } = this;
     const G = node.sumG;
     const H = node.sumH;
@@ -764,8 +609,8 @@ class TreeGrower {
     let best: Split | undefined;
     for (let j = 0; j < features.length; j++) {
       const f = features[j]!;
-      const base = this.offsets[f]!;
-      const nb = this.numBins[f]!;
+      const base = s.offsets[f]!;
+      const nb = s.numBins[f]!;
       const nanSlot = base + nb;
       const gN = hist[2 * nanSlot]!;
       const cN = hist[2 * nanSlot + 1]!;
@@ -816,75 +661,18 @@ class TreeGrower {
     return best;
   }
 
-  /**
-   * Stable in-place partition of idx[start, end): rows going left first. Returns where the right rows begin.
-   * Every row is written to both sides and only the matching cursor advances: no data-dependent branch.
-   */
-  private partition(start: number, end: number, feature: number, bin: number, defaultLeft: boolean): number {
-    const { idx, scratch } = this;
-    const bins = this.binned[feature]!;
-    const nanBin = this.numBins[feature]!;
-    const nanLeft = defaultLeft ? 1 : 0;
-    let l = start;
-    let r = 0;
-    for (let i = start; i < end; i++) {
-      const row = idx[i]!;
-      const v = bins[row]!;
-      // v <= bin, or v is the NaN bin and NaN goes left (bins are < 256, so the sign bit decides).
-      const goLeft = (1 + ((bin - v) >> 31)) | (nanLeft & (((v ^ nanBin) - 1) >>> 31));
-      idx[l] = row;
-      scratch[r] = row;
-      l += goLeft;
-      r += 1 - goLeft;
-    }
-    idx.set(scratch.subarray(0, r), l);
-    return l;
-  }
-
-  /**
-   * Adds vl to the rows of idx[start, end) that the split sends left and vr to the others, as partitioning and then
-   * adding each leaf's value to its rows would (a zero value is not added, so a -0 score stays -0).
-   */
-  private addSplitValues(
-    raw: Float64Array,
-    start: number,
-    end: number,
-    feature: number,
-    bin: number,
-    defaultLeft: boolean,
-    vl: number,
-    vr: number
-  ): void {
-    const { idx } = this;
-    const bins = this.binned[feature]!;
-    const nanBin = this.numBins[feature]!;
-    const nanLeft = defaultLeft ? 1 : 0;
-    if (vl !== 0 && vr !== 0) {
-      for (let i = start; i < end; i++) {
-        const row = idx[i]!;
-        const v = bins[row]!;
-        const goLeft = (1 + ((bin - v) >> 31)) | (nanLeft & (((v ^ nanBin) - 1) >>> 31));
-        raw[row]! += goLeft ? vl : vr;
-      }
-    } else {
-      for (let i = start; i < end; i++) {
-        const row = idx[i]!;
-        const v = bins[row]!;
-        const value = v <= bin || (v === nanBin && defaultLeft) ? vl : vr;
-        if (value !== 0) raw[row]! += value;
-      }
-    }
-  }
-
   /** Adds the tree's leaf values to every row by routing binned rows, for rounds that subsampled rows. */
   private route(tree: TrainingTree, raw: Float64Array): void {
     const { feature, splitBin, defaultLeft, left, right, value } = tree;
     const nanRight = defaultLeft.map((d) => (d ? 0 : 1));
+    const { kernels } = this.crew;
+    const { numBins } = kernels.s;
+    const columns = feature.map((f) => (f >= 0 ? kernels.column(f) : null));
     for (let i = 0; i < raw.length; i++) {
       let node = 0;
       for (let f = feature[0]!; f >= 0; f = feature[node]!) {
-        const v = this.binned[f]![i]!;
-        const goRight = v === this.numBins[f]! ? nanRight[node]! : v > splitBin[node]!;
+        const v = columns[node]![i]!;
+        const goRight = v === numBins[f]! ? nanRight[node]! : v > splitBin[node]!;
         node = goRight ? right[node]! : left[node]!;
       }
       raw[i]! += value[node]!;
@@ -1148,6 +936,10 @@ export function trainGbdt(
   const k = outputsOf(p);
   const resume = options.resumeFrom;
   if (resume) checkResume(resume, p, x, k);
+  const threads = Math.max(1, Math.floor(options.threads ?? availableParallelism()));
+  // Helpers only where each gets at least two chunks of rows; started first, so they start while the rows are binned.
+  const startRound = resume ? resume.trees.length / k : 0;
+  const helpers = startRound < p.rounds ? spawnHelpers(Math.min(threads - 1, Math.floor(n / (2 * CHUNK)))) : [];
   const binEdges = resume ? resume.binEdges : computeBinEdges(x, p.bins, p.seed);
   const baseScore = resume ? resume.baseScore : baseScoreOf(p.task, y, k);
   const trees: Tree[] = resume ? resume.trees.slice() : [];
@@ -1160,33 +952,48 @@ export function trainGbdt(
     baseScore,
     trees: trees.slice(),
   });
-  const startRound = trees.length / k;
   if (startRound >= p.rounds) return snapshot();
 
-  const raw = rawScores({ ...snapshot(), trees }, x.columns, n);
-  const grower = new TreeGrower(binMatrix(x, binEdges), binEdges, p);
-  const g = Array.from({ length: k }, () => new Float64Array(n));
-  const h = Array.from({ length: k }, () => (p.task === 'regression' ? null : new Float64Array(n)));
-  const allRows = new Uint32Array(n);
-  for (let i = 0; i < n; i++) allRows[i] = i;
-  const sampled = p.subsample! < 1 ? new Uint32Array(n) : allRows;
-  const featureCount = Math.max(1, Math.round(p.featureFraction! * x.columns.length));
-  const allFeatures = Uint32Array.from(x.columns.keys());
+  const crew = new Crew(
+    new Kernels(
+      allocateShared(
+        p.task,
+        k,
+        binMatrix(x, binEdges),
+        binEdges.map((e) => e.length + 1),
+        y
+      )
+    ),
+    helpers
+  );
+  try {
+    const initial = rawScores({ ...snapshot(), trees }, x.columns, n);
+    initial.forEach((r, c) => crew.kernels.raw(c).set(r));
+    const grower = new TreeGrower(crew, binEdges, p);
+    const base = crew.kernels.buffers[BUFFER_BASE]!;
+    for (let i = 0; i < n; i++) base[i] = i;
+    const featureCount = Math.max(1, Math.round(p.featureFraction! * x.columns.length));
+    const allFeatures = Uint32Array.from(x.columns.keys());
 
-  for (let round = startRound; round < p.rounds; round++) {
-    const random = mulberry32(deriveSeed(p.seed, ROUND_STREAM, round));
-    computeGradients(p.task, y, raw, g, h);
-    let rowCount = n;
-    if (p.subsample! < 1) {
-      rowCount = 0;
-      for (let i = 0; i < n; i++) if (random() < p.subsample!) sampled[rowCount++] = i;
+    for (let round = startRound; round < p.rounds; round++) {
+      const random = mulberry32(deriveSeed(p.seed, ROUND_STREAM, round));
+      for (let s = 0; s < n; s += CHUNK) crew.queue(TASK_GRADIENTS, s, Math.min(n, s + CHUNK));
+      crew.run();
+      let rowCount = n;
+      if (p.subsample! < 1) {
+        rowCount = 0;
+        for (let i = 0; i < n; i++) if (random() < p.subsample!) base[rowCount++] = i;
+      }
+      for (let c = 0; c < k; c++) {
+        const features =
+          featureCount < allFeatures.length ? sampleIndices(allFeatures.length, featureCount, random) : allFeatures;
+        trees.push(grower.grow(rowCount, features, c));
+      }
+      if (options.onRound?.(round + 1, snapshot()) === 'stop') break;
     }
-    for (let c = 0; c < k; c++) {
-      const features =
-        featureCount < allFeatures.length ? sampleIndices(allFeatures.length, featureCount, random) : allFeatures;
-      trees.push(grower.grow(sampled, rowCount, features, g[c]!, h[c] ?? null, raw[c]!));
-    }
-    if (options.onRound?.(round + 1, snapshot()) === 'stop') break;
+  } finally {
+    const stats = crew.close();
+    if (options.stats) Object.assign(options.stats, stats);
   }
   return snapshot();
 }

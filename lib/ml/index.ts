@@ -7,7 +7,7 @@ export { MlInputError, TASKS } from './types.js';
 export type { FeatureMatrix, Task } from './types.js';
 export { canonicalJson, CanonicalJsonError } from './canonical-json.js';
 export { defaultGbdtParams, predictGbdt, predictRow, trainGbdt } from './gbdt.js';
-export type { GbdtModel, GbdtParams, TrainGbdtOptions, Tree } from './gbdt.js';
+export type { GbdtModel, GbdtParams, GbdtThreadStats, TrainGbdtOptions, Tree } from './gbdt.js';
 export { predictLinear, trainLinear } from './linear.js';
 export type { LinearModel, LinearOptions } from './linear.js';
 export { predictLogistic, trainLogistic } from './logistic.js';

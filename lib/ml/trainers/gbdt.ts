@@ -13,20 +13,24 @@ const params = z.strictObject({
   seed: z.number().int(),
   subsample: z.number().gt(0).max(1).optional(),
   featureFraction: z.number().gt(0).max(1).optional(),
+  /** Threads that build histograms and partition rows; the model is the same bytes whatever the number. */
+  threads: z.number().int().min(1).max(64).optional(),
 });
 
-/** Gradient-boosted trees (histogram-based, seeded, checkpointed every few rounds). */
+/** Gradient-boosted trees (histogram-based, multi-threaded, seeded, checkpointed every few rounds). */
 export const gbdt: TrainerDefinition<'gbdt', typeof params, GbdtModel> = {
   kind: 'gbdt',
   params,
   tasks: ['regression', 'binary', 'multiclass'],
   rounds: (p) => p.rounds,
-  train: (x, y, p, context) =>
+  train: (x, y, { threads, ...p }, context) =>
     trainGbdt(
       x,
       y,
       { ...p, task: context.task, ...(context.numClasses === undefined ? {} : { numClasses: context.numClasses }) },
       {
+        // Default: every core this process may use.
+        ...(threads === undefined ? {} : { threads }),
         ...(context.resumeFrom ? { resumeFrom: context.resumeFrom } : {}),
         onRound(round, model) {
           const every = context.checkpointEvery ?? Infinity;

@@ -9,7 +9,7 @@ import {
   predictRow,
   trainGbdt,
 } from '../../../lib/ml/index.js';
-import type { GbdtModel, GbdtParams, Task } from '../../../lib/ml/index.js';
+import type { GbdtModel, GbdtParams, GbdtThreadStats, Task } from '../../../lib/ml/index.js';
 import { matrix, slice, synthetic } from './synthetic.js';
 import type { Dataset } from './synthetic.js';
 
@@ -212,6 +212,37 @@ describe('trainGbdt determinism', () => {
       expect(rounds).toEqual([6, 7, 8, 9, 10, 11, 12]);
       expect(canonicalJson(resumed)).toBe(uninterrupted);
     }
+  );
+
+  // Enough rows for two helper threads (each needs two chunks of 16,384), so partitions and histograms are shared out.
+  const targets = {
+    regression: (r: Float64Array, _m: boolean, noise: number) => Math.sin(r[0]!) + r[1]! ** 2 + 0.3 * noise,
+    binary: (r: Float64Array, missing: boolean) => (missing || r[0]! + 0.5 * r[1]! ** 2 > 1 ? 1 : 0),
+    multiclass: (r: Float64Array) => (r[0]! < -1 ? 0 : r[1]! < 0.5 ? 1 : 2),
+  };
+  it.each(cases)(
+    'gives the same bytes on one thread and on three ($task, subsample $subsample)',
+    ({ task, subsample }) => {
+      const { x, y } = synthetic(70_000, 11, targets[task], { features: 5 });
+      const params: GbdtParams = {
+        ...problems[task].params,
+        rounds: 4,
+        maxDepth: 6,
+        subsample,
+        featureFraction: subsample < 1 ? 0.8 : 1,
+      };
+      const stats = (): GbdtThreadStats => ({ threads: 0, tasks: 0, helperTasks: 0 });
+      const [one, three, again] = [stats(), stats(), stats()];
+      const single = canonicalJson(trainGbdt(x, y, params, { threads: 1, stats: one }));
+      expect(canonicalJson(trainGbdt(x, y, params, { threads: 3, stats: three }))).toBe(single);
+      // Helper threads start while the rows are binned and join when they are up; the second training reuses them.
+      expect(canonicalJson(trainGbdt(x, y, params, { threads: 3, stats: again }))).toBe(single);
+      expect(one).toMatchObject({ threads: 1, helperTasks: 0 });
+      expect(again.threads).toBe(3);
+      expect(again.tasks).toBe(one.tasks);
+      expect(again.helperTasks).toBeGreaterThan(0);
+    },
+    30_000
   );
 
   it('refuses to resume from a model trained with other parameters', () => {

@@ -1,0 +1,5 @@
+// Entry of a GBDT helper thread: register tsx in this thread (hooks are per thread), then run the TypeScript module.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('./gbdt-helper.ts');
