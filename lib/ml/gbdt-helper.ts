@@ -21,3 +21,4 @@ parentPort!.on('message', (shared: SharedRows) => {
     throw err;
   }
 });
+parentPort!.postMessage('ready');

@@ -26,18 +26,23 @@ export const BUFFER_BASE = 2;
 
 /** Words of the control array. */
 export const CTL_GENERATION = 0;
-export const CTL_COUNT = 1;
-export const CTL_NEXT = 2;
-export const CTL_DONE = 3;
-export const CTL_CLASS = 4;
-export const CTL_FEATURES = 5;
-export const CTL_EXIT = 6;
-export const CTL_FAILED = 7;
+/**
+ * The current batch's size << COUNT_SHIFT | its next unclaimed task. A claim is one compare-and-swap of this word, so
+ * it is valid for the batch the word describes, whatever a thread late from an earlier batch last saw.
+ */
+export const CTL_NEXT = 1;
+export const CTL_DONE = 2;
+export const CTL_CLASS = 3;
+export const CTL_FEATURES = 4;
+export const CTL_EXIT = 5;
+export const CTL_FAILED = 6;
 /** Tasks run by helper threads. */
-export const CTL_HELPED = 8;
+export const CTL_HELPED = 7;
+/** 1 when adding leaf values also updates squared-error gradients (g = raw - y), saving a pass over the rows. */
+export const CTL_FUSED = 8;
 const CTL_WORDS = 9;
-/** NEXT between batches: any claim lands past the end of any batch. */
-export const CLAIMS_CLOSED = 1 << 30;
+export const COUNT_SHIFT = 12;
+const TASK_MASK = (1 << COUNT_SHIFT) - 1;
 
 const MIN_HESSIAN = 1e-16;
 
@@ -107,7 +112,7 @@ export function allocateShared(
   const hessians = task !== 'regression';
   const histBytes = histogramLength(slots, hessians) * 8;
   // Enough tasks for a level's histograms in one batch on most data; a bigger level goes in several batches.
-  const capacity = Math.max(4, Math.min(1024, Math.floor((64 << 20) / histBytes)));
+  const capacity = Math.max(4, Math.min(1024, TASK_MASK, Math.floor((64 << 20) / histBytes)));
   const stride = (features + 3) >> 2;
   const shared = (bytes: number) => new SharedArrayBuffer(Math.max(8, bytes));
   const s: SharedRows = {
@@ -148,7 +153,6 @@ export function allocateShared(
     const sh = (f & 3) << 3;
     for (let i = 0; i < rows; i++) packed[i * stride + w]! |= column[i]! << sh;
   }
-  Atomics.store(new Int32Array(s.control), CTL_NEXT, CLAIMS_CLOSED);
   return s;
 }
 
@@ -217,9 +221,11 @@ export class Kernels {
   work(helper: boolean): void {
     const { control } = this;
     for (;;) {
-      const t = Atomics.add(control, CTL_NEXT, 1);
-      const count = Atomics.load(control, CTL_COUNT);
+      const next = Atomics.load(control, CTL_NEXT);
+      const t = next & TASK_MASK;
+      const count = next >>> COUNT_SHIFT;
       if (t >= count) return;
+      if (Atomics.compareExchange(control, CTL_NEXT, next, next + 1) !== next) continue;
       this.run(t);
       if (helper) Atomics.add(control, CTL_HELPED, 1);
       if (Atomics.add(control, CTL_DONE, 1) + 1 === count) Atomics.notify(control, CTL_DONE);
@@ -461,7 +467,14 @@ export class Kernels {
   }
 
   private add(rows: Uint32Array, raw: Float64Array, start: number, end: number, value: number): void {
-    for (let i = start; i < end; i++) raw[rows[i]!]! += value;
+    if (this.control[CTL_FUSED] === 1) {
+      const { y } = this;
+      const g = this.gs[0]!;
+      for (let i = start; i < end; i++) {
+        const row = rows[i]!;
+        g[row] = (raw[row]! += value) - y[row]!;
+      }
+    } else for (let i = start; i < end; i++) raw[rows[i]!]! += value;
   }
 
   /**
@@ -483,7 +496,17 @@ export class Kernels {
     const vr = this.values[2 * t + 1]!;
     const bins = this.column(feature);
     const nanBin = this.s.numBins[feature]!;
-    if (vl !== 0 && vr !== 0) {
+    if (this.control[CTL_FUSED] === 1) {
+      // As below, and the row's gradient follows its score (a zero value leaves both as they are).
+      const { y } = this;
+      const g = this.gs[0]!;
+      for (let i = start; i < end; i++) {
+        const row = rows[i]!;
+        const v = bins[row]!;
+        const goLeft = (1 + ((bin - v) >> 31)) | (nanLeft & (((v ^ nanBin) - 1) >>> 31));
+        g[row] = (raw[row]! += goLeft ? vl : vr) - y[row]!;
+      }
+    } else if (vl !== 0 && vr !== 0) {
       for (let i = start; i < end; i++) {
         const row = rows[i]!;
         const v = bins[row]!;

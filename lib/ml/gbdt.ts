@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { binMatrix, computeBinEdges } from './binning.js';
@@ -8,13 +9,13 @@ import {
   BUFFER_B,
   BUFFER_BASE,
   CHUNK,
-  CLAIMS_CLOSED,
+  COUNT_SHIFT,
   CTL_CLASS,
-  CTL_COUNT,
   CTL_DONE,
   CTL_EXIT,
   CTL_FAILED,
   CTL_FEATURES,
+  CTL_FUSED,
   CTL_GENERATION,
   CTL_HELPED,
   CTL_NEXT,
@@ -269,9 +270,8 @@ class Crew {
       const size = to - from;
       for (let j = 0; j < size * TASK_INTS; j++) tasks[j] = this.ints[from * TASK_INTS + j]!;
       for (let j = 0; j < 2 * size; j++) values[j] = this.vals[2 * from + j]!;
-      Atomics.store(control, CTL_COUNT, size);
       Atomics.store(control, CTL_DONE, 0);
-      Atomics.store(control, CTL_NEXT, 0);
+      Atomics.store(control, CTL_NEXT, size << COUNT_SHIFT);
       if (this.helpers.length > 0) {
         Atomics.add(control, CTL_GENERATION, 1);
         Atomics.notify(control, CTL_GENERATION);
@@ -282,7 +282,6 @@ class Crew {
         if (Atomics.load(control, CTL_FAILED) === 1) throw new Error('a GBDT helper thread failed; see its error');
         Atomics.wait(control, CTL_DONE, d, 1000);
       }
-      Atomics.store(control, CTL_NEXT, CLAIMS_CLOSED);
       for (let j = 0; j < size; j++) this.counts.push(counts[j]!);
       afterBatch?.(from, to);
     }
@@ -313,13 +312,25 @@ const idleHelpers: Worker[] = [];
  */
 function spawnHelpers(count: number): Worker[] {
   const helpers = idleHelpers.splice(0, count);
-  while (helpers.length < count) {
-    const worker = new Worker(HELPER);
-    worker.on('error', () => undefined);
-    worker.unref();
-    helpers.push(worker);
-  }
+  while (helpers.length < count) helpers.push(newHelper());
   return helpers;
+}
+
+function newHelper(): Worker {
+  const worker = new Worker(HELPER);
+  worker.on('error', () => undefined);
+  worker.unref();
+  return worker;
+}
+
+/**
+ * Starts helper threads ahead of training, until `count` are idle and running: a training that would otherwise
+ * finish before its new helpers are up (they take a fifth of a second to start) then shares its work out.
+ */
+export async function startGbdtHelpers(count: number): Promise<void> {
+  const started = Array.from({ length: Math.max(0, count - idleHelpers.length) }, newHelper);
+  await Promise.all(started.map((worker) => once(worker, 'message')));
+  idleHelpers.push(...started);
 }
 
 function sumAt(values: Float64Array, rows: Uint32Array, count: number): number {
@@ -401,11 +412,22 @@ class TreeGrower {
     const base = kernels.buffers[BUFFER_BASE]!;
     const segments: number[] = [];
     for (let s = 0; s < rowCount; s += CHUNK) segments.push(s, Math.min(rowCount, s + CHUNK));
-    const sumG = sumAt(kernels.gradients(c), base, rowCount);
-    const sumH = hessians ? sumAt(hessians, base, rowCount) : rowCount;
-    const root: GrowNode = { id: addNode(), segments, sumG, sumH, count: rowCount, hist: null };
-    // Over every row, the base buffer holds 0..n-1: the root's gradients are already in row order.
-    if (rowCount >= 2 * minData) this.buildHistograms([root], buffer, everyRow);
+    const sumH = hessians ? 0 : rowCount;
+    const root: GrowNode = { id: addNode(), segments, sumG: 0, sumH, count: rowCount, hist: null };
+    if (rowCount >= 2 * minData) {
+      // Over every row, the base buffer holds 0..n-1: the root's gradients are already in row order.
+      const hist = this.buildHistograms([root], buffer, everyRow)[0]!;
+      // Every row is in exactly one bin of each feature: the root's sums are the first feature's bins added up.
+      const f = features[0]!;
+      const { offsets, numBins, slots } = kernels.s;
+      for (let s = offsets[f]!; s <= offsets[f]! + numBins[f]!; s++) {
+        root.sumG += hist[2 * s]!;
+        if (hessians) root.sumH += hist[2 * slots + s]!;
+      }
+    } else {
+      root.sumG = sumAt(kernels.gradients(c), base, rowCount);
+      if (hessians) root.sumH = sumAt(hessians, base, rowCount);
+    }
     let level = [root];
     for (let depth = 0; depth < maxDepth && level.length > 0; depth++) {
       const next: GrowNode[] = [];
@@ -557,7 +579,7 @@ class TreeGrower {
    * rows (a segment never has more), the runs' sums then added up in order, so the sums depend on the segments
    * alone, never on which thread built which run.
    */
-  private buildHistograms(nodes: GrowNode[], buffer: number, inOrder: boolean): void {
+  private buildHistograms(nodes: GrowNode[], buffer: number, inOrder: boolean): Float64Array[] {
     const { crew } = this;
     const { arena, histLength, segments: shared } = crew.kernels;
     const targets: { hist: Float64Array; first: boolean }[] = [];
@@ -589,6 +611,7 @@ class TreeGrower {
         else for (let s = 0; s < histLength; s++) hist[s]! += chunk[s]!;
       }
     });
+    return nodes.map((node) => node.hist!);
   }
 
   /**
@@ -974,11 +997,16 @@ export function trainGbdt(
     for (let i = 0; i < n; i++) base[i] = i;
     const featureCount = Math.max(1, Math.round(p.featureFraction! * x.columns.length));
     const allFeatures = Uint32Array.from(x.columns.keys());
+    const fused = p.task === 'regression' && p.subsample === 1;
 
     for (let round = startRound; round < p.rounds; round++) {
       const random = mulberry32(deriveSeed(p.seed, ROUND_STREAM, round));
-      for (let s = 0; s < n; s += CHUNK) crew.queue(TASK_GRADIENTS, s, Math.min(n, s + CHUNK));
-      crew.run();
+      // Squared error over every row: adding the last tree's leaf values already updated the gradients.
+      if (!fused || round === startRound) {
+        for (let s = 0; s < n; s += CHUNK) crew.queue(TASK_GRADIENTS, s, Math.min(n, s + CHUNK));
+        crew.run();
+      }
+      crew.kernels.control[CTL_FUSED] = fused ? 1 : 0;
       let rowCount = n;
       if (p.subsample! < 1) {
         rowCount = 0;
