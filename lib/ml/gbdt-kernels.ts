@@ -156,6 +156,16 @@ export function allocateShared(
   return s;
 }
 
+/**
+ * Waits a little while `control[index]` still holds `value`, without sleeping: the next batch usually comes within
+ * tens of microseconds, and waking from Atomics.wait takes about as long, which a short batch would spend idle.
+ */
+export function spinWhile(control: Int32Array, index: number, value: number): void {
+  for (let i = 0; i < SPINS && Atomics.load(control, index) === value; i++);
+}
+
+const SPINS = 20_000;
+
 /** One thread's view of the shared rows, and the code of every task. */
 export class Kernels {
   readonly control: Int32Array;

@@ -20,6 +20,7 @@ import {
   CTL_HELPED,
   CTL_NEXT,
   Kernels,
+  spinWhile,
   TASK_ADD,
   TASK_GRADIENTS,
   TASK_HISTOGRAM,
@@ -32,11 +33,12 @@ import { checkFeatures, checkMatrix, checkTargets, inferNumClasses, MlInputError
 import type { FeatureMatrix, Task } from './types.js';
 
 /*
- * Histogram gradient-boosted trees, XGBoost's `hist` method in one thread. Each feature is cut into at most `bins`
- * quantile bins (plus one for NaN) once, as bytes. Trees grow depth-wise: a node's histogram of gradient and hessian
- * sums per bin gives every candidate split; the best has the largest XGBoost gain, NaN tried on both sides; leaves
- * are Newton steps -G/(H + lambda) times the learning rate. Only the smaller child's histogram is built from rows,
- * the larger is its parent minus it. Thresholds are stored as real values, so prediction reads raw features.
+ * Histogram gradient-boosted trees, XGBoost's `hist` method. Each feature is cut into at most `bins` quantile bins
+ * (plus one for NaN) once, as bytes. Trees grow depth-wise: a node's histogram of gradient and hessian sums per bin
+ * gives every candidate split; the best has the largest XGBoost gain, NaN tried on both sides; leaves are Newton
+ * steps -G/(H + lambda) times the learning rate. Only the smaller child's histogram is built from rows, the larger
+ * is its parent minus it. Thresholds are stored as real values, so prediction reads raw features. The work over rows
+ * (partitions, histograms, leaf values, gradients) is shared out to helper threads: see gbdt-kernels.ts.
  */
 
 /** Training parameters; `defaultGbdtParams(task)` gives a working set. */
@@ -280,6 +282,7 @@ class Crew {
       this.tasks += size;
       for (let d = Atomics.load(control, CTL_DONE); d < size; d = Atomics.load(control, CTL_DONE)) {
         if (Atomics.load(control, CTL_FAILED) === 1) throw new Error('a GBDT helper thread failed; see its error');
+        spinWhile(control, CTL_DONE, d);
         Atomics.wait(control, CTL_DONE, d, 1000);
       }
       for (let j = 0; j < size; j++) this.counts.push(counts[j]!);
