@@ -27,6 +27,7 @@ export const NON_RETRYABLE_TYPES = [
   'UntrustedPackage',
   'PythonEnvError',
   'ExternalTrainerFailed',
+  'WebhookRejected',
 ] as const;
 export type NonRetryableType = (typeof NON_RETRYABLE_TYPES)[number];
 

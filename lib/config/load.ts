@@ -157,6 +157,7 @@ export function loadConfig(options: LoadConfigOptions = {}): CairnConfig {
   config.store.localDir = resolve(config.home, config.store.localDir ?? 'artifacts');
   config.signing.keyFile = resolve(config.home, config.signing.keyFile ?? join('secrets', 'signing-key.json'));
   config.signing.trustDir = resolve(config.home, config.signing.trustDir ?? 'keys');
+  for (const hook of config.notifications.webhooks) hook.secretFile = resolve(config.home, hook.secretFile);
   if (config.store.kind === 's3' && config.store.secretKey === undefined) {
     const generated = resolve(config.home, 'secrets', 's3-secret-key');
     if (existsSync(generated)) config.store.secretKey = readFileSync(generated, 'utf8').trim();
@@ -169,6 +170,8 @@ export function redactConfig(config: CairnConfig): CairnConfig {
   // Every URL (database, NATS, S3 endpoint, Temporal) loses its password, token and secret parameters.
   const copy = redactDeep(structuredClone(config));
   for (const key of Object.keys(SECRET_KEYS)) if (getPath(copy, key) !== undefined) setPath(copy, key, '[redacted]');
+  // A webhook's path may be its credential (a Slack incoming-webhook URL is): only the origin is shown.
+  for (const hook of copy.notifications.webhooks) hook.url = `${new URL(hook.url).origin}/[redacted]`;
   return copy;
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NOTIFICATION_EVENTS } from '../notifications/events.js';
 
 const hostPort = z.string().regex(/^[^\s:/]+:\d{1,5}$/, 'expected host:port, for example 127.0.0.1:7233');
 const port = z.coerce.number({ error: 'expected a port number' }).int().min(1).max(65535);
@@ -149,6 +150,40 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** A principal may approve a release it requested itself (one-person teams). @default false */
       selfApproval: flag.default(false),
+    })
+    .prefault({}),
+  console: z
+    .strictObject({
+      /**
+       * Base URL of the Cairn console, for the links in notifications (the console itself is not built yet: issue 16,
+       * part 2). @default 'http://127.0.0.1:8090'
+       */
+      url: z.url({ protocol: /^https?$/, error: 'expected http(s)://host:port' }).default('http://127.0.0.1:8090'),
+    })
+    .prefault({}),
+  notifications: z
+    .strictObject({
+      /**
+       * Webhooks that get a signed, Slack-compatible JSON message for each event they subscribe to; a workflow never
+       * waits for one (delivery is retried by a workflow of its own). @default []
+       */
+      webhooks: z
+        .array(
+          z.strictObject({
+            /** Names the webhook in workflow inputs and logs (its URL stays in the config). */
+            name: z.string().regex(/^[a-z][a-z0-9-]*$/, 'expected a kebab-case name'),
+            url: z.url({ protocol: /^https?$/, error: 'expected http(s)://host[:port]/path' }),
+            /** @default every event */
+            events: z
+              .array(z.enum(NOTIFICATION_EVENTS))
+              .min(1)
+              .default([...NOTIFICATION_EVENTS]),
+            /** A file holding the HMAC secret (relative to `home`); the secret itself never goes in cairn.yaml. */
+            secretFile: z.string().min(1),
+          })
+        )
+        .refine((hooks) => new Set(hooks.map((h) => h.name)).size === hooks.length, 'webhook names must be unique')
+        .default([]),
     })
     .prefault({}),
   nats: z
