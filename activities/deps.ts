@@ -3,6 +3,7 @@ import type { Pool } from '../lib/db/pool.js';
 import type { Sources } from '../lib/data/sources/index.js';
 import type { CodeVersion } from '../lib/lineage/code-version.js';
 import type { Logger } from '../lib/logging/logger.js';
+import type { Notifications } from '../lib/notifications/webhooks.js';
 import type { Project } from '../lib/pipeline/project.js';
 import type { PackageSigner, PackageTrust } from '../lib/signing/packages.js';
 
@@ -27,4 +28,6 @@ export interface ActivityDeps {
   signer?: PackageSigner;
   /** The keys packages must be signed by to be released or scored (`signing.trustDir`). */
   trust: PackageTrust;
+  /** Webhooks notified of alerts, failed runs and releases (`notifications.webhooks`). @default none */
+  notifications?: Notifications;
 }

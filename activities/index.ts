@@ -4,6 +4,7 @@ import { createEvaluateActivities } from './evaluate.js';
 import { createHelloActivities } from './hello.js';
 import { createIngestActivities, createSnapshotStage } from './ingest.js';
 import { createMonitorActivities } from './monitor.js';
+import { createNotifyActivities } from './notify.js';
 import { createPackageActivities } from './package.js';
 import { createPrepareActivities } from './prepare.js';
 import { createPruneActivities } from './prune-log.js';
@@ -35,6 +36,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createBatchInferenceActivities(deps),
     ...createMonitorActivities(deps),
     ...createPruneActivities(deps),
+    ...createNotifyActivities(deps),
     // The tabular recipe's built-in steps run the same stage code inside their step activity.
     ...createRunStepActivities(deps, { ...stages, snapshot: createSnapshotStage(deps) }),
   };

@@ -13,6 +13,7 @@ import { createLogger } from '../lib/logging/logger.js';
 import { installTemporalRuntime } from '../lib/logging/temporal-runtime.js';
 import { projectDir } from '../lib/pipeline/bundle.js';
 import { loadProject } from '../lib/pipeline/project.js';
+import { notificationsOf } from '../lib/notifications/webhooks.js';
 import { connectWorker } from '../lib/temporal/connection.js';
 import { sourcesOf } from '../lib/pipeline/run-config.js';
 
@@ -74,6 +75,7 @@ export async function runWorker(role: WorkerRole): Promise<void> {
         cpuSecondPrice: config.tracking.cpuSecondPrice,
         selfApproval: config.release.selfApproval,
         ...signingOf(config),
+        notifications: notificationsOf(config),
         project,
       }),
       shutdownGraceTime: config.worker.shutdownGraceTime,

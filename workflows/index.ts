@@ -8,3 +8,4 @@ export { retrainModel } from './retrain-model.js';
 export { monitorModel } from './monitor-model.js';
 export { runPipeline } from './run-pipeline.js';
 export { pruneLogs } from './prune-log.js';
+export { notifyWebhooks } from './notify.js';

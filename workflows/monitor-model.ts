@@ -20,6 +20,7 @@ import type { WorkflowStatus } from './messages.js';
 import { CairnModel } from './search-attributes.js';
 import { StageTracker } from './stages.js';
 import { boundedRetry } from './retry.js';
+import { notify } from './notify.js';
 
 export const monitorModelInput = z.strictObject({
   model: z.string().regex(/^[a-z][a-z0-9-]*$/, 'expected a model name'),
@@ -107,6 +108,18 @@ export async function monitorModel(raw: MonitorModelInput): Promise<{ checks: nu
       status.results.seq = seq;
       status.results.last = report;
       if (!report.deployed) return { checks: seq, reason: `${model} no longer serves in ${environment}` };
+      if (report.status === 'alert') {
+        // One message per alert: its id is the check's (seq carries on across continue-as-new).
+        await notify({
+          type: 'alert',
+          seq,
+          model,
+          environment,
+          ...(report.version === undefined ? {} : { version: report.version }),
+          ...(report.reportId === undefined ? {} : { reportId: report.reportId }),
+          summary: report.reason,
+        });
+      }
       if (report.status === 'alert' && setup.retrain === 'on-alert') {
         stages.enter('requesting retraining');
         await requestRetraining({

@@ -21,6 +21,7 @@ import type { WorkflowStatus } from './messages.js';
 import { CairnModel, CairnModelVersion } from './search-attributes.js';
 import { StageTracker } from './stages.js';
 import { boundedRetry } from './retry.js';
+import { notify } from './notify.js';
 
 const duration = z.union([
   z.number().int().positive(),
@@ -242,6 +243,14 @@ export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModel
   ): Promise<ReleaseModelResult> => {
     if (fleet) await stageRelease(request, false);
     await recordRelease(releaseId, final, decisions, outcome);
+    if (final !== 'rejected')
+      await notify({
+        type: final === 'promoted' ? 'promoted' : 'rolled_back',
+        model,
+        version,
+        environment,
+        summary: outcome,
+      });
     stages.enter(final);
     return {
       releaseId,
@@ -315,6 +324,14 @@ export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModel
   const previous = check.current;
 
   stages.enter('awaiting-approval');
+  await notify({
+    type: 'approval_pending',
+    model,
+    version,
+    environment,
+    summary: `passed its checklist and waits for an approval${requester ? ` (requested by ${requester})` : ''}; silence for ${input.approvalTimeout} counts as a rejection`,
+    approveWith: `cairn approve ${workflowId}`,
+  });
   const decided = await condition(() => verdict !== undefined || rollback !== undefined, input.approvalTimeout);
   if (!decided) {
     record({

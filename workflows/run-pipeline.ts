@@ -18,6 +18,7 @@ import { parseInput } from './input.js';
 import { statusQuery } from './messages.js';
 import type { StepStatus, WorkflowStatus } from './messages.js';
 import { boundedRetry } from './retry.js';
+import { notify } from './notify.js';
 
 /** A step is retried 5 times at most (about 15 s of backoff); validation failures never. */
 const STEP_RETRY = boundedRetry({ maximumAttempts: 5 });
@@ -211,6 +212,14 @@ export async function runPipeline(input: RunPipelineInput): Promise<RunPipelineR
       await CancellationScope.nonCancellable(() =>
         local.finishRun(plan!.runId, { status: state, error: message || `the run was ${state}` })
       );
+      if (state === 'failed')
+        await notify({
+          type: 'run_failed',
+          pipeline: plan.pipeline,
+          runId: plan.runId,
+          stage: String(status.results.failedAt),
+          summary: message || 'the run failed',
+        });
     }
     throw err;
   }

@@ -24,6 +24,7 @@ import {
 } from './search-attributes.js';
 import { boundedRetry } from './retry.js';
 import { StageTracker } from './stages.js';
+import { notify } from './notify.js';
 
 export const trainingPipelineInput = z.strictObject({
   /** Pipeline name from the pipeline index, e.g. `penguins`. */
@@ -192,6 +193,15 @@ export async function trainingPipeline(input: TrainingPipelineInput): Promise<Tr
         err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
       const error = message || (status === 'cancelled' ? 'the run was cancelled' : 'the run failed');
       await CancellationScope.nonCancellable(() => light.finishRun(runId, { status, error }));
+      if (status === 'failed')
+        await notify({
+          type: 'run_failed',
+          pipeline: args.pipeline,
+          ...(args.model ? { model: args.model } : {}),
+          runId,
+          stage: String(stages.status.results.failedAt),
+          summary: error,
+        });
     }
     throw err;
   }
