@@ -26,6 +26,16 @@ interface Entry {
   used: number;
 }
 
+/**
+ * What one connection remembers of the token it presented last: the cache entry it was found under. Kept by the
+ * caller on the connection (it goes with it); see `TokenCache.checkRemembered`.
+ */
+export interface TokenMemo {
+  token?: string;
+  entry?: Entry;
+  generation?: number;
+}
+
 /** SHA-256 in hex: one call where node has `crypto.hash` (20.12), a Hash object otherwise. */
 const sha256: (text: string) => string =
   typeof crypto.hash === 'function'
@@ -40,6 +50,8 @@ const sha256: (text: string) => string =
 export class TokenCache {
   private readonly entries = new Map<string, Entry>();
   private clock = 0;
+  /** Bumped whenever entries are dropped (revocation, eviction, clear): a remembered entry may be stale then. */
+  private generation = 0;
   private readonly ttlMs: number;
   private readonly negativeTtlMs: number;
   private readonly max: number;
@@ -69,6 +81,34 @@ export class TokenCache {
     return entry.settled ?? entry.lookup;
   }
 
+  /**
+   * `check` for a caller that presents the same token again and again (a keep-alive connection: the same header on
+   * every request): `memo` keeps the entry a settled answer came from, and answers the next call with that token
+   * without hashing it, while the entry holds (not expired, nothing dropped from the cache since).
+   */
+  checkRemembered(
+    token: string,
+    memo: TokenMemo
+  ): { principal: Principal | undefined } | Promise<Principal | undefined> {
+    const remembered = memo.entry;
+    if (
+      remembered !== undefined &&
+      memo.token === token &&
+      memo.generation === this.generation &&
+      remembered.expires > this.now()
+    ) {
+      remembered.used = ++this.clock;
+      return remembered.settled!;
+    }
+    const entry = this.entry(token);
+    if (entry.settled) {
+      memo.token = token;
+      memo.entry = entry;
+      memo.generation = this.generation;
+    }
+    return entry.settled ?? entry.lookup;
+  }
+
   private entry(token: string): Entry {
     const key = sha256(token);
     const now = this.now();
@@ -88,7 +128,7 @@ export class TokenCache {
         if (!principal) entry.expires = Math.min(entry.expires, this.now() + this.negativeTtlMs);
       },
       () => {
-        if (this.entries.get(key) === entry) this.entries.delete(key);
+        if (this.entries.get(key) === entry) this.drop(key);
       }
     );
     return entry;
@@ -105,12 +145,18 @@ export class TokenCache {
           oldest = key;
         }
       }
-      this.entries.delete(oldest!);
+      this.drop(oldest!);
     }
+  }
+
+  private drop(key: string): void {
+    this.entries.delete(key);
+    this.generation++;
   }
 
   clear(): void {
     this.entries.clear();
+    this.generation++;
   }
 
   /**
@@ -120,6 +166,6 @@ export class TokenCache {
   forget(tokenId?: string): void {
     if (tokenId === undefined) return this.clear();
     for (const [key, entry] of this.entries)
-      if (!entry.settled || entry.settled.principal?.tokenId === tokenId) this.entries.delete(key);
+      if (!entry.settled || entry.settled.principal?.tokenId === tokenId) this.drop(key);
   }
 }

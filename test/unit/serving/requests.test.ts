@@ -9,6 +9,7 @@ import {
   parseClientJson,
   parseFeedbackBody,
   parsePredictBody,
+  predictBodySchema,
   RefusedJsonError,
 } from '../../../serving/requests.js';
 
@@ -41,6 +42,49 @@ describe('predict bodies', () => {
     expect(thrown(() => parsePredictBody({})).message).toMatch(/no rows/);
     expect(thrown(() => parsePredictBody({ rows: [{}], row: {} })).message).toMatch(/not both/);
     expect(thrown(() => parsePredictBody([{ a: 1 }])).statusCode).toBe(400);
+  });
+
+  it('takes without zod exactly the bodies the schema accepts, as the schema reads them', () => {
+    const long = 'k'.repeat(257);
+    const bodies: unknown[] = [
+      { row: { a: 1 } },
+      { row: null },
+      { row: 7 },
+      { rows: [{ a: 1 }, 2, null] },
+      { rows: [] },
+      { rows: {} },
+      { rows: 'x' },
+      { rows: [1], key: 'user' },
+      { row: 1, key: '' },
+      { row: 1, key: long },
+      { row: 1, key: long.slice(1) },
+      { row: 1, key: 3 },
+      { rows: [1], row: 1 },
+      { rows: [1], extra: 1 },
+      { key: 'k' },
+      {},
+      [],
+      null,
+      'rows',
+      Object.create({ row: { inherited: true } }),
+      JSON.parse('{"row": 1, "key": "k"}'),
+    ];
+    for (const body of bodies) {
+      const parsed = predictBodySchema.safeParse(body);
+      const { rows, row, key } = parsed.success ? parsed.data : {};
+      const expected =
+        parsed.success && (rows === undefined) !== (row === undefined)
+          ? { rows: rows ?? [row], ...(key === undefined ? {} : { key }) }
+          : 'refused';
+      let got: unknown;
+      try {
+        got = parsePredictBody(body);
+      } catch (err) {
+        if (!(err instanceof HttpError) || err.statusCode !== 400) throw err;
+        got = 'refused';
+      }
+      expect(got, JSON.stringify(body)).toEqual(expected);
+    }
   });
 });
 
@@ -124,6 +168,35 @@ describe('TokenCache', () => {
     await expect(cache.lookup('good')).rejects.toThrow('database down');
     state.fail = false;
     expect(await cache.lookup('good')).toMatchObject({ principal: 'alice' });
+  });
+
+  it('answers a token a connection presented before from its memo, until the entry expires or is revoked', async () => {
+    const { db, state } = tokenDb();
+    let now = 0;
+    const cache = new TokenCache(db, { ttlMs: 30_000, now: () => now });
+    const memo = {};
+    // Not known yet: the lookup, then the answer without one.
+    expect(await cache.checkRemembered('good', memo)).toMatchObject({ principal: 'alice' });
+    expect(cache.checkRemembered('good', memo)).toEqual({ principal: expect.objectContaining({ principal: 'alice' }) });
+    expect(state.queries).toBe(1);
+    expect(memo).toMatchObject({ token: 'good' });
+    // Another token on the connection is looked up as itself.
+    expect(await cache.checkRemembered('bad', memo)).toBeUndefined();
+    expect(cache.checkRemembered('good', memo)).toEqual({ principal: expect.objectContaining({ principal: 'alice' }) });
+    expect(state.queries).toBe(2);
+    // A revocation forgets the token everywhere: the memo no longer answers.
+    cache.forget('id');
+    state.tokens.clear();
+    expect(await cache.checkRemembered('good', memo)).toBeUndefined();
+    expect(state.queries).toBe(3);
+    // Expiry: an entry past its time is looked up again.
+    state.tokens.set(hash('good'), { principal: 'alice', roles: ['predict'] });
+    now = 6_000;
+    expect(await cache.checkRemembered('good', memo)).toMatchObject({ principal: 'alice' });
+    expect(state.queries).toBe(4);
+    now = 40_000;
+    expect(await cache.checkRemembered('good', memo)).toMatchObject({ principal: 'alice' });
+    expect(state.queries).toBe(5);
   });
 
   it('forgets the least recently used token beyond its size', async () => {
