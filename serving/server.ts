@@ -18,7 +18,7 @@ import type { CairnConfig } from '../lib/config/index.js';
 import type { Pool } from '../lib/db/pool.js';
 import type { Table } from '../lib/data/table.js';
 import type { Logger } from '../lib/logging/logger.js';
-import { FeedRecorder } from '../lib/monitoring/feed.js';
+import { FeedThread } from '../lib/monitoring/feed-thread.js';
 import type { Prediction } from '../lib/scoring/scorer.js';
 import { ScoringInputError } from '../lib/scoring/scorer.js';
 import { TokenCache } from './auth.js';
@@ -52,7 +52,8 @@ export interface ServerDeps {
 export interface Server {
   app: FastifyInstance;
   models: ModelSet;
-  feed: FeedRecorder;
+  /** The monitoring feed, aggregated and written by a thread of its own. */
+  feed: FeedThread;
   metrics: ServingMetrics;
   tokens: TokenCache;
   /** Stops polling, lets in-flight requests finish, closes the listener and writes the rest of the feed. */
@@ -70,9 +71,13 @@ export interface PredictResponse {
 /** A predict request on its way: what the response hook hands to the metrics and the feed. */
 interface InFlight {
   loaded: LoadedModel;
+  /** The rows as sent: the prediction log keeps a sample of them. */
+  rows: unknown[];
   table: Table | undefined;
+  /** Set once the outputs are known to be finite: the request was answered. */
   raw: Float64Array | undefined;
-  log: { ids: string[]; inputs: unknown[]; outputs: Prediction[] } | undefined;
+  /** Each row's prediction id. */
+  ids: string[] | undefined;
 }
 
 /**
@@ -131,20 +136,30 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
   const { db, logger, config } = deps;
   const serving = config.serving;
   const log = logger.child({ component: 'serving' });
+  if (!serving.tlsCertFile !== !serving.tlsKeyFile)
+    throw new ConfigError('serving.tlsCertFile and serving.tlsKeyFile go together: set both, or neither');
+  const tls =
+    serving.tlsCertFile && serving.tlsKeyFile
+      ? { cert: readFileSync(serving.tlsCertFile), key: readFileSync(serving.tlsKeyFile) }
+      : undefined;
   // Only the public keys: a server verifies packages, it never reads the signing key.
   const trust = new PackageTrust(config.signing.trustDir!);
   const models = new ModelSet({ db, store: deps.store, logger: log, trust }, serving.environment, 'online');
-  const feed = new FeedRecorder({
-    db,
+  // Aggregated and written on a thread of its own: the request path only appends numbers to a batch.
+  const feed = new FeedThread({
+    database: config.database,
     environment: serving.environment,
     sampleRate: serving.sampleRate,
+    flushIntervalMs: durationMs(serving.flushInterval),
     ...(deps.server ? { server: deps.server } : {}),
     onFlushError: (err) => {
       metrics.feedFlushErrors.inc();
       log.warn({ err }, 'monitoring feed write failed; its data is kept for the next flush');
     },
     onRejectedSample: (err, id) =>
-      log.warn({ err: (err as Error).message, prediction: id }, 'sampled row refused by PostgreSQL; dropped'),
+      log.warn({ err: err.message, prediction: id }, 'sampled row refused by PostgreSQL; dropped'),
+    onThreadError: (err) =>
+      log.error({ err }, 'the monitoring feed thread stopped; what it had not written is lost; starting it again'),
   });
   const metrics = createServingMetrics({
     routes: () => models.models(),
@@ -155,12 +170,6 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
   // A revoked token is refused from the moment PostgreSQL announces it (LISTEN/NOTIFY), on every server.
   const revocations = watchRevocations(deps.config, (tokenId) => tokens.forget(tokenId), log);
 
-  if (!serving.tlsCertFile !== !serving.tlsKeyFile)
-    throw new ConfigError('serving.tlsCertFile and serving.tlsKeyFile go together: set both, or neither');
-  const tls =
-    serving.tlsCertFile && serving.tlsKeyFile
-      ? { cert: readFileSync(serving.tlsCertFile), key: readFileSync(serving.tlsKeyFile) }
-      : undefined;
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     // Request lines would dominate the log under load: metrics count requests, errors are logged where they happen.
@@ -308,7 +317,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
       const header = request.headers['x-cairn-key'];
       // Picked once, before scoring: a deployment change cannot swap the model mid-request.
       const loaded = models.pick(route, key ?? (Array.isArray(header) ? header[0] : header));
-      const state: InFlight = { loaded, table: undefined, raw: undefined, log: undefined };
+      const state: InFlight = { loaded, rows, table: undefined, raw: undefined, ids: undefined };
       (request as PredictRequest).cairnState = state;
       const { scorer, version } = loaded;
 
@@ -348,18 +357,16 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
           }
         }
 
-        const outputs = new Array<Prediction>(n);
+        // A sampled row's prediction is made again by the feed (`prediction`): only ids and rows are kept here.
         const ids = new Array<string>(n);
         const predictions = new Array<AnsweredPrediction>(n);
         for (let i = 0; i < n; i++) {
-          const prediction = scorer.prediction(raw, i);
           const id = randomUUID();
-          outputs[i] = prediction;
           ids[i] = id;
-          predictions[i] = { id, version, ...prediction };
+          predictions[i] = { id, version, ...scorer.prediction(raw, i) };
         }
         state.raw = raw;
-        state.log = { ids, inputs: rows, outputs };
+        state.ids = ids;
         return { model: name, predictions };
       }
     }
@@ -375,12 +382,13 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
       metrics.requests.inc({ model: models.get(name) ? name : UNKNOWN_MODEL, version: '', status });
       return;
     }
-    const { loaded, table, raw, log } = state;
+    const { loaded, table, raw } = state;
     const latencyMs = reply.elapsedTime;
     const ok = status === 200 && table !== undefined && raw !== undefined;
     metrics.of(loaded).request(status, latencyMs / 1000, ok ? table.rowCount : 0);
     if (!table || (status !== 200 && status < 500)) return;
-    feed.record(ok ? { model: loaded, latencyMs, table, raw, log } : { model: loaded, latencyMs, table });
+    if (ok) feed.record(loaded, latencyMs, table, raw, state.ids, state.rows);
+    else feed.record(loaded, latencyMs, table);
   }
 
   app.post<{ Params: { name: string } }>(
@@ -390,7 +398,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
       const { name } = request.params;
       const body = parseFeedbackBody(request.body);
       // Sampled predictions wait for the next flush; write them first so feedback can refer to them at once.
-      if (feed.hasPendingSamples(body.feedback.map((f) => f.predictionId))) await feed.flushSamples();
+      await feed.flushSamplesFor(body.feedback.map((f) => f.predictionId));
       const classesOf = (version: number) => {
         const route = models.get(name);
         const loaded = [route?.stable, route?.canary].find((m) => m?.version === version);
@@ -457,7 +465,6 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
     );
   }
   models.start(durationMs(serving.reloadInterval));
-  feed.start(durationMs(serving.flushInterval));
 
   let closing: Promise<void> | undefined;
   return {
