@@ -1,5 +1,8 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { LogController } from 'fastify';
 import type {
@@ -16,11 +19,8 @@ import type { Principal, Role } from '../lib/auth/tokens.js';
 import { ConfigError } from '../lib/config/index.js';
 import type { CairnConfig } from '../lib/config/index.js';
 import type { Pool } from '../lib/db/pool.js';
-import type { Table } from '../lib/data/table.js';
 import type { Logger } from '../lib/logging/logger.js';
 import { FeedThread } from '../lib/monitoring/feed-thread.js';
-import type { Prediction } from '../lib/scoring/scorer.js';
-import { ScoringInputError } from '../lib/scoring/scorer.js';
 import { TokenCache } from './auth.js';
 import { watchRevocations } from '../lib/auth/revocations.js';
 import { PackageTrust } from '../lib/signing/packages.js';
@@ -30,15 +30,19 @@ import { createServingMetrics } from './metrics.js';
 import type { ServingMetrics } from './metrics.js';
 import { DependencyWatch, objectStoreCheck, postgresCheck } from '../lib/health/watch.js';
 import { ModelSet } from './model-set.js';
-import type { LoadedModel } from './model-set.js';
 import {
-  boundedError,
-  HttpError,
-  parseClientJson,
-  parseFeedbackBody,
-  parsePredictBody,
-  RefusedJsonError,
-} from './requests.js';
+  errorBody,
+  fastPredict,
+  newPredictState,
+  parseBody,
+  PredictGrants,
+  predictResponse,
+  Predictor,
+} from './predict.js';
+import type { PredictResponse, PredictState } from './predict.js';
+import { boundedError, HttpError, parseFeedbackBody } from './requests.js';
+
+export type { AnsweredPrediction, PredictResponse } from './predict.js';
 
 export interface ServerDeps {
   db: Pool;
@@ -60,31 +64,12 @@ export interface Server {
   close(): Promise<void>;
 }
 
-/** One predicted row as answered: its prediction id, the version that made it and the prediction. */
-export type AnsweredPrediction = { id: string; version: number } & Prediction;
-
-export interface PredictResponse {
-  model: string;
-  predictions: AnsweredPrediction[];
-}
-
-/** A predict request on its way: what the response hook hands to the metrics and the feed. */
-interface InFlight {
-  loaded: LoadedModel;
-  /** The rows as sent: the prediction log keeps a sample of them. */
-  rows: unknown[];
-  table: Table | undefined;
-  /** Set once the outputs are known to be finite: the request was answered. */
-  raw: Float64Array | undefined;
-  /** Each row's prediction id. */
-  ids: string[] | undefined;
-}
-
 /**
- * Requests carry their predict state (`cairnState`, declared on every request so they keep one shape): a side table
- * keyed by request kept every request's state alive past young-generation collections.
+ * Requests carry their predict state and principal (declared on every request so they keep one shape): a side
+ * table keyed by request kept every request's state alive past young-generation collections.
  */
-type PredictRequest = FastifyRequest<{ Params: { name: string } }> & { cairnState: InFlight | null };
+type CairnRequest = FastifyRequest & { cairnState: PredictState | null; cairnPrincipal: Principal | undefined };
+type PredictRequest = FastifyRequest<{ Params: { name: string } }> & CairnRequest;
 
 /**
  * The 200 answer of predict, for fastify's compiled serializer (about half the time of JSON.stringify on it).
@@ -170,6 +155,21 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
   // A revoked token is refused from the moment PostgreSQL announces it (LISTEN/NOTIFY), on every server.
   const revocations = watchRevocations(deps.config, (tokenId) => tokens.forget(tokenId), log);
 
+  const predictor = new Predictor(models, metrics, feed, serving.environment);
+  let open = true;
+  // Without a rate limit (a fastify hook), the common predict request skips fastify: see `fastPredict`.
+  const fast =
+    serving.rateLimit > 0
+      ? undefined
+      : fastPredict({
+          predictor,
+          tokens,
+          models,
+          grants: new PredictGrants(),
+          bodyLimit: serving.maxBodyBytes,
+          log,
+          open: () => open,
+        });
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     // Request lines would dominate the log under load: metrics count requests, errors are logged where they happen.
@@ -178,7 +178,27 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
     // request logs name it with `reqId` themselves.
     childLoggerFactory: (logger) => logger,
     bodyLimit: serving.maxBodyBytes,
+    // Made by the factory below; fastify reads it for the addresses it reports.
     ...(tls ? { https: tls } : {}),
+    // The node:http(s) server fastify would make, with the predict fast path in front of fastify's handler.
+    serverFactory: (handler, options) => {
+      const listener = fast
+        ? (req: IncomingMessage, res: ServerResponse) => {
+            if (!fast(req, res)) handler(req, res);
+          }
+        : handler;
+      const server = tls ? createHttpsServer(tls, listener) : createHttpServer(listener);
+      // Fastify's defaults, as it sets them on a server it makes.
+      const timeouts = options as unknown as {
+        keepAliveTimeout: number;
+        requestTimeout: number;
+        connectionTimeout: number;
+      };
+      server.keepAliveTimeout = timeouts.keepAliveTimeout;
+      server.requestTimeout = timeouts.requestTimeout;
+      server.setTimeout(timeouts.connectionTimeout);
+      return server;
+    },
   }) as unknown as FastifyInstance;
   if (serving.rateLimit > 0) {
     // Per token (its hash), else per address; a request over the limit gets 429 before any work is done.
@@ -198,20 +218,15 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
     });
   }
   app.decorateRequest('cairnState', null);
+  app.decorateRequest('cairnPrincipal', undefined);
 
   // JSON.parse's own message names the problem and its position (fastify's default parser hides it).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = body as string;
-    if (text.trim() === '') {
-      done(new HttpError(400, 'the request body is empty: expected JSON like {"rows": [{...}]}'), undefined);
-      return;
-    }
     try {
-      done(null, parseClientJson(text));
+      done(null, parseBody(body as string));
     } catch (err) {
-      const refused = err instanceof RefusedJsonError;
-      done(new HttpError(400, refused ? err.message : `malformed JSON: ${(err as Error).message}`), undefined);
+      done(err as HttpError, undefined);
     }
   });
 
@@ -224,7 +239,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
         );
       }
       if (err.statusCode === 401) void reply.header('www-authenticate', 'Bearer');
-      return reply.code(err.statusCode).send(boundedError({ error: err.message, ...err.details }));
+      return reply.code(err.statusCode).send(errorBody(err));
     }
     switch (err.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -269,34 +284,20 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
         return done(new HttpError(401, 'missing bearer token: send the header Authorization: Bearer <token>'));
       const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
       if (!match) return done(new HttpError(401, 'the Authorization header must read "Bearer <token>"'));
-      const decide = (principal: Principal | undefined) => {
-        principals.set(request, principal);
-        done(refusal(principal, role(request)));
-      };
       const known = tokens.check(match[1]!);
-      if (!(known instanceof Promise)) return decide(known.principal);
-      known.then(decide, (err: unknown) =>
-        done(new HttpError(503, 'cannot check the token: the database is unreachable; retry shortly', {}, err))
+      if (!(known instanceof Promise)) {
+        (request as CairnRequest).cairnPrincipal = known.principal;
+        return done(refusal(known.principal, role(request)));
+      }
+      known.then(
+        (principal) => {
+          (request as CairnRequest).cairnPrincipal = principal;
+          done(refusal(principal, role(request)));
+        },
+        (err: unknown) =>
+          done(new HttpError(503, 'cannot check the token: the database is unreachable; retry shortly', {}, err))
       );
     };
-  const principals = new WeakMap<FastifyRequest, Principal | undefined>();
-
-  const servedNames = () =>
-    models
-      .models()
-      .map((r) => r.model)
-      .sort();
-
-  const routeOf = (name: string) => {
-    const route = models.get(name);
-    if (route) return route;
-    const known = servedNames();
-    throw new HttpError(
-      404,
-      `model ${JSON.stringify(name)} is not served in ${serving.environment} (served: ${known.join(', ') || 'none'})`,
-      { models: known }
-    );
-  };
 
   app.post<{ Params: { name: string } }>(
     '/v1/models/:name/predict',
@@ -304,7 +305,9 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
       schema: { response: { 200: PREDICT_RESPONSE } },
       onRequest: authorize(predictRole),
       onResponse: (request, reply, done) => {
-        recordPredict(request as PredictRequest, reply);
+        const state = (request as PredictRequest).cairnState;
+        (request as PredictRequest).cairnState = null;
+        predictor.record(state, (request as PredictRequest).params.name ?? '', reply.statusCode, reply.elapsedTime);
         done();
       },
     },
@@ -312,84 +315,12 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
     // promise only for ONNX graphs.
     (request): PredictResponse | Promise<PredictResponse> => {
       const { name } = request.params;
-      const route = routeOf(name);
-      const { rows, key } = parsePredictBody(request.body);
-      const header = request.headers['x-cairn-key'];
-      // Picked once, before scoring: a deployment change cannot swap the model mid-request.
-      const loaded = models.pick(route, key ?? (Array.isArray(header) ? header[0] : header));
-      const state: InFlight = { loaded, rows, table: undefined, raw: undefined, ids: undefined };
+      const state = newPredictState();
       (request as PredictRequest).cairnState = state;
-      const { scorer, version } = loaded;
-
-      let table: Table;
-      try {
-        table = scorer.parseRows(rows);
-      } catch (err) {
-        if (!(err instanceof ScoringInputError)) throw err;
-        throw new HttpError(400, `the rows do not fit model ${name}'s input contract: ${err.message}`, {
-          problems: withValues(err.problems, rows),
-        });
-      }
-      state.table = table;
-
-      const failed = (err: unknown) =>
-        new HttpError(500, `model ${name} v${version} failed to score the rows; the server log has the error`, {}, err);
-      if (!scorer.scoreNow)
-        return scorer.score(table).then(answer, (err: unknown) => {
-          throw failed(err);
-        });
-      let raw: Float64Array;
-      try {
-        raw = scorer.scoreNow(table);
-      } catch (err) {
-        throw failed(err);
-      }
-      return answer(raw);
-
-      function answer(raw: Float64Array): PredictResponse {
-        const n = table.rowCount;
-        const width = raw.length / n;
-        for (let i = 0; i < raw.length; i++) {
-          const v = raw[i]!;
-          if (v - v !== 0) {
-            const row = Math.floor(i / width);
-            throw new HttpError(500, `model ${name} v${version} gave a non-finite output for row ${row}`, { row });
-          }
-        }
-
-        // A sampled row's prediction is made again by the feed (`prediction`): only ids and rows are kept here.
-        const ids = new Array<string>(n);
-        const predictions = new Array<AnsweredPrediction>(n);
-        for (let i = 0; i < n; i++) {
-          const id = randomUUID();
-          ids[i] = id;
-          predictions[i] = { id, version, ...scorer.prediction(raw, i) };
-        }
-        state.raw = raw;
-        state.ids = ids;
-        return { model: name, predictions };
-      }
+      const scored = predictor.score(name, request.body, request.headers['x-cairn-key'], state);
+      return scored ? scored.then(() => predictResponse(name, state)) : predictResponse(name, state);
     }
   );
-
-  /** After the answer is sent: metrics for every predict request, the feed for those a version answered. */
-  function recordPredict(request: PredictRequest, reply: FastifyReply): void {
-    const state = request.cairnState;
-    request.cairnState = null;
-    const status = reply.statusCode;
-    if (!state) {
-      const name = request.params.name ?? '';
-      metrics.requests.inc({ model: models.get(name) ? name : UNKNOWN_MODEL, version: '', status });
-      return;
-    }
-    const { loaded, table, raw } = state;
-    const latencyMs = reply.elapsedTime;
-    const ok = status === 200 && table !== undefined && raw !== undefined;
-    metrics.of(loaded).request(status, latencyMs / 1000, ok ? table.rowCount : 0);
-    if (!table || (status !== 200 && status < 500)) return;
-    if (ok) feed.record(loaded, latencyMs, table, raw, state.ids, state.rows);
-    else feed.record(loaded, latencyMs, table);
-  }
 
   app.post<{ Params: { name: string } }>(
     '/v1/models/:name/feedback',
@@ -425,7 +356,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
     environment: serving.environment,
     models: models
       .models()
-      .filter((r) => grants(principals.get(request)?.roles ?? [], `predict:${r.model}`))
+      .filter((r) => grants((request as CairnRequest).cairnPrincipal?.roles ?? [], `predict:${r.model}`))
       .sort((a, b) => a.model.localeCompare(b.model))
       .map((r) => ({
         model: r.model,
@@ -475,6 +406,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
     tokens,
     close: () =>
       (closing ??= (async () => {
+        open = false;
         watch.stop();
         await revocations.close();
         await models.stop();
@@ -500,14 +432,4 @@ export async function startServer(deps: ServerDeps): Promise<Server & { address:
     await server.close().catch(() => undefined);
     throw err;
   }
-}
-
-/** Problems with the offending value, when the row and field name one in the request. */
-function withValues(problems: ScoringInputError['problems'], rows: unknown[]) {
-  return problems.map((p) => {
-    if (p.row === undefined) return p;
-    const row = rows[p.row];
-    if (typeof row !== 'object' || row === null || !Object.hasOwn(row, p.field)) return p;
-    return { ...p, value: (row as Record<string, unknown>)[p.field] };
-  });
 }
