@@ -5,10 +5,13 @@
 // `{"model": ..., "predictions": [{ label, probabilities }]}`. No framework, no token, no body schema, no prediction
 // ids, no metrics, no monitoring feed, no prediction log; a malformed request is answered 400 with no detail.
 // `tsx bench/serving-peer.ts <package.json>`: listens on 127.0.0.1, a free port, and sends `{ port }` over IPC.
+// Asked `{ gc: 'take' }` over IPC, it answers `{ gcPauses }`: its garbage-collection pauses since the last ask, as
+// Cairn's server process in the benchmark does.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { scorerFor } from '../lib/scoring/scorer.js';
 import type { ServablePackage } from '../lib/scoring/scorer.js';
+import { recordGcPauses } from '../serving/gc-pauses.js';
 
 const pkg = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as ServablePackage;
 const scorer = await scorerFor(pkg);
@@ -33,6 +36,11 @@ const server = createServer((req, res) => {
     }
     res.writeHead(200, { 'content-type': 'application/json' }).end(answer);
   });
+});
+
+const gc = recordGcPauses();
+process.on('message', (m: { gc?: string }) => {
+  if (m.gc === 'take') process.send?.({ gcPauses: gc.take() });
 });
 
 server.listen(0, '127.0.0.1', () => {

@@ -12,6 +12,9 @@
 // existing version is reused), promoted to production; a `predict` token is issued for the run and revoked after.
 // Load: wrk (Debian package `wrk`), 2 threads, BENCH_CONNECTIONS (32) connections, BENCH_SECONDS (10) per run,
 // the same body to both sides, Cairn and peer interleaved after a warm-up run of each; medians of BENCH_REPS (3).
+// Both server processes record their garbage-collection pauses (PerformanceObserver 'gc' entries); each run takes
+// its own, and the report gives their distribution (count, p50/p99/max, total) per side at full load and at half
+// rate. --smoke: 2 s runs, one repetition, no warm-ups, nothing recorded; it still prints the ratios.
 // Then an open-loop generator of our own (wrk cannot hold a rate) at half of Cairn's median rate, to both sides,
 // latency timed from each request's scheduled send. Servers run on core 0, wrk and the generator on core 1
 // (bench/cores.ts); the stack's services are not pinned. A missed target profiles the Cairn server under wrk.
@@ -38,7 +41,6 @@ import type { CairnConfig } from '../lib/config/index.js';
 import { ensureDatabase, migrate } from '../lib/db/migrate.js';
 import { createPool } from '../lib/db/pool.js';
 import type { Pool } from '../lib/db/pool.js';
-import { preflight } from '../lib/health/probes.js';
 import { readCodeVersion } from '../lib/lineage/code-version.js';
 import { createLogger } from '../lib/logging/logger.js';
 import { resolveSourcePath } from '../lib/pipeline/run-config.js';
@@ -47,25 +49,27 @@ import { listVersions } from '../lib/registry/models.js';
 import { changeDeployment, moves } from '../lib/release/deployments.js';
 import { scorerFor } from '../lib/scoring/scorer.js';
 import type { ServablePackage } from '../lib/scoring/scorer.js';
+import { recordGcPauses, summarizeGcPauses } from '../serving/gc-pauses.js';
+import type { GcPause, GcPauseSummary } from '../serving/gc-pauses.js';
 import { startServer } from '../serving/server.js';
 import { WORKFLOWS_PATH } from '../workers/run-worker.js';
 import { trainingPipeline } from '../workflows/training-pipeline.js';
 import { pinApart } from './cores.js';
 import { formatSelfTimes, selfTimes } from './cpu-profile.js';
-import { interleave, report, stats } from './harness.js';
+import { interleave, needStack, report, sized, SMOKE, stats } from './harness.js';
 import type { Row, Sample } from './harness.js';
 import { quietTemporalRuntime } from './temporal-server.js';
 import { sourcesOf } from '../lib/pipeline/run-config.js';
 
-const REPS = Number(process.env.BENCH_REPS ?? 3);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const REPS = sized('BENCH_REPS', 3, 1);
+const SECONDS = sized('BENCH_SECONDS', 10, 2);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const THREADS = 2;
 const MODEL = 'bench-penguins';
 const ENVIRONMENT = 'production';
 const DATABASE = 'cairn_bench_serving';
 const SAMPLE_RATE = 0.01;
-const TARGET_RATIO = 0.75;
+const TARGET_RATIO = 0.9;
 const TARGET_P99_MS = 5;
 const SELF = fileURLToPath(import.meta.url);
 const PEER = fileURLToPath(new URL('./serving-peer.ts', import.meta.url));
@@ -106,6 +110,8 @@ interface ThroughputSample extends Sample {
   rps: number;
   p50Ms: number;
   p99Ms: number;
+  /** The server's garbage-collection pauses during the run. */
+  gc: GcPause[];
 }
 
 /** What the open-loop generator is asked to do (sent over IPC: the token stays out of argv). */
@@ -131,9 +137,21 @@ interface LatencySample extends Sample {
   maxMs: number;
   /** How late the generator itself sent, p99: part of every latency (they are timed from the scheduled send). */
   lagP99Ms: number;
+  /** The server's garbage-collection pauses during the timed phase (set by the benchmark, not the generator). */
+  gc?: GcPause[];
 }
 
 type ProfileMessage = { profile: 'start' } | { profile: 'stop'; path: string };
+/** Asks a server process for its GC pauses since the last ask; it answers `{ gcPauses }`. */
+type GcMessage = { gc: 'take' };
+
+/** Answers GC-pause asks from the benchmark over IPC (the peer does the same in bench/serving-peer.ts). */
+function answerGcAsks(): void {
+  const gc = recordGcPauses();
+  process.on('message', (m: GcMessage) => {
+    if (m.gc === 'take') process.send?.({ gcPauses: gc.take() });
+  });
+}
 
 /** Everything this benchmark starts, killed at the end whatever happens. */
 class Children {
@@ -222,7 +240,9 @@ async function cairnServer(): Promise<void> {
   process.once('disconnect', () => void stop());
   // The benchmark's profile of a missed target: only the load it asks for, not start-up and module loading.
   const session = new Session();
-  process.on('message', (m: ProfileMessage) => {
+  answerGcAsks();
+  process.on('message', (m: ProfileMessage | GcMessage) => {
+    if (!('profile' in m)) return;
     void (async () => {
       if (m.profile === 'start') {
         session.connect();
@@ -243,7 +263,8 @@ async function cairnServer(): Promise<void> {
 /** `load`: the open-loop generator; its spec arrives over IPC, its result goes back the same way. */
 function loadChild(): void {
   process.once('message', (spec: LoadSpec) => {
-    void openLoop(spec).then(
+    // The benchmark is told when the timed phase starts (the server's GC pauses are counted from there).
+    void openLoop(spec, () => process.send?.({ timed: true })).then(
       (result) => process.send?.(result, () => process.exit(0)),
       (err: unknown) => {
         process.stderr.write(`load: ${String(err)}\n`);
@@ -264,7 +285,7 @@ function percentile(sorted: Float64Array, p: number): number {
  * start + i / rate and its latency is timed from then, so a slow answer cannot hide the requests queued behind it.
  * At most `connections` keep-alive sockets; a request waiting for one is waiting on the server.
  */
-async function openLoop(spec: LoadSpec): Promise<LatencySample> {
+async function openLoop(spec: LoadSpec, onTimed: () => void): Promise<LatencySample> {
   const target = new URL(spec.url);
   const agent = new Agent({ keepAlive: true, maxSockets: spec.connections });
   const body = Buffer.from(spec.body);
@@ -340,6 +361,7 @@ async function openLoop(spec: LoadSpec): Promise<LatencySample> {
     });
 
   if (spec.warmupSeconds > 0) await phase(spec.warmupSeconds);
+  onTimed();
   const result = await phase(spec.seconds);
   agent.destroy();
   return result;
@@ -413,7 +435,7 @@ async function main(): Promise<void> {
   }
   const loadBefore = loadavg()[0]!;
   const base = loadConfig();
-  await preflight(base, ['temporal', 'postgres', 'object-store']);
+  await needStack(base, ['temporal', 'postgres', 'object-store']);
   const url = new URL(base.database.url);
   url.pathname = `/${DATABASE}`;
   await ensureDatabase(url.href);
@@ -494,43 +516,62 @@ async function main(): Promise<void> {
       if (errors) throw new Error(`wrk against ${target}: ${errors} errors (non-2xx answers: ${result.status})`);
       return result;
     };
-    const throughput = (target: string, authorization: string) => async (): Promise<ThroughputSample> => {
+    /** The GC pauses of a server process since the last call. */
+    const gcPauses = async (child: ChildProcess, what: string): Promise<GcPause[]> => {
+      const answered = firstMessage<{ gcPauses: GcPause[] }>(child, `${what} (GC pauses)`, 30_000);
+      child.send({ gc: 'take' } satisfies GcMessage);
+      return (await answered).gcPauses;
+    };
+    const throughput = (server: ChildProcess, target: string, authorization: string) => async () => {
+      await gcPauses(server, target);
       const r = await wrk(target, authorization, SECONDS);
       return {
         ms: r.durationUs / 1000,
         rps: r.requests / (r.durationUs / 1e6),
         p50Ms: r.p50Us / 1000,
         p99Ms: r.p99Us / 1000,
-      };
+        gc: await gcPauses(server, target),
+      } satisfies ThroughputSample;
     };
     const max = (await interleave(
-      { cairn: throughput(cairn.url, auth), peer: throughput(peer.url, '') },
+      { cairn: throughput(cairn.child, cairn.url, auth), peer: throughput(peer.child, peer.url, '') },
       REPS
     )) as Record<'cairn' | 'peer', ThroughputSample[]>;
 
     const rps = (xs: ThroughputSample[]) => stats(xs.map((x) => x.rps));
     const halfRate = Math.round(rps(max.cairn).median / 2);
-    const fixedRate = (target: string, headers: Record<string, string>) => async (): Promise<LatencySample> => {
-      const child = children.spawn(process.execPath, tsxArgs(SELF, 'load'), {
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      });
-      const result = firstMessage<LatencySample>(child, 'the load generator', (SECONDS + 40) * 1000);
-      const spec: LoadSpec = {
-        url: target,
-        headers,
-        body,
-        rate: halfRate,
-        seconds: SECONDS,
-        warmupSeconds: 2,
-        connections: CONNECTIONS,
+    const fixedRate =
+      (server: ChildProcess, target: string, headers: Record<string, string>) => async (): Promise<LatencySample> => {
+        const child = children.spawn(process.execPath, tsxArgs(SELF, 'load'), {
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        });
+        const started = firstMessage<{ timed: true }>(child, 'the load generator', 60_000);
+        const result = started.then(() =>
+          firstMessage<LatencySample>(child, 'the load generator', (SECONDS + 40) * 1000)
+        );
+        const spec: LoadSpec = {
+          url: target,
+          headers,
+          body,
+          rate: halfRate,
+          seconds: SECONDS,
+          warmupSeconds: SMOKE ? 0 : 2,
+          connections: CONNECTIONS,
+        };
+        child.send(spec);
+        // The pauses of the timed phase only: the generator says when its warm-up is over.
+        await started;
+        await gcPauses(server, target);
+        const sample = await result;
+        sample.gc = await gcPauses(server, target);
+        if (sample.failed) throw new Error(`open loop against ${target}: ${sample.failed} requests failed`);
+        return sample;
       };
-      child.send(spec);
-      const sample = await result;
-      if (sample.failed) throw new Error(`open loop against ${target}: ${sample.failed} requests failed`);
-      return sample;
-    };
     const half = (await interleave(
-      { cairn: fixedRate(cairn.url, { authorization: auth }), peer: fixedRate(peer.url, {}) },
+      {
+        cairn: fixedRate(cairn.child, cairn.url, { authorization: auth }),
+        peer: fixedRate(peer.child, peer.url, {}),
+      },
       REPS
     )) as Record<'cairn' | 'peer', LatencySample[]>;
 
@@ -567,6 +608,27 @@ async function main(): Promise<void> {
       },
     ];
     const targets = { throughputRatio: ratio >= TARGET_RATIO, p99AtHalfRate: p99.median < TARGET_P99_MS };
+    // GC pauses of each server over all its runs of a kind, and how many requests they served meanwhile.
+    const gcOf = (xs: { gc?: GcPause[]; ms: number }[], requests: number) => ({
+      ...summarizeGcPauses(xs.flatMap((x) => x.gc ?? [])),
+      seconds: xs.reduce((a, x) => a + x.ms / 1000, 0),
+      requests,
+    });
+    const served = (xs: ThroughputSample[]) => Math.round(xs.reduce((a, x) => a + (x.rps * x.ms) / 1000, 0));
+    const gc = {
+      fullLoad: { cairn: gcOf(max.cairn, served(max.cairn)), peer: gcOf(max.peer, served(max.peer)) },
+      halfRate: {
+        cairn: gcOf(
+          half.cairn,
+          half.cairn.reduce((a, x) => a + x.completed, 0)
+        ),
+        peer: gcOf(
+          half.peer,
+          half.peer.reduce((a, x) => a + x.completed, 0)
+        ),
+      },
+    };
+    const withoutGc = <T extends { gc?: GcPause[] }>(xs: T[]) => xs.map(({ gc: _gc, ...x }) => x);
     report('serving', rows, {
       model: { name: MODEL, version, digest },
       threads: THREADS,
@@ -580,12 +642,24 @@ async function main(): Promise<void> {
         cairn: { p50Ms: of(max.cairn, 'p50Ms'), p99Ms: of(max.cairn, 'p99Ms') },
         peer: { p50Ms: of(max.peer, 'p50Ms'), p99Ms: of(max.peer, 'p99Ms') },
       },
-      halfRateDetail: { cairn: half.cairn, peer: half.peer },
+      halfRateDetail: { cairn: withoutGc(half.cairn), peer: withoutGc(half.peer) },
+      gc,
       pinning: pinning.description,
       loadAverage: { before: loadBefore, after: loadavg()[0] },
     });
     const ms = (s: { median: number }) => `${s.median.toFixed(2)} ms`;
     const met = (ok: boolean) => (ok ? 'met' : 'MISSED');
+    const pauses = (g: GcPauseSummary & { seconds: number; requests: number }) => {
+      const f = (v: number | null) => (v === null ? '-' : v.toFixed(2));
+      const kinds = Object.entries(g.byKind)
+        .map(([kind, k]) => `${k.count} ${kind} ${k.totalMs.toFixed(0)} ms`)
+        .join(', ');
+      return (
+        `${g.count} pauses (${(g.count / g.seconds).toFixed(1)}/s, ${((1000 * g.count) / Math.max(g.requests, 1)).toFixed(2)} per 1000 requests), ` +
+        `p50 ${f(g.p50Ms)} p99 ${f(g.p99Ms)} max ${f(g.maxMs)} ms, ${g.totalMs.toFixed(0)} ms in all ` +
+        `(${((100 * g.totalMs) / (1000 * g.seconds)).toFixed(1)}% of the time; ${kinds || 'none'})`
+      );
+    };
     process.stdout.write(
       `targets: throughput ours/peer ${ratio.toFixed(3)} >= ${TARGET_RATIO} ${met(targets.throughputRatio)}; ` +
         `p99 at half rate ${ms(p99)} < ${TARGET_P99_MS} ms ${met(targets.p99AtHalfRate)}\n` +
@@ -602,11 +676,16 @@ async function main(): Promise<void> {
         `${loadavg()[0]!.toFixed(2)} after (other work on the machine shows here)\n` +
         `Cairn: fastify, bearer token (cached), body schema, contract-checked rows, score, prediction ids, Prometheus ` +
         `metrics, monitoring feed, prediction log; peer: node:http, JSON.parse, the same parseRows/score/prediction, ` +
-        `JSON answer\n`
+        `JSON answer\n` +
+        `GC pauses of each server process (PerformanceObserver 'gc'), all runs of a kind together:\n` +
+        `  at half rate: ours ${pauses(gc.halfRate.cairn)}\n` +
+        `                peer ${pauses(gc.halfRate.peer)}\n` +
+        `  at full load: ours ${pauses(gc.fullLoad.cairn)}\n` +
+        `                peer ${pauses(gc.fullLoad.peer)}\n`
     );
 
     const profile = process.env.BENCH_PROFILE;
-    if (profile === '1' || (profile !== '0' && !(targets.throughputRatio && targets.p99AtHalfRate))) {
+    if (profile === '1' || (profile !== '0' && !SMOKE && !(targets.throughputRatio && targets.p99AtHalfRate))) {
       const profDir = mkdtempSync(join(tmpdir(), 'cairn-prof-'));
       try {
         const path = join(profDir, 'cairn-server.cpuprofile');
