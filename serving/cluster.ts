@@ -1,24 +1,11 @@
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { ConfigError } from '../lib/config/index.js';
 import type { Logger } from '../lib/logging/logger.js';
 
-/**
- * How many server processes `cairn serve` runs, from `CAIRN_SERVE_WORKERS`: a number, or `auto` (one per core the
- * process may use, `os.availableParallelism()`). Unset, empty or 1: the one process that was started, as before.
- */
-export function serveWorkers(raw: string | undefined): number {
-  const value = raw?.trim();
-  if (!value) return 1;
-  if (value === 'auto') return availableParallelism();
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 1024)
-    throw new ConfigError(
-      `CAIRN_SERVE_WORKERS: expected a number of processes (1 or more) or "auto", got ${JSON.stringify(value)}`,
-      'CAIRN_SERVE_WORKERS'
-    );
-  return n;
+/** How many server processes `serving.workers` asks for: 'auto' is one per core (`os.availableParallelism()`). */
+export function serveWorkers(workers: number | 'auto'): number {
+  return workers === 'auto' ? availableParallelism() : workers;
 }
 
 /** What the primary sends a server process to stop it (a signal may reach it too: stopping is idempotent). */

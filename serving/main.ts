@@ -14,16 +14,16 @@ import { startServer } from './server.js';
  * Runs the online server (`cairn serve`) until SIGINT/SIGTERM: then it stops taking requests, lets those in flight
  * finish, writes the rest of the monitoring feed and closes its connections.
  *
- * `options.workers` > 1 (`CAIRN_SERVE_WORKERS=<n>|auto` when started as `node serving/main.ts`, as the stack and the
- * demo do) runs that many server processes on the same port with node:cluster: this process becomes their primary
+ * `serving.workers` > 1 (`CAIRN_SERVE_WORKERS=<n>|auto`, or `workers:` under `serving` in cairn.yaml) runs that
+ * many server processes on the same port with node:cluster: this process becomes their primary
  * (see `runPrimary`) and each of them runs what follows. One event loop parses, scores and answers every request
  * of its process, so one process uses one core; n processes use n. Each loads the deployed models itself and keeps
  * its own token cache, metrics (/metrics answers for the process a connection landed on: scrape each, or sum) and
  * monitoring feed (serving_stats rows per process, `server` = host:pid), and is a replica of its own in the fleet.
  */
-export async function serve(config: CairnConfig, options: { workers?: number } = {}): Promise<void> {
+export async function serve(config: CairnConfig): Promise<void> {
   const logger = createLogger(config);
-  const workers = options.workers ?? 1;
+  const workers = serveWorkers(config.serving.workers);
   if (workers > 1 && cluster.isPrimary) {
     const code = await runPrimary(workers, logger);
     if (code) process.exitCode = code;
@@ -61,8 +61,5 @@ export async function serve(config: CairnConfig, options: { workers?: number } =
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  // CAIRN_SERVE_WORKERS is this entry's, not a configuration key (loadConfig refuses CAIRN_ variables it does not
-  // know): read here, and left out of what the configuration reads.
-  const { CAIRN_SERVE_WORKERS: workers, ...env } = process.env;
-  runMain('cairn-serve', () => serve(loadConfig({ env }), { workers: serveWorkers(workers) }));
+  runMain('cairn-serve', () => serve(loadConfig()));
 }

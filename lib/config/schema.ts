@@ -133,6 +133,16 @@ export const configSchema = z.strictObject({
       maxBodyBytes: z.coerce.number().int().min(1024).default(1_048_576),
       /** Requests per minute one token (or, without one, one address) may make; 0: no limit. @default 0 */
       rateLimit: z.coerce.number().int().min(0).default(0),
+      /**
+       * Server processes on the one port (node:cluster): a number, or 'auto' for one per core this process may use.
+       * One process scores on one core. @default 1
+       */
+      workers: z
+        .union([
+          z.literal('auto'),
+          z.coerce.number({ error: 'expected a number of processes or "auto"' }).int().min(1).max(1024),
+        ])
+        .default(1),
       /** HTTPS: the certificate chain (PEM) and its key; both or neither. */
       tlsCertFile: z.string().min(1).optional(),
       tlsKeyFile: z.string().min(1).optional(),
@@ -237,6 +247,7 @@ export const ENV_KEYS = {
   CAIRN_SHUTDOWN_GRACE: 'worker.shutdownGraceTime',
   CAIRN_SERVING_HOST: 'serving.host',
   CAIRN_SERVING_PORT: 'serving.port',
+  CAIRN_SERVE_WORKERS: 'serving.workers',
   CAIRN_ENVIRONMENT: 'serving.environment',
   CAIRN_SAMPLE_RATE: 'serving.sampleRate',
   CAIRN_RATE_LIMIT: 'serving.rateLimit',
