@@ -2,15 +2,18 @@ import type { Task } from './types.js';
 
 /*
  * The parallel half of GBDT training (lib/ml/gbdt.ts grows the trees). Everything a tree needs from the rows lives
- * in SharedArrayBuffers: the binned rows, gradients, raw scores and the row index. The growing thread cuts each
- * step of a tree level (gradients, partitions, histograms, leaf values) into tasks over ranges of rows and writes
- * them to a shared task list; it and any helper threads (gbdt-helper.ts) claim tasks with one atomic counter until
- * none is left. A task's result depends only on the task, never on which thread ran it or when, and histograms are
- * built per fixed chunk of a node's rows and summed in chunk order by the growing thread, so a model is the same
+ * in SharedArrayBuffers: the binned rows, gradients, raw scores and the row indices. The growing thread cuts each
+ * step of a tree level (gradients, partitions, histograms, leaf values) into tasks over segments of rows and writes
+ * them to a shared task list; it and any helper threads (gbdt-helper.ts) claim tasks with a compare-and-swap until
+ * none is left. A task's result depends only on the task, never on which thread ran it or when, and a node's
+ * histogram is built per run of its segments and summed in run order by the growing thread, so a model is the same
  * bytes whatever the number of threads.
  */
 
-/** Rows per histogram task: fixed, because histogram sums are added up chunk by chunk in this order. */
+/**
+ * Rows per root segment and most rows per histogram task: fixed, because histogram sums are added up task by task
+ * and the tasks depend on it.
+ */
 export const CHUNK = 16_384;
 
 export const TASK_GRADIENTS = 1;
