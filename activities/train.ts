@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { sha256 } from '../lib/artifacts/digest.js';
 import { decodeMatrix } from '../lib/features/matrix-codec.js';
+import type { EncodedMatrix } from '../lib/features/matrix-codec.js';
 import { canonicalJson } from '../lib/ml/canonical-json.js';
 import { trainerModule, trainerOf, trainerParams } from '../lib/ml/index.js';
 import type { ExternalTrainerParams, Model } from '../lib/ml/index.js';
@@ -11,6 +12,8 @@ import type { CheckpointFiles } from '../lib/training/external.js';
 import { ensurePythonEnv, pythonLock } from '../lib/training/python-env.js';
 import type { PythonLock } from '../lib/training/python-env.js';
 import { trainInThread } from '../lib/training/run.js';
+import type { TrainingCurves } from '../lib/training/curves.js';
+import { recordCurves } from '../lib/tracking/runs.js';
 import { resolvePipeline } from '../pipelines/index.js';
 import type { ActivityDeps } from './deps.js';
 import type { Trainer } from '../lib/pipeline/tabular.js';
@@ -66,13 +69,18 @@ export function createTrainActivities(deps: ActivityDeps) {
             implementation: external ? 'train-external/1' : 'train/1',
             inputs: { ...inputs, trainer, task: plan.task, numClasses },
           },
-          artifacts: (r: TrainResult) => ({ model: r.model }),
+          artifacts: (r: TrainResult) => ({ model: r.model, ...(r.curves && { curves: r.curves }) }),
         },
         () =>
           external
             ? trainWithCommand(plan, data, external, requirements && lock ? { file: requirements, lock } : undefined)
             : trainModel(plan, data, trainer)
-      );
+      ).then(async (result) => {
+        // Recorded with every run, a cache hit's included: the curves are the model's.
+        if (result.curves)
+          await recordCurves(deps.db, plan.runId, await store.getJson<TrainingCurves>(result.curves.digest));
+        return result;
+      });
     },
   };
 
@@ -80,7 +88,9 @@ export function createTrainActivities(deps: ActivityDeps) {
     const ctx = Context.current();
     // Progress is counted in the trainer's rounds (1 for one that reports none).
     const rounds = trainerOf(trainer.kind).rounds(trainerParams(trainer));
-    const { matrix, y } = decodeMatrix(await store.getBytes(data.train.digest));
+    const [{ matrix, y }, held] = (await Promise.all(
+      [data.train, data.test].map(async (ref) => decodeMatrix(await store.getBytes(ref.digest)))
+    )) as [EncodedMatrix, EncodedMatrix];
 
     const previous = ctx.info.heartbeatDetails as TrainHeartbeat | undefined;
     let resumeFrom: Model | undefined;
@@ -105,7 +115,7 @@ export function createTrainActivities(deps: ActivityDeps) {
 
     // Checkpoints are written in order; the heartbeat names one only after it is stored.
     let writes = Promise.resolve();
-    const model = await trainInThread(
+    const { model, curves } = await trainInThread(
       {
         trainer,
         task: plan.task,
@@ -113,6 +123,7 @@ export function createTrainActivities(deps: ActivityDeps) {
         names: matrix.names,
         columns: matrix.columns,
         y,
+        validation: { columns: held.matrix.columns, y: held.y },
         ...(resumeFrom ? { resumeFrom } : {}),
         ...(trainerModule(trainer.kind) ? { module: trainerModule(trainer.kind) } : {}),
         checkpointEvery: CHECKPOINT_EVERY,
@@ -138,6 +149,7 @@ export function createTrainActivities(deps: ActivityDeps) {
     );
     return {
       model: ref,
+      ...(curves && { curves: await store.putBytes(canonicalJson(curves), { mediaType: 'application/json' }) }),
       ...(rounds > 1 ? { rounds } : {}),
       resumedFromRound: resumeFrom ? (last?.checkpointRound ?? 0) : 0,
     };
@@ -166,8 +178,8 @@ export function createTrainActivities(deps: ActivityDeps) {
       clearInterval(pulse);
     }
     const resume = previous?.checkpoint
-      ? await store.getJson<{ files: CheckpointFiles }>(previous.checkpoint).then(
-          ({ files }) => ({ round: previous.checkpointRound ?? 0, files }),
+      ? await store.getJson<{ files: CheckpointFiles; curves?: TrainingCurves }>(previous.checkpoint).then(
+          ({ files, curves }) => ({ round: previous.checkpointRound ?? 0, files, curves: curves ?? {} }),
           (err: unknown) => {
             ctx.log.warn('checkpoint unreadable; training from the start', { error: String(err) });
             return undefined;
@@ -175,6 +187,8 @@ export function createTrainActivities(deps: ActivityDeps) {
         )
       : undefined;
     if (!resume) beat = { round: 0, total: beat.total };
+    // The points its progress lines report; kept with each checkpoint, so a resumed run's curves are whole.
+    const curves: TrainingCurves = resume?.curves ?? {};
     const [train, test] = await Promise.all(
       [data.train, data.test].map(async (ref) => decodeMatrix(await store.getBytes(ref.digest)))
     );
@@ -197,12 +211,16 @@ export function createTrainActivities(deps: ActivityDeps) {
       ...(environment ? { environment } : {}),
       ...(resume ? { resume } : {}),
       silenceMs: ctx.info.heartbeatTimeoutMs || 60_000,
-      onProgress(round, total) {
+      onProgress(round, total, metrics) {
         beat = { ...beat, round, total };
         ctx.heartbeat(beat);
+        for (const [name, value] of Object.entries(metrics ?? {})) {
+          const points = (curves[name] ??= []);
+          if (!points.some(([step]) => step === round)) points.push([round, value]);
+        }
       },
       async onCheckpoint(round, files) {
-        const ref = await store.putBytes(canonicalJson({ files }), { mediaType: 'application/json' });
+        const ref = await store.putBytes(canonicalJson({ files, curves }), { mediaType: 'application/json' });
         beat = { ...beat, checkpoint: ref.digest, checkpointRound: round };
         ctx.heartbeat(beat);
       },
@@ -211,6 +229,9 @@ export function createTrainActivities(deps: ActivityDeps) {
     });
     const ref = await store.putBytes(canonicalJson(model), { mediaType: 'application/json' });
     const own = predictions && (await store.putBytes(predictions, { mediaType: 'application/json' }));
+    const curvesRef = Object.keys(curves).length
+      ? await store.putBytes(canonicalJson(curves), { mediaType: 'application/json' })
+      : undefined;
     logger.info(
       {
         pipeline: plan.pipeline,
@@ -227,6 +248,7 @@ export function createTrainActivities(deps: ActivityDeps) {
       resumedFromRound: resume?.round ?? 0,
       ...(environment ? { environment: environment.lock } : {}),
       ...(agreement && own ? { agreement: { ...agreement, predictions: own.digest } } : {}),
+      ...(curvesRef && { curves: curvesRef }),
     };
   }
 }

@@ -28,6 +28,7 @@ import {
   TASK_PARTITION,
   TASK_SPLIT_ADD,
 } from './gbdt-kernels.js';
+import { logLoss, rmse } from './metrics.js';
 import { deriveSeed, mulberry32, sampleIndices } from './random.js';
 import { checkFeatures, checkMatrix, checkTargets, inferNumClasses, MlInputError, TASKS } from './types.js';
 import type { FeatureMatrix, Task } from './types.js';
@@ -1033,6 +1034,37 @@ export function trainGbdt(
 export function predictGbdt(model: GbdtModel, x: FeatureMatrix): Float64Array {
   checkFeatures(x, model.featureNames);
   return transform(model.params.task, rawScores(model, x.columns, x.rows));
+}
+
+/**
+ * The loss after each round on (x, y), as the model's first r rounds predict it, r = 1..rounds: RMSE (regression) or
+ * log loss (binary, multiclass). Each tree is added to every row in tree order, the additions predictGbdt makes, so
+ * the last value is the loss of the model's own predictions.
+ */
+export function gbdtLossCurve(model: GbdtModel, x: FeatureMatrix, y: Float64Array): number[] {
+  checkFeatures(x, model.featureNames);
+  const { task } = model.params;
+  const k = outputsOf(model.params);
+  const n = x.rows;
+  const raw = model.baseScore.map((b) => new Float64Array(n).fill(b));
+  const curve: number[] = [];
+  for (let t = 0; t < model.trees.length; t++) {
+    const { depth, feature, threshold, nanRight, child, value } = compile(model.trees[t]!);
+    const out = raw[t % k]!;
+    for (let i = 0; i < n; i++) {
+      let node = 0;
+      for (let d = 0; d < depth; d++) {
+        const v = x.columns[feature[node]!]![i]!;
+        node = child[2 * node + (+(v > threshold[node]!) | (+(v !== v) & nanRight[node]!))]!;
+      }
+      out[i]! += value[node]!;
+    }
+    if (t % k === k - 1) {
+      const predictions = transform(task, raw);
+      curve.push(task === 'regression' ? rmse(y, predictions) : logLoss(y, predictions));
+    }
+  }
+  return curve;
 }
 
 /** One row, for online serving: the same numbers predictGbdt gives for a one-row matrix (length 1 or k). */

@@ -6,7 +6,7 @@ import type { FeatureMatrix } from './types.js';
 export { MlInputError, TASKS } from './types.js';
 export type { FeatureMatrix, Task } from './types.js';
 export { canonicalJson, CanonicalJsonError } from './canonical-json.js';
-export { defaultGbdtParams, predictGbdt, predictRow, startGbdtHelpers, trainGbdt } from './gbdt.js';
+export { defaultGbdtParams, gbdtLossCurve, predictGbdt, predictRow, startGbdtHelpers, trainGbdt } from './gbdt.js';
 export type { GbdtModel, GbdtParams, GbdtThreadStats, TrainGbdtOptions, Tree } from './gbdt.js';
 export { predictLinear, trainLinear } from './linear.js';
 export type { LinearModel, LinearOptions } from './linear.js';

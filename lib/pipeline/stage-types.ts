@@ -62,6 +62,8 @@ export interface TrainResult {
    * deviation), and those predictions (a JSON array in the store).
    */
   agreement?: { rows: number; maxDeviation: number; predictions: string };
+  /** Training curves (lib/training/curves.ts), JSON in the store: loss per round on the training and held-out rows. */
+  curves?: ArtifactRef;
 }
 
 export interface ChampionComparison {

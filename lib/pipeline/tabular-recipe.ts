@@ -114,6 +114,7 @@ const trainResult = z.object({
   resumedFromRound: z.number(),
   environment: z.string().optional(),
   agreement: z.object({ rows: z.number(), maxDeviation: z.number(), predictions: z.string() }).optional(),
+  curves: artifactRef.optional(),
 });
 const gate = z.custom<GateResult>(
   (v) => typeof v === 'object' && v !== null && typeof (v as GateResult).passed === 'boolean',

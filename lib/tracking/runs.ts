@@ -143,6 +143,24 @@ export async function recordMetrics(db: Pool, runId: string, metrics: Record<str
   );
 }
 
+/** Records training curves: one run_metrics row per metric and step. */
+export async function recordCurves(
+  db: Pool,
+  runId: string,
+  curves: Record<string, Array<[number, number]>>
+): Promise<void> {
+  const points = Object.entries(curves).flatMap(([name, pairs]) =>
+    pairs.filter(([, v]) => Number.isFinite(v)).map(([step, value]) => ({ name, step, value }))
+  );
+  if (!points.length) return;
+  await db.query(
+    `INSERT INTO cairn.run_metrics (run_id, name, step, value)
+     SELECT $1, n, s, v FROM unnest($2::text[], $3::int[], $4::float8[]) AS m(n, s, v)
+     ON CONFLICT (run_id, name, step) DO UPDATE SET value = EXCLUDED.value`,
+    [runId, points.map((p) => p.name), points.map((p) => p.step), points.map((p) => p.value)]
+  );
+}
+
 export async function setRunDataset(db: Pool, runId: string, datasetDigest: string): Promise<void> {
   await db.query('UPDATE cairn.runs SET dataset_digest = $2 WHERE id = $1', [runId, datasetDigest]);
 }

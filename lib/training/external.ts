@@ -52,7 +52,8 @@ export interface ExternalTrainingInput {
   resume?: { round: number; files: CheckpointFiles };
   /** The command is killed when it prints no progress line for this long (the activity's heartbeat timeout). */
   silenceMs: number;
-  onProgress(round: number, total: number): void;
+  /** A progress line: the round, of `total`, and the metrics it reported (`{"train.rmse": 31.2}`), if any. */
+  onProgress(round: number, total: number, metrics?: Record<string, number>): void;
   /** Stores a checkpoint; the next ones wait for it. */
   onCheckpoint(round: number, files: CheckpointFiles): Promise<void>;
   logger: Logger;
@@ -85,7 +86,8 @@ function matrixParquet({ matrix, y }: { matrix: FeatureMatrix; y: Float64Array }
  * names and target column, the Parquet files `train` and `test`, the `output` path of the ONNX model to write, an
  * optional `predictions` path for its own predictions on `test` (a JSON array, checked against the ONNX model), its
  * `checkpoints` directory and the `resume` round (null from scratch). Progress is one JSON line per step on stdout,
- * `{"round": 3, "total": 100}`, with `"checkpoint": true` once the checkpoint directory holds a state to resume from.
+ * `{"round": 3, "total": 100}`, with `"checkpoint": true` once the checkpoint directory holds a state to resume from,
+ * and optionally `"metrics": {"train.rmse": 31.2, "validation.rmse": 33.0}`, points of its training curves.
  */
 export async function trainExternal(input: ExternalTrainingInput): Promise<ExternalTrainingResult> {
   const { workdir, command } = input;
@@ -216,7 +218,7 @@ function runCommand(input: ExternalTrainingInput, specFile: string, checkpoints:
       const progress = parseProgress(line);
       if (!progress) return logger.info({ command: shown, line }, 'trainer output');
       watch();
-      input.onProgress(progress.round, progress.total);
+      input.onProgress(progress.round, progress.total, progress.metrics);
       if (progress.checkpoint)
         checkpointing = checkpointing.then(async () => {
           const files: CheckpointFiles = {};
@@ -250,12 +252,20 @@ function runCommand(input: ExternalTrainingInput, specFile: string, checkpoints:
   });
 }
 
-function parseProgress(line: string): { round: number; total: number; checkpoint: boolean } | undefined {
+function parseProgress(
+  line: string
+): { round: number; total: number; checkpoint: boolean; metrics?: Record<string, number> } | undefined {
   if (!line.startsWith('{')) return undefined;
   try {
-    const v = JSON.parse(line) as { round?: unknown; total?: unknown; checkpoint?: unknown };
+    const v = JSON.parse(line) as { round?: unknown; total?: unknown; checkpoint?: unknown; metrics?: unknown };
     if (typeof v.round !== 'number' || typeof v.total !== 'number') return undefined;
-    return { round: v.round, total: v.total, checkpoint: v.checkpoint === true };
+    const metrics =
+      v.metrics && typeof v.metrics === 'object'
+        ? Object.fromEntries(
+            Object.entries(v.metrics).filter((e): e is [string, number] => typeof e[1] === 'number' && isFinite(e[1]))
+          )
+        : undefined;
+    return { round: v.round, total: v.total, checkpoint: v.checkpoint === true, ...(metrics && { metrics }) };
   } catch {
     return undefined;
   }

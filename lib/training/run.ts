@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Model } from '../ml/index.js';
 import { MlInputError } from '../ml/types.js';
+import type { TrainingCurves } from './curves.js';
 import type { TrainMessage, TrainRequest } from './protocol.js';
 import { ForwardedError, isNonRetryableType } from '../errors.js';
 
@@ -22,9 +23,10 @@ export function trainInThread(
   request: TrainRequest,
   onProgress: (p: TrainProgress) => void,
   signal?: AbortSignal
-): Promise<Model> {
-  return new Promise<Model>((resolve, reject) => {
-    const transfer = [...request.columns, request.y].map((a) => a.buffer as ArrayBuffer);
+): Promise<{ model: Model; curves?: TrainingCurves }> {
+  return new Promise((resolve, reject) => {
+    const held = request.validation ? [...request.validation.columns, request.validation.y] : [];
+    const transfer = [...request.columns, request.y, ...held].map((a) => a.buffer as ArrayBuffer);
     const worker = new Worker(THREAD, {
       workerData: request,
       transferList: [...new Set(transfer)],
@@ -41,7 +43,8 @@ export function trainInThread(
     signal?.addEventListener('abort', abort, { once: true });
     worker.on('message', (message: TrainMessage) => {
       if (message.type === 'round') onProgress(message);
-      else if (message.type === 'done') finish(() => resolve(message.model));
+      else if (message.type === 'done')
+        finish(() => resolve({ model: message.model, ...(message.curves && { curves: message.curves }) }));
       else finish(() => reject(threadError(message)));
     });
     worker.on('error', (err) => finish(() => reject(err)));

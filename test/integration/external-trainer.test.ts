@@ -91,6 +91,13 @@ describe('the scikit-learn example: trained in Python by the external trainer, s
         expect(trained.environment).toBe((model.environment as { lock: string }).lock);
         expect(trained.agreement.maxDeviation).toBeLessThanOrEqual(1e-5);
         expect(pkg.metrics.rmse).toBeLessThan(60);
+        // Training curves from its progress lines, every 10 rounds, whole across the crash (kept with checkpoints).
+        const steps = (name: string) => run!.metrics.filter((m) => m.name === name).map((m) => m.step);
+        const every10 = Array.from({ length: CONFIG.rounds / 10 }, (_, i) => (i + 1) * 10);
+        expect(steps('train.rmse')).toEqual(every10);
+        expect(steps('validation.rmse')).toEqual(every10);
+        const last = run!.metrics.find((m) => m.name === 'validation.rmse' && m.step === CONFIG.rounds)!.value;
+        expect(last).toBeCloseTo(pkg.metrics.rmse!, 3);
 
         // The progress the resumed attempt started from: the checkpoint, not round 0.
         const resumed = await resumedRound(handle.workflowId);

@@ -89,10 +89,17 @@ describe('trainingPipeline on penguins through Temporal, PostgreSQL and S3', () 
     );
     expect(record!.params).toMatchObject({ rounds: '60', 'gate.minAccuracy': '0.9' });
     expect(record!.metrics.find((m) => m.name === 'accuracy')?.value).toBe(result.metrics.accuracy);
+    // Training curves: the log loss after each of the 60 rounds, on the training and the held-out rows.
+    const curve = (name: string) => record!.metrics.filter((m) => m.name === name).map((m) => [m.step, m.value]);
+    const [train, validation] = [curve('train.logLoss'), curve('validation.logLoss')];
+    expect(train.map(([step]) => step)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    expect(validation.map(([step]) => step)).toEqual(train.map(([step]) => step));
+    expect(train.at(-1)![1]).toBeLessThan(train[0]![1]! / 2);
+    expect(validation.at(-1)![1]).toBe(result.metrics.logLoss);
     expect(record!.cpuSeconds).toBeGreaterThan(0);
     expect(record!.cost).toBeCloseTo(record!.cpuSeconds * deps.cpuSecondPrice, 12);
     expect(record!.artifacts.map((a) => `${a.stage}/${a.role}`)).toEqual(
-      expect.arrayContaining(['ingest/data', 'ingest/manifest', 'train/model', 'package/package'])
+      expect.arrayContaining(['ingest/data', 'ingest/manifest', 'train/model', 'train/curves', 'package/package'])
     );
   });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { predictGbdt, trainGbdt } from '../gbdt.js';
+import { gbdtLossCurve, predictGbdt, trainGbdt } from '../gbdt.js';
 import type { GbdtModel } from '../gbdt.js';
 import type { TrainerDefinition } from './types.js';
 
@@ -40,4 +40,8 @@ export const gbdt: TrainerDefinition<'gbdt', typeof params, GbdtModel> = {
       }
     ),
   predict: predictGbdt,
+  lossCurve: (model, x, y) => ({
+    metric: model.params.task === 'regression' ? 'rmse' : 'logLoss',
+    values: gbdtLossCurve(model, x, y),
+  }),
 };

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { MetricName } from '../metrics.js';
 import type { FeatureMatrix, Task } from '../types.js';
 
 /** What a trainer is handed besides the data: the task, and progress and checkpoint hooks. */
@@ -30,4 +31,9 @@ export interface TrainerDefinition<K extends string, P extends z.ZodObject, M ex
   train(x: FeatureMatrix, y: Float64Array, params: z.output<P>, context: TrainContext<M>): M;
   /** Values (regression), P(class 1) (binary), or row-major class probabilities rows × k (multiclass). */
   predict(model: M, x: FeatureMatrix): Float64Array;
+  /**
+   * A training curve: the loss on (x, y) after each round, 1..rounds, named by its metric. For trainers that train
+   * in rounds; the activity records it on the training and the held-out rows.
+   */
+  lossCurve?(model: M, x: FeatureMatrix, y: Float64Array): { metric: MetricName; values: number[] };
 }

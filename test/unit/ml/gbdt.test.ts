@@ -4,6 +4,7 @@ import {
   canonicalJson,
   defaultGbdtParams,
   evaluate,
+  gbdtLossCurve,
   predict,
   predictGbdt,
   predictRow,
@@ -155,6 +156,26 @@ describe('trainGbdt on synthetic data', () => {
       expect(predictions[0]! + predictions[1]! + predictions[2]!).toBeCloseTo(1, 12);
     }
   });
+
+  it.each(['regression', 'binary', 'multiclass'] as const)(
+    "gives a %s loss curve per round that falls on the training rows and ends at the model's own loss",
+    (task) => {
+      const { data, params } = problems[task];
+      const train = slice(data, 0, 3000);
+      const test = slice(data, 3000, 4000);
+      const model = trainGbdt(train.x, train.y, { ...params, rounds: 30 });
+      const metric = task === 'regression' ? 'rmse' : 'logLoss';
+      const onTrain = gbdtLossCurve(model, train.x, train.y);
+      const onTest = gbdtLossCurve(model, test.x, test.y);
+      expect(onTrain).toHaveLength(30);
+      expect(onTest).toHaveLength(30);
+      // Boosting never raises the training loss much from round to round; over 30 rounds it falls a lot.
+      expect(onTrain.at(-1)!).toBeLessThan(onTrain[0]! * 0.7);
+      onTrain.slice(1).forEach((loss, r) => expect(loss).toBeLessThanOrEqual(onTrain[r]! * 1.001));
+      const own = evaluate(task, test.y, predictGbdt(model, test.x), task === 'multiclass' ? 3 : undefined)[metric];
+      expect(onTest.at(-1)).toBe(own);
+    }
+  );
 
   it('predictRow matches predictGbdt row for row', () => {
     const { data, params } = problems.multiclass;
