@@ -6,7 +6,7 @@ const ioLibraries = ['pg', 'minio', 'pino', '@temporalio/client', '@temporalio/w
 const forbidden = [...new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`), ...ioLibraries])];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.cairn/**', 'dist/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', '.cairn/**', '**/dist/**', 'coverage/**'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

@@ -460,6 +460,13 @@ program
     else await (await import('../serving/main.js')).serve(config);
   });
 
+program
+  .command('ui')
+  .description('the Cairn console: runs, curves and comparisons, models and lineage, in the browser (console.url)')
+  .action(async () => {
+    await (await import('../console/main.js')).runConsole(loadConfig());
+  });
+
 addProjectCommands(program);
 addReleaseCommands(program);
 addScheduleCommands(program);

@@ -165,8 +165,8 @@ export const configSchema = z.strictObject({
   console: z
     .strictObject({
       /**
-       * Base URL of the Cairn console, for the links in notifications (the console itself is not built yet: issue 16,
-       * part 2). @default 'http://127.0.0.1:8090'
+       * Base URL of the Cairn console: where `cairn ui` listens, and where notifications' links point.
+       * @default 'http://127.0.0.1:8090'
        */
       url: z.url({ protocol: /^https?$/, error: 'expected http(s)://host:port' }).default('http://127.0.0.1:8090'),
     })
@@ -254,6 +254,7 @@ export const ENV_KEYS = {
   CAIRN_TLS_CERT_FILE: 'serving.tlsCertFile',
   CAIRN_TLS_KEY_FILE: 'serving.tlsKeyFile',
   CAIRN_SELF_APPROVAL: 'release.selfApproval',
+  CAIRN_CONSOLE_URL: 'console.url',
   CAIRN_SIGNING_KEY_FILE: 'signing.keyFile',
   CAIRN_TRUST_DIR: 'signing.trustDir',
   NATS_URL: 'nats.url',

@@ -25,6 +25,9 @@ export interface RunRecord {
   cost: number;
   startedAt: Date;
   endedAt: Date | null;
+  /** The Temporal workflow execution (null for runs recorded before execution keys). */
+  workflowId: string | null;
+  executionId: string | null;
 }
 
 export interface RunDetail extends RunRecord {
@@ -36,6 +39,8 @@ export interface RunDetail extends RunRecord {
     wallMs: number | null;
     cpuMs: number | null;
     error: string | null;
+    startedAt: Date;
+    endedAt: Date | null;
   }[];
   params: Record<string, string>;
   metrics: { name: string; step: number; value: number }[];
@@ -46,12 +51,25 @@ const RUN_COLUMNS = `id, pipeline, pipeline_version AS "pipelineVersion", trigge
   parent_run_id AS "parentRunId", status, error, config, config_digest AS "configDigest", code_commit AS "codeCommit",
   code_dirty AS "codeDirty", dataset_digest AS "datasetDigest", package_digest AS "packageDigest", model_name AS "modelName",
   model_version AS "modelVersion", cache_hits AS "cacheHits", outputs, cpu_seconds AS "cpuSeconds", cost, started_at AS "startedAt",
-  ended_at AS "endedAt"`;
+  ended_at AS "endedAt", workflow_id AS "workflowId", execution_id AS "executionId"`;
 
-export async function listRuns(db: Pool, filter: { pipeline?: string; limit?: number } = {}): Promise<RunRecord[]> {
+/** Which runs to list: each given field must match; the newest `limit` (20) first. */
+export interface RunFilter {
+  pipeline?: string;
+  status?: string;
+  trigger?: string;
+  /** The model the run registered a version of. */
+  model?: string;
+  limit?: number;
+}
+
+export async function listRuns(db: Pool, filter: RunFilter = {}): Promise<RunRecord[]> {
   const { rows } = await db.query<RunRecord>(
-    `SELECT ${RUN_COLUMNS} FROM cairn.runs WHERE ($1::text IS NULL OR pipeline = $1) ORDER BY started_at DESC LIMIT $2`,
-    [filter.pipeline ?? null, filter.limit ?? 20]
+    `SELECT ${RUN_COLUMNS} FROM cairn.runs
+     WHERE ($1::text IS NULL OR pipeline = $1) AND ($2::text IS NULL OR status = $2)
+       AND ($3::text IS NULL OR trigger = $3) AND ($4::text IS NULL OR model_name = $4)
+     ORDER BY started_at DESC LIMIT $5`,
+    [filter.pipeline ?? null, filter.status ?? null, filter.trigger ?? null, filter.model ?? null, filter.limit ?? 20]
   );
   return rows;
 }
@@ -61,7 +79,8 @@ export async function getRun(db: Pool, id: string): Promise<RunDetail | undefine
   if (!rows[0]) return undefined;
   const [stages, params, metrics, artifacts] = await Promise.all([
     db.query(
-      `SELECT stage, status, attempt, cache_hit AS "cacheHit", wall_ms AS "wallMs", cpu_ms AS "cpuMs", error
+      `SELECT stage, status, attempt, cache_hit AS "cacheHit", wall_ms AS "wallMs", cpu_ms AS "cpuMs", error,
+         started_at AS "startedAt", ended_at AS "endedAt"
        FROM cairn.run_stages WHERE run_id = $1 ORDER BY started_at`,
       [id]
     ),

@@ -1,0 +1,39 @@
+import { ConfigError } from '../lib/config/index.js';
+import type { CairnConfig } from '../lib/config/index.js';
+import { createPool } from '../lib/db/pool.js';
+import { preflight } from '../lib/health/probes.js';
+import { createLogger } from '../lib/logging/logger.js';
+import { stopRequested } from '../serving/cluster.js';
+import { ensureBuilt, startConsole } from './server.js';
+
+/** The Temporal UI's base URL for the configured namespace. */
+export function temporalUiBase(config: CairnConfig): string {
+  return `http://127.0.0.1:${config.temporal.uiPort}/namespaces/${encodeURIComponent(config.temporal.namespace)}`;
+}
+
+/** Runs the console (`cairn ui`) at `console.url` until SIGINT/SIGTERM. */
+export async function runConsole(config: CairnConfig): Promise<void> {
+  const logger = createLogger(config);
+  await preflight(config, ['postgres']);
+  const { hostname, port } = new URL(config.console.url);
+  await ensureBuilt(logger);
+  const db = createPool(config, logger);
+  try {
+    const { app } = await startConsole({
+      db,
+      logger,
+      links: { temporal: temporalUiBase(config) },
+      host: hostname.replace(/^\[|\]$/g, ''),
+      port: Number(port) || 80,
+    }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EADDRINUSE') throw err;
+      throw new ConfigError(`console.url (CAIRN_CONSOLE_URL): ${config.console.url} is already in use`, 'console.url');
+    });
+    process.stdout.write(`Cairn console: ${config.console.url}\n`);
+    const signal = await stopRequested();
+    logger.info({ signal }, 'console stopping');
+    await app.close();
+  } finally {
+    await db.end();
+  }
+}

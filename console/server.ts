@@ -1,0 +1,103 @@
+// The console's server (`cairn ui`): a JSON API over PostgreSQL under /api, and the front end Vite built from
+// console/web (built here first when it is missing or older than its sources). Pages are client-side routes: any
+// other GET answers index.html, so a link such as /runs/<id> from a notification opens its page.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { extname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Fastify from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { Pool } from '../lib/db/pool.js';
+import type { Logger } from '../lib/logging/logger.js';
+import { createConsoleApi } from './api.js';
+import type { ConsoleLinks } from './api.js';
+
+export const WEB_ROOT = fileURLToPath(new URL('./web/', import.meta.url));
+export const DIST = join(WEB_ROOT, 'dist');
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.json': 'application/json',
+};
+
+/** The newest modification time under a folder (dist and node_modules excluded). */
+function newest(dir: string): number {
+  let latest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name === 'dist' || entry.name === 'node_modules') continue;
+    const path = join(dir, entry.name);
+    latest = Math.max(latest, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
+  }
+  return latest;
+}
+
+/** Builds the front end with Vite when console/web/dist is missing or older than its sources. */
+export async function ensureBuilt(logger?: Logger): Promise<void> {
+  const index = join(DIST, 'index.html');
+  if (existsSync(index) && statSync(index).mtimeMs >= newest(WEB_ROOT)) return;
+  logger?.info({ root: WEB_ROOT }, 'building the console with Vite');
+  const { build } = await import('vite');
+  await build({ root: WEB_ROOT, configFile: join(WEB_ROOT, 'vite.config.ts'), logLevel: 'warn' });
+}
+
+const runFilter = z.object({
+  pipeline: z.string().min(1).optional(),
+  status: z.enum(['running', 'succeeded', 'failed', 'cancelled']).optional(),
+  trigger: z.string().min(1).optional(),
+  model: z.string().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(5000).default(200),
+});
+
+export interface ConsoleOptions {
+  db: Pool;
+  logger: Logger;
+  links: ConsoleLinks;
+  host: string;
+  port: number;
+}
+
+export async function startConsole(options: ConsoleOptions): Promise<{ app: FastifyInstance; url: string }> {
+  const api = createConsoleApi(options.db, options.links);
+  const app = Fastify({ logger: false });
+  const notFound = (what: string) => ({ error: `${what} not found` });
+
+  app.get('/api/runs', async (request, reply) => {
+    const filter = runFilter.safeParse(request.query);
+    if (!filter.success) return reply.code(400).send({ error: z.prettifyError(filter.error) });
+    return api.runs(filter.data);
+  });
+  app.get<{ Params: { id: string } }>('/api/runs/:id', async (request, reply) => {
+    const run = await api.run(request.params.id);
+    return run ?? reply.code(404).send(notFound(`run ${request.params.id}`));
+  });
+  app.get('/api/models', () => api.models());
+  app.get<{ Params: { name: string } }>('/api/models/:name', async (request, reply) => {
+    const model = await api.model(request.params.name);
+    return model ?? reply.code(404).send(notFound(`model ${request.params.name}`));
+  });
+  app.get('/api/*', (_request, reply) => reply.code(404).send(notFound('API route')));
+
+  // The built front end: its files, and index.html for every page route.
+  app.get('/*', async (request, reply) => {
+    const path = decodeURIComponent(request.url.split('?')[0]!);
+    const file = resolve(DIST, `.${path}`);
+    const inside = relative(DIST, file);
+    const asset = !inside.startsWith('..') && !inside.includes(`..${sep}`) && extname(file) !== '';
+    const target = asset && existsSync(file) ? file : join(DIST, 'index.html');
+    return reply
+      .type(TYPES[extname(target)] ?? 'application/octet-stream')
+      .header(
+        'cache-control',
+        target.includes(`${sep}assets${sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache'
+      )
+      .send(await readFile(target));
+  });
+
+  const url = await app.listen({ host: options.host, port: options.port });
+  return { app, url };
+}

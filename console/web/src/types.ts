@@ -1,0 +1,84 @@
+// What the console's API answers (console/api.ts), as JSON: dates are ISO strings.
+
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface Run {
+  id: string;
+  pipeline: string;
+  pipelineVersion: string;
+  trigger: string;
+  requestedBy: string | null;
+  parentRunId: string | null;
+  status: RunStatus;
+  error: string | null;
+  config: Record<string, unknown>;
+  configDigest: string;
+  codeCommit: string;
+  codeDirty: boolean;
+  datasetDigest: string | null;
+  packageDigest: string | null;
+  modelName: string | null;
+  modelVersion: number | null;
+  cacheHits: string[];
+  cpuSeconds: number;
+  cost: number;
+  startedAt: string;
+  endedAt: string | null;
+  /** The run's workflow execution in the Temporal UI. */
+  temporal: string;
+}
+
+export interface RunDetail extends Run {
+  stages: {
+    stage: string;
+    status: string;
+    attempt: number;
+    cacheHit: boolean;
+    wallMs: number | null;
+    cpuMs: number | null;
+    error: string | null;
+    startedAt: string;
+    endedAt: string | null;
+  }[];
+  params: Record<string, string>;
+  metrics: { name: string; step: number; value: number }[];
+  artifacts: { stage: string; role: string; digest: string; bytes: number }[];
+}
+
+export interface RunList {
+  runs: Run[];
+  choices: { pipeline: string[]; trigger: string[]; model: string[] };
+}
+
+export interface ModelSummary {
+  name: string;
+  pipeline: string;
+  versions: number;
+  aliases: Record<string, number>;
+}
+
+export interface ModelVersion {
+  model: string;
+  version: number;
+  runId: string;
+  packageDigest: string;
+  datasetDigest: string;
+  metrics: Record<string, number>;
+  lineage: Record<string, unknown>;
+  signature: { keyId?: string } | null;
+  createdAt: string;
+  run: { id: string; codeCommit: string; codeDirty: boolean; configDigest: string; trigger: string } | null;
+  dataset: { digest: string; rowCount: number; manifestDigest: string } | null;
+}
+
+export interface ModelDetail extends Omit<ModelSummary, 'versions'> {
+  versions: ModelVersion[];
+  history: {
+    alias: string;
+    version: number;
+    previousVersion: number | null;
+    setBy: string;
+    reason: string;
+    setAt: string;
+  }[];
+}

@@ -1,0 +1,150 @@
+// The console in real Chromium (Debian's /usr/bin/chromium, driven by playwright-core) against the console server
+// over the test database, after two real training runs of penguins through Temporal. Screenshots of every page go
+// to .cairn/test-output/console/.
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, startConsole } from '../../console/server.js';
+import { trainingPipeline } from '../../workflows/training-pipeline.js';
+import type { TrainingPipelineInput } from '../../workflows/training-pipeline.js';
+import { useServices, withWorker } from '../helpers/temporal.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = join('.cairn', 'test-output', 'console');
+const TEMPORAL_UI = 'http://127.0.0.1:8233/namespaces/default';
+
+const ctx = useServices();
+const { deps } = ctx;
+const model = `console-penguins-${randomUUID().slice(0, 8)}`;
+const runIds: string[] = [];
+let browser: Browser;
+let page: Page;
+let base: string;
+let close: () => Promise<void>;
+
+function train(input: TrainingPipelineInput): Promise<string> {
+  return withWorker(deps, async (taskQueue) => {
+    const handle = await ctx.client.workflow.start(trainingPipeline, {
+      taskQueue,
+      workflowId: `console-${randomUUID()}`,
+      args: [input],
+    });
+    await handle.result();
+    return handle.workflowId;
+  });
+}
+
+/** A page's section by its exact heading. */
+const card = (title: string) =>
+  page.locator('section.card', { has: page.locator('h2', { hasText: new RegExp(`^${title}$`) }) });
+const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `${CHROMIUM} is missing: the console's browser tests need Debian's chromium (apt-get install -y chromium)`
+    );
+  mkdirSync(SHOTS, { recursive: true });
+  // Two versions of one model: 20 and 40 rounds, so the comparison has curves of different lengths.
+  for (const rounds of [20, 40]) runIds.push(await train({ pipeline: 'penguins', model, config: { rounds } }));
+  await ensureBuilt();
+  const server = await startConsole({
+    db: deps.db,
+    logger: deps.logger,
+    links: { temporal: TEMPORAL_UI },
+    host: '127.0.0.1',
+    port: 0,
+  });
+  base = server.url;
+  close = () => server.app.close();
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+  page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+}, 240_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await close?.();
+});
+
+describe('the console in Chromium', () => {
+  it('lists runs, filters them by model, and opens a run with its stages, metrics, curves and artifacts', async () => {
+    await page.goto(`${base}/runs`);
+    for (const id of runIds) await page.locator(`tr[data-run="${id}"]`).waitFor();
+
+    await page.selectOption('select[name=model]', model);
+    await page.waitForURL(`**/runs?model=${model}`);
+    await expect.poll(() => page.locator('table.runs tbody tr').count()).toBe(2);
+    await shot('runs');
+
+    await page.click(`a[href="/runs/${runIds[1]}"]`);
+    await page.waitForURL(`**/runs/${runIds[1]}`);
+    await page.locator('.timeline .stage').first().waitFor();
+    expect(await page.locator('.timeline .stage .name').allTextContents()).toEqual([
+      'ingest',
+      'validate',
+      'transform',
+      'train',
+      'evaluate',
+      'package',
+      'register',
+    ]);
+    // The log-loss chart draws the training and the validation curve of 40 rounds.
+    const chart = page.locator('figure.chart[aria-label="logLoss"]');
+    await expect.poll(() => chart.getAttribute('data-series')).toBe('2');
+    expect(await chart.locator('.u-legend .u-series .u-label').allTextContents()).toEqual(
+      expect.arrayContaining(['train.logLoss', 'validation.logLoss'])
+    );
+    expect(await card('Metrics').textContent()).toContain('accuracy');
+    expect(await card('Artifacts').textContent()).toMatch(/curves\s*sha256:[0-9a-f]{64}/);
+    expect(await page.getAttribute('a.external', 'href')).toBe(
+      `${TEMPORAL_UI}/workflows/${runIds[1]}/${(await deps.db.query('SELECT execution_id FROM cairn.runs WHERE id = $1', [runIds[1]])).rows[0].execution_id}/history`
+    );
+    await shot('run');
+  });
+
+  it('compares two runs: their curves overlaid, and the params that differ highlighted', async () => {
+    await page.goto(`${base}/runs?model=${model}`);
+    for (const id of runIds) await page.check(`tr[data-run="${id}"] input[type=checkbox]`);
+    await page.click('button.primary');
+    await page.waitForURL('**/compare?runs=*');
+    const chart = page.locator('figure.chart[aria-label="validation.logLoss"]');
+    await expect.poll(() => chart.getAttribute('data-series')).toBe('2');
+    expect(await chart.locator('.u-legend .u-series .u-label').allTextContents()).toEqual(
+      expect.arrayContaining([...runIds].reverse())
+    );
+    const differs = await page.locator('table.compare tr.differs th').allTextContents();
+    expect(differs).toContain('rounds');
+    expect(differs).not.toContain('learningRate');
+    await shot('compare');
+  });
+
+  it('shows a model: its versions, metrics over versions, alias history and the lineage of a version', async () => {
+    await page.goto(`${base}/models`);
+    await page.click(`a[href="/models/${model}"]`);
+    await page.waitForURL(`**/models/${model}`);
+    const lineage = page.locator('.lineage');
+    await lineage.waitFor();
+    expect(await lineage.locator('.node .kind').allTextContents()).toEqual([
+      'model',
+      'run',
+      'dataset',
+      'manifest',
+      'code',
+    ]);
+    expect(await lineage.locator('[data-kind=run] a').textContent()).toBe(runIds[1]);
+    expect(await page.locator('figure.chart[aria-label="accuracy"]').getAttribute('data-series')).toBe('1');
+    expect(await card('Versions').locator('tbody tr').count()).toBe(2);
+    await shot('model');
+  });
+
+  it('answers 404 for an unknown run, and the page says so', async () => {
+    const response = await fetch(`${base}/api/runs/no-such-run`);
+    expect(response.status).toBe(404);
+    expect(await response.json()).toEqual({ error: 'run no-such-run not found' });
+    await page.goto(`${base}/runs/no-such-run`);
+    expect(await page.locator('main .error').textContent()).toBe('run no-such-run not found');
+  });
+});
