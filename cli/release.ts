@@ -1,5 +1,4 @@
 // `cairn release|approve|reject|rollback|deployments|tokens`: releases are releaseModel workflows; the rest is SQL.
-import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Command } from 'commander';
 import {
   createToken,
@@ -17,7 +16,8 @@ import { DEFAULT_REPLICA_TIMEOUT, listReplicas } from '../lib/release/fleet.js';
 import { durationMs } from '../lib/config/duration.js';
 import type { Pool } from '../lib/db/pool.js';
 import { ModelRefError, parseModelRef } from '../lib/registry/model-ref.js';
-import { decideUpdate, rollbackSignal } from '../workflows/messages.js';
+import { rollbackSignal } from '../workflows/messages.js';
+import { decideRelease } from '../lib/release/decide.js';
 import type { ReleaseModelInput, releaseModel } from '../workflows/release-model.js';
 import { json, print, UsageError, when, withClient, withDb } from './io.js';
 import { formatTable } from './table.js';
@@ -26,18 +26,14 @@ import { describeFailure, EXIT, uiLink } from './training.js';
 async function decide(workflowId: string, decision: 'approve' | 'reject', comment?: string) {
   const token = requireToken('approver:<model>' as Role);
   await withClient(async (client) => {
-    try {
-      const r = await client.workflow
-        .getHandle(workflowId)
-        .executeUpdate(decideUpdate, { args: [{ decision, token, ...(comment ? { comment } : {}) }] });
+    const outcome = await decideRelease(client, workflowId, { decision, token, ...(comment ? { comment } : {}) });
+    if (outcome.ok) {
+      const r = outcome.result;
       print(`${workflowId}: ${r.decision === 'approve' ? 'approved' : 'rejected'} by ${r.by} at ${r.at}`);
-    } catch (err) {
-      if (!(err instanceof WorkflowUpdateFailedError)) throw err;
-      process.stderr.write(`cairn: ${decision} refused: ${err.cause?.message ?? err.message}\n`);
-      // DecisionRefused: the token or its role; anything else: a malformed decision or a release not waiting.
-      process.exitCode =
-        (err.cause as { type?: string } | undefined)?.type === 'DecisionRefused' ? EXIT.denied : EXIT.badRequest;
+      return;
     }
+    process.stderr.write(`cairn: ${decision} refused: ${outcome.message}\n`);
+    process.exitCode = outcome.refused ? EXIT.denied : EXIT.badRequest;
   });
 }
 

@@ -1,6 +1,7 @@
 // What the console's pages read: runs, models and their lineage, straight from PostgreSQL.
 import type { Pool } from '../lib/db/pool.js';
 import { aliasHistory, listModels, listVersions } from '../lib/registry/models.js';
+import { listDeployments } from '../lib/release/deployments.js';
 import { getRun, listRuns } from '../lib/tracking/queries.js';
 import type { RunFilter } from '../lib/tracking/queries.js';
 
@@ -69,6 +70,46 @@ export function createConsoleApi(db: Pool, links: ConsoleLinks) {
         })),
         history,
       };
+    },
+
+    /** Releases (newest first) with their decisions, what serves where, and every deployment change. */
+    async releases() {
+      const { rows: releases } = await db.query<{ id: string }>(
+        `SELECT id, model, version, environment, strategy, status, checklist, outcome, started_at AS "startedAt",
+           ended_at AS "endedAt"
+         FROM cairn.releases ORDER BY started_at DESC LIMIT 200`
+      );
+      const [approvals, deployments, history] = await Promise.all([
+        db.query<{ releaseId: string }>(
+          `SELECT release_id AS "releaseId", seq, decision, by, comment, accepted, at
+           FROM cairn.approvals WHERE release_id = ANY($1) ORDER BY release_id, seq`,
+          [releases.map((r) => r.id)]
+        ),
+        listDeployments(db),
+        db.query(
+          `SELECT model, environment, revision, action, stable_version AS "stableVersion", canary_version AS "canaryVersion",
+             canary_weight AS "canaryWeight", previous_version AS "previousVersion", release_id AS "releaseId", by, reason, at
+           FROM cairn.deployment_history ORDER BY id DESC LIMIT 500`
+        ),
+      ]);
+      return {
+        releases: releases.map((r) => ({
+          ...r,
+          workflowId: r.id.split('/')[0]!,
+          decisions: approvals.rows.filter((a) => a.releaseId === r.id),
+        })),
+        deployments,
+        history: history.rows,
+      };
+    },
+
+    /** The model a release (by workflow id) is of: the role an approver needs is approver:<model>. */
+    async releaseModel(workflowId: string): Promise<string | undefined> {
+      const { rows } = await db.query<{ model: string }>(
+        `SELECT model FROM cairn.releases WHERE id LIKE $1 || '/%' ORDER BY started_at DESC LIMIT 1`,
+        [workflowId.replace(/[\\%_]/g, '\\$&')]
+      );
+      return rows[0]?.model;
     },
   };
 }

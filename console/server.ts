@@ -5,11 +5,13 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Client } from '@temporalio/client';
 import Fastify from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Pool } from '../lib/db/pool.js';
 import type { Logger } from '../lib/logging/logger.js';
+import { decideRelease } from '../lib/release/decide.js';
 import { createConsoleApi } from './api.js';
 import type { ConsoleLinks } from './api.js';
 
@@ -59,7 +61,15 @@ export interface ConsoleOptions {
   links: ConsoleLinks;
   host: string;
   port: number;
+  /** For approvals and rejections from the releases page; without one, they answer 503. */
+  client?: Client;
 }
+
+const decision = z.strictObject({
+  decision: z.enum(['approve', 'reject']),
+  token: z.string().trim().optional(),
+  comment: z.string().trim().max(1000).optional(),
+});
 
 export async function startConsole(options: ConsoleOptions): Promise<{ app: FastifyInstance; url: string }> {
   const api = createConsoleApi(options.db, options.links);
@@ -80,7 +90,26 @@ export async function startConsole(options: ConsoleOptions): Promise<{ app: Fast
     const model = await api.model(request.params.name);
     return model ?? reply.code(404).send(notFound(`model ${request.params.name}`));
   });
-  app.get('/api/*', (_request, reply) => reply.code(404).send(notFound('API route')));
+  app.get('/api/releases', () => api.releases());
+  // The approval form: the same `decide` update as `cairn approve`, with the token the form was given.
+  app.post<{ Params: { id: string } }>('/api/releases/:id/decide', async (request, reply) => {
+    const body = decision.safeParse(request.body);
+    if (!body.success) return reply.code(400).send({ error: z.prettifyError(body.error) });
+    const { id } = request.params;
+    const model = await api.releaseModel(id);
+    if (!model) return reply.code(404).send(notFound(`release ${id}`));
+    const { token, comment } = body.data;
+    if (!token) return reply.code(401).send({ error: `a token with the role approver:${model} is required` });
+    if (!options.client) return reply.code(503).send({ error: 'the console has no Temporal connection' });
+    const outcome = await decideRelease(options.client, id, {
+      decision: body.data.decision,
+      token,
+      ...(comment ? { comment } : {}),
+    });
+    if (outcome.ok) return outcome.result;
+    return reply.code(outcome.refused ? 403 : 409).send({ error: outcome.message });
+  });
+  app.all('/api/*', (_request, reply) => reply.code(404).send(notFound('API route')));
 
   // The built front end: its files, and index.html for every page route.
   app.get('/*', async (request, reply) => {

@@ -8,8 +8,11 @@ import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, startConsole } from '../../console/server.js';
+import { getDeployment } from '../../lib/release/deployments.js';
+import { releaseModel } from '../../workflows/release-model.js';
 import { trainingPipeline } from '../../workflows/training-pipeline.js';
 import type { TrainingPipelineInput } from '../../workflows/training-pipeline.js';
+import { releaseTokens } from '../helpers/records.js';
 import { useServices, withWorker } from '../helpers/temporal.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -57,6 +60,7 @@ beforeAll(async () => {
     links: { temporal: TEMPORAL_UI },
     host: '127.0.0.1',
     port: 0,
+    client: ctx.client,
   });
   base = server.url;
   close = () => server.app.close();
@@ -138,6 +142,52 @@ describe('the console in Chromium', () => {
     expect(await page.locator('figure.chart[aria-label="accuracy"]').getAttribute('data-series')).toBe('1');
     expect(await card('Versions').locator('tbody tr').count()).toBe(2);
     await shot('model');
+  });
+
+  it('approves a release in the page: refused without a token and with a releaser token, promoted with an approver token', async () => {
+    const { rita, alice } = await releaseTokens(deps.db, model);
+    await withWorker(
+      deps,
+      async (taskQueue) => {
+        const handle = await ctx.client.workflow.start(releaseModel, {
+          taskQueue,
+          workflowId: `release-${model}`,
+          args: [{ model, version: 2, first: true, token: rita }],
+        });
+        const status = async () =>
+          (await deps.db.query('SELECT status FROM cairn.releases WHERE id LIKE $1', [`${handle.workflowId}/%`]))
+            .rows[0]?.status;
+        await expect.poll(status, { timeout: 30_000 }).toBe('awaiting-approval');
+
+        await page.goto(`${base}/releases`);
+        const form = page.locator(`[data-release="${handle.workflowId}"]`);
+        const outcome = form.locator('.outcome');
+        await form.waitFor();
+        expect(await form.locator('.checklist li.ok').count()).toBeGreaterThan(0);
+        await form.locator('button[name=approve]').click();
+        await expect
+          .poll(() => outcome.textContent())
+          .toBe(`Refused: a token with the role approver:${model} is required`);
+        // rita's token can release the model, not approve it: the workflow refuses it (the same check as cairn approve).
+        await form.locator('input[name=token]').fill(rita);
+        await form.locator('button[name=approve]').click();
+        await expect.poll(() => outcome.textContent()).toMatch(/^Refused: .*rita/);
+        expect(await status()).toBe('awaiting-approval');
+        await shot('releases');
+
+        await form.locator('input[name=token]').fill(alice);
+        await form.locator('input[name=comment]').fill('looks good');
+        await form.locator('button[name=approve]').click();
+        await expect.poll(() => outcome.textContent()).toBe('Approved by alice.');
+        expect((await handle.result()).status).toBe('promoted');
+        expect(await getDeployment(deps.db, model, 'production')).toMatchObject({ stableVersion: 2 });
+        await page.goto(`${base}/releases/${handle.workflowId}`);
+        await expect
+          .poll(() => page.locator('table.releases tbody tr').first().textContent())
+          .toMatch(/promoted.*approve by alice: looks good/);
+      },
+      { trainWorker: false }
+    );
   });
 
   it('answers 404 for an unknown run, and the page says so', async () => {

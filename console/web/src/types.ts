@@ -82,3 +82,56 @@ export interface ModelDetail extends Omit<ModelSummary, 'versions'> {
     setAt: string;
   }[];
 }
+
+export interface ChecklistItem {
+  item: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface Release {
+  id: string;
+  workflowId: string;
+  model: string;
+  version: number;
+  environment: string;
+  strategy: { kind?: string; steps?: number[] } | null;
+  status: string;
+  checklist: ChecklistItem[] | null;
+  outcome: string | null;
+  startedAt: string;
+  endedAt: string | null;
+  decisions: { seq: number; decision: string; by: string; comment: string | null; accepted: boolean; at: string }[];
+}
+
+export interface Deployment {
+  model: string;
+  environment: string;
+  stableVersion: number;
+  canaryVersion: number | null;
+  canaryWeight: number;
+  previousVersion: number | null;
+  releaseId: string | null;
+  updatedAt: string;
+}
+
+export interface DeploymentChange {
+  model: string;
+  environment: string;
+  revision: number;
+  action: string;
+  stableVersion: number;
+  canaryVersion: number | null;
+  canaryWeight: number;
+  previousVersion: number | null;
+  releaseId: string | null;
+  by: string;
+  reason: string;
+  at: string;
+}
+
+export interface ReleaseList {
+  releases: Release[];
+  deployments: Deployment[];
+  history: DeploymentChange[];
+}
