@@ -103,6 +103,42 @@ export function createConsoleApi(db: Pool, links: ConsoleLinks) {
       };
     },
 
+    /** Every deployment a monitor reports on, with its newest report. */
+    async monitors() {
+      const { rows } = await db.query(
+        `SELECT DISTINCT ON (model, environment) model, environment, version, status, window_end AS "windowEnd",
+           report->>'summary' AS summary, (SELECT count(*)::int FROM cairn.monitoring_reports c
+             WHERE c.model = r.model AND c.environment = r.environment) AS reports
+         FROM cairn.monitoring_reports r ORDER BY model, environment, window_end DESC, id DESC`
+      );
+      return rows;
+    },
+
+    /**
+     * A deployment's reports over time, oldest first, without their histograms (the series the page plots), and
+     * one report whole: `reportId`, or the newest.
+     */
+    async monitoring(model: string, environment: string, reportId?: number) {
+      const { rows: series } = await db.query<{ id: number }>(
+        `SELECT id, seq, status, version, window_start AS "windowStart", window_end AS "windowEnd", retrain_id AS "retrainId",
+           report #- '{dataDrift,columns}' #- '{predictionDrift,histogram}' AS report,
+           (SELECT jsonb_agg(c - 'histogram') FROM jsonb_array_elements(report->'dataDrift'->'columns') c) AS columns
+         FROM (SELECT * FROM cairn.monitoring_reports WHERE model = $1 AND environment = $2
+               ORDER BY window_end DESC, id DESC LIMIT 500) r
+         ORDER BY window_end, id`,
+        [model, environment]
+      );
+      if (!series.length) return undefined;
+      const id = reportId ?? series.at(-1)!.id;
+      const { rows } = await db.query(
+        `SELECT id, seq, status, version, window_start AS "windowStart", window_end AS "windowEnd",
+           retrain_id AS "retrainId", report
+         FROM cairn.monitoring_reports WHERE id = $1 AND model = $2 AND environment = $3`,
+        [id, model, environment]
+      );
+      return { model, environment, series, report: rows[0] ?? null };
+    },
+
     /** The model a release (by workflow id) is of: the role an approver needs is approver:<model>. */
     async releaseModel(workflowId: string): Promise<string | undefined> {
       const { rows } = await db.query<{ model: string }>(

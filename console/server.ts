@@ -90,6 +90,18 @@ export async function startConsole(options: ConsoleOptions): Promise<{ app: Fast
     const model = await api.model(request.params.name);
     return model ?? reply.code(404).send(notFound(`model ${request.params.name}`));
   });
+  app.get('/api/monitoring', () => api.monitors());
+  app.get<{ Params: { model: string; environment: string }; Querystring: { report?: string } }>(
+    '/api/monitoring/:model/:environment',
+    async (request, reply) => {
+      const { model, environment } = request.params;
+      const report = request.query.report === undefined ? undefined : Number(request.query.report);
+      if (report !== undefined && !Number.isSafeInteger(report))
+        return reply.code(400).send({ error: `report must be a report id, got ${request.query.report}` });
+      const found = await api.monitoring(model, environment, report);
+      return found ?? reply.code(404).send(notFound(`monitoring reports of ${model} in ${environment}`));
+    }
+  );
   app.get('/api/releases', () => api.releases());
   // The approval form: the same `decide` update as `cairn approve`, with the token the form was given.
   app.post<{ Params: { id: string } }>('/api/releases/:id/decide', async (request, reply) => {

@@ -131,9 +131,19 @@ interface Decision {
   note?: string;
 }
 
-export type ColumnDrift =
+/**
+ * The two distributions a decision compared, for plots: counts of the reference and of the current window per bin
+ * (numeric: `bins` are the histogram edges, one more than the counts) or per category (categorical: the categories
+ * both sides saw, in order).
+ */
+export type DriftHistogram =
+  | { edges: number[]; reference: number[]; current: number[] }
+  | { categories: string[]; reference: number[]; current: number[] };
+
+export type ColumnDrift = (
   | ({ column: string; kind: 'numeric'; statistics: NumericDriftStatistics } & Decision)
-  | ({ column: string; kind: 'categorical'; statistics: CategoricalDriftStatistics } & Decision);
+  | ({ column: string; kind: 'categorical'; statistics: CategoricalDriftStatistics } & Decision)
+) & { histogram?: DriftHistogram };
 
 export interface DetectOptions {
   /** Overrides of DEFAULT_DRIFT_THRESHOLDS (validated; throws DriftThresholdsError when invalid). */
@@ -171,7 +181,16 @@ function measureNumeric(input: NumericColumnInput, t: DriftThresholds): Measured
     currentSize,
     currentMissing: histogram.missing,
   };
-  const result = { column: input.column, kind: 'numeric' as const, statistics };
+  const result = {
+    column: input.column,
+    kind: 'numeric' as const,
+    statistics,
+    histogram: {
+      edges: Array.from(reference.edges),
+      reference: Array.from(reference.counts),
+      current: Array.from(histogram.counts),
+    },
+  };
   let referenceCounted = 0;
   for (let i = 0; i < reference.counts.length; i++) referenceCounted += reference.counts[i]!;
   if (currentSize === 0 || referenceSize === 0 || referenceCounted === 0) {
@@ -214,7 +233,16 @@ function measureCategorical(input: CategoricalColumnInput, t: DriftThresholds): 
     referenceSize,
     currentSize,
   };
-  const result = { column: input.column, kind: 'categorical' as const, statistics };
+  const result = {
+    column: input.column,
+    kind: 'categorical' as const,
+    statistics,
+    histogram: {
+      categories: [...aligned.categories],
+      reference: Array.from(aligned.reference),
+      current: Array.from(aligned.current),
+    },
+  };
   if (currentSize === 0 || referenceSize === 0) {
     const note = currentSize === 0 ? 'no current values' : 'no reference values';
     return { result: { ...result, ...undecided(note) } };

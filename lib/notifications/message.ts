@@ -43,7 +43,7 @@ function subject(e: NotificationEvent): string {
   }
 }
 
-/** The page of the console that shows the event (the console is issue 16's part 2; these are its planned routes). */
+/** The page of the console (`cairn ui`) that shows the event. */
 export function consoleLink(base: string, e: NotificationEvent): string {
   const root = base.replace(/\/+$/, '');
   const path = (...parts: (string | number)[]) => parts.map((p) => encodeURIComponent(String(p))).join('/');

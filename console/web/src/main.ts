@@ -3,6 +3,7 @@ import './style.css';
 import { h } from './dom.js';
 import { comparePage } from './pages/compare.js';
 import { modelPage, modelsPage } from './pages/models.js';
+import { monitoringPage, monitorsPage } from './pages/monitoring.js';
 import { releasesPage } from './pages/releases.js';
 import { runPage } from './pages/run.js';
 import { runsPage } from './pages/runs.js';
@@ -17,6 +18,9 @@ function page(path: string, query: URLSearchParams): { section: string; load: ()
   if (first === 'compare') return { section: 'runs', load: () => comparePage(query) };
   if (first === 'models' && second) return { section: 'models', load: () => modelPage(second, query) };
   if (first === 'models') return { section: 'models', load: modelsPage };
+  if (first === 'monitoring' && second && parts[2])
+    return { section: 'monitoring', load: () => monitoringPage(second, parts[2]!, query) };
+  if (first === 'monitoring') return { section: 'monitoring', load: monitorsPage };
   if (first === 'releases') return { section: 'releases', load: () => releasesPage(second) };
   return { section: 'runs', load: () => runsPage(query) };
 }

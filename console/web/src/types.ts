@@ -135,3 +135,67 @@ export interface ReleaseList {
   deployments: Deployment[];
   history: DeploymentChange[];
 }
+
+export interface ColumnDrift {
+  column: string;
+  kind: 'numeric' | 'categorical';
+  statistics: {
+    psi: number;
+    jensenShannon: number;
+    ks?: { statistic: number; pValue: number; adjustedPValue: number };
+  };
+  method: string;
+  drifted: boolean;
+  severity: string;
+  exceeded: string[];
+  histogram?:
+    | { edges: number[]; reference: number[]; current: number[] }
+    | { categories: string[]; reference: number[]; current: number[] };
+}
+
+export interface MonitoringReport {
+  status: string;
+  summary: string;
+  breaches: string[];
+  volume: { requests: number; predictions: number; errors: number; sampledRows: number };
+  dataDrift: { columns?: ColumnDrift[]; drifted: number; share: number; severity: string; note?: string } | null;
+  predictionDrift: ColumnDrift | null;
+  performance: {
+    metric: string;
+    training: number;
+    serving: number | null;
+    labels: number;
+    degradation: number | null;
+  } | null;
+  latency: { p50Ms: number | null; p99Ms: number | null; limitMs: number | null };
+  cost: { training: number; inference: number; per1000: number; total: number };
+}
+
+export interface StoredReport {
+  id: number;
+  seq: number;
+  status: string;
+  version: number;
+  windowStart: string;
+  windowEnd: string;
+  retrainId: string | null;
+  report: MonitoringReport;
+}
+
+export interface MonitorSummary {
+  model: string;
+  environment: string;
+  version: number;
+  status: string;
+  windowEnd: string;
+  summary: string;
+  reports: number;
+}
+
+export interface MonitoringDetail {
+  model: string;
+  environment: string;
+  /** Oldest first; `report` without the columns (they are in `columns`, without histograms). */
+  series: (StoredReport & { columns: ColumnDrift[] | null })[];
+  report: StoredReport | null;
+}
