@@ -2,7 +2,7 @@
 import type { Pool } from '../lib/db/pool.js';
 import { aliasHistory, listModels, listVersions } from '../lib/registry/models.js';
 import { listDeployments } from '../lib/release/deployments.js';
-import { getRun, listRuns } from '../lib/tracking/queries.js';
+import { getDataset, getRun, listDatasets, listRuns } from '../lib/tracking/queries.js';
 import type { RunFilter } from '../lib/tracking/queries.js';
 
 /** Where a page links to the Temporal UI: the namespace's base URL. */
@@ -101,6 +101,20 @@ export function createConsoleApi(db: Pool, links: ConsoleLinks) {
         deployments,
         history: history.rows,
       };
+    },
+
+    datasets: () => listDatasets(db),
+
+    /** A dataset version (by digest) with its statistics, and the runs that trained on it. */
+    async dataset(digest: string) {
+      const [version] = await getDataset(db, digest);
+      if (!version) return undefined;
+      const { rows: runs } = await db.query(
+        `SELECT id, status, model_name AS "modelName", model_version AS "modelVersion", started_at AS "startedAt"
+         FROM cairn.runs WHERE dataset_digest = $1 ORDER BY started_at DESC LIMIT 100`,
+        [version.digest]
+      );
+      return { ...version, runs };
     },
 
     /** Every deployment a monitor reports on, with its newest report. */

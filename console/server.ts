@@ -90,6 +90,11 @@ export async function startConsole(options: ConsoleOptions): Promise<{ app: Fast
     const model = await api.model(request.params.name);
     return model ?? reply.code(404).send(notFound(`model ${request.params.name}`));
   });
+  app.get('/api/datasets', () => api.datasets());
+  app.get<{ Params: { digest: string } }>('/api/datasets/:digest', async (request, reply) => {
+    const dataset = await api.dataset(request.params.digest);
+    return dataset ?? reply.code(404).send(notFound(`dataset ${request.params.digest}`));
+  });
   app.get('/api/monitoring', () => api.monitors());
   app.get<{ Params: { model: string; environment: string }; Querystring: { report?: string } }>(
     '/api/monitoring/:model/:environment',

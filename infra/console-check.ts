@@ -72,6 +72,14 @@ runMain('console-check', async () => {
     check((await count(page, '.lineage .node')) === 5, `models: the lineage of ${MODEL}`);
     await shot('model');
 
+    await page.click('.lineage [data-kind=dataset] a');
+    await page.locator('figure.bars[data-column="delay"]').waitFor({ timeout: 15_000 });
+    check(
+      (await count(page, 'figure.bars')) >= 5,
+      "datasets: the training data's schema, statistics and a histogram per column"
+    );
+    await shot('dataset');
+
     await page.goto(`${url}/releases`);
     check((await count(page, 'table.releases tbody tr')) >= 1, 'releases: the demo release');
     await shot('releases');

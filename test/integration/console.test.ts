@@ -142,6 +142,14 @@ describe('the console in Chromium', () => {
     expect(await page.locator('figure.chart[aria-label="accuracy"]').getAttribute('data-series')).toBe('1');
     expect(await card('Versions').locator('tbody tr').count()).toBe(2);
     await shot('model');
+
+    // The lineage's dataset: penguins' schema, statistics and a distribution per column.
+    await lineage.locator('[data-kind=dataset] a').click();
+    await page.waitForURL('**/datasets/sha256*');
+    await card('Distributions').locator('figure.bars').first().waitFor();
+    expect(await card('Schema and statistics').locator('tbody tr').count()).toBe(7);
+    expect(await page.locator('figure.bars[data-column="Species"]').getAttribute('data-bars')).toBe('3');
+    await shot('dataset');
   });
 
   it('approves a release in the page: refused without a token and with a releaser token, promoted with an approver token', async () => {

@@ -2,6 +2,7 @@
 import './style.css';
 import { h } from './dom.js';
 import { comparePage } from './pages/compare.js';
+import { datasetPage, datasetsPage } from './pages/datasets.js';
 import { modelPage, modelsPage } from './pages/models.js';
 import { monitoringPage, monitorsPage } from './pages/monitoring.js';
 import { releasesPage } from './pages/releases.js';
@@ -21,6 +22,8 @@ function page(path: string, query: URLSearchParams): { section: string; load: ()
   if (first === 'monitoring' && second && parts[2])
     return { section: 'monitoring', load: () => monitoringPage(second, parts[2]!, query) };
   if (first === 'monitoring') return { section: 'monitoring', load: monitorsPage };
+  if (first === 'datasets' && second) return { section: 'datasets', load: () => datasetPage(second) };
+  if (first === 'datasets') return { section: 'datasets', load: datasetsPage };
   if (first === 'releases') return { section: 'releases', load: () => releasesPage(second) };
   return { section: 'runs', load: () => runsPage(query) };
 }

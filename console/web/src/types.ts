@@ -199,3 +199,31 @@ export interface MonitoringDetail {
   series: (StoredReport & { columns: ColumnDrift[] | null })[];
   report: StoredReport | null;
 }
+
+export interface DatasetVersion {
+  pipeline: string;
+  digest: string;
+  schemaDigest: string;
+  rowCount: number;
+  manifestDigest: string;
+  acceptedAt: string;
+}
+
+export type ColumnStatistics = { name: string; count: number; missing: number } & (
+  | {
+      type: 'number' | 'timestamp';
+      min: number | null;
+      max: number | null;
+      mean: number | null;
+      std: number | null;
+      quantiles: Record<string, number> | null;
+      histogram: { edges: number[]; counts: number[]; nonFinite: number } | null;
+    }
+  | { type: 'string'; distinct: number; top: { value: string; count: number }[] }
+  | { type: 'boolean'; true: number; false: number }
+);
+
+export interface DatasetDetail extends DatasetVersion {
+  statistics: { rowCount: number; columns: ColumnStatistics[] } | null;
+  runs: { id: string; status: string; modelName: string | null; modelVersion: number | null; startedAt: string }[];
+}

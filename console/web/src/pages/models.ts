@@ -40,7 +40,11 @@ function lineage(v: ModelVersion): HTMLElement {
     arrow(),
     node('run', link(`/runs/${encodeURIComponent(v.runId)}`, v.runId), v.run ? `trigger ${v.run.trigger}` : ''),
     arrow(),
-    node('dataset', h('code', {}, short(v.datasetDigest)), v.dataset ? `${num(v.dataset.rowCount)} rows` : ''),
+    node(
+      'dataset',
+      link(`/datasets/${encodeURIComponent(v.datasetDigest)}`, h('code', {}, short(v.datasetDigest))),
+      v.dataset ? `${num(v.dataset.rowCount)} rows` : ''
+    ),
     arrow(),
     node('manifest', h('code', {}, short(v.dataset?.manifestDigest))),
     arrow(),

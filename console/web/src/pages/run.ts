@@ -64,7 +64,10 @@ export async function runPage(id: string): Promise<Node> {
     ['cpu', `${run.cpuSeconds.toFixed(2)} s (cost ${run.cost.toFixed(6)})`],
     ['code', `${run.codeCommit.slice(0, 12)}${run.codeDirty ? ' (dirty)' : ''}`],
     ['config', short(run.configDigest)],
-    ['dataset', short(run.datasetDigest)],
+    [
+      'dataset',
+      run.datasetDigest ? link(`/datasets/${encodeURIComponent(run.datasetDigest)}`, short(run.datasetDigest)) : '–',
+    ],
     [
       'model',
       run.modelName
