@@ -42,3 +42,10 @@ export async function withClient<T>(fn: (client: Client, config: CairnConfig) =>
     await client.connection.close();
   }
 }
+
+/** What a static report needs besides its data: where the console and the Temporal UI are, for its links. */
+export async function reportContext(db: Pool) {
+  const config = loadConfig();
+  const { temporalUiBase } = await import('../console/main.js');
+  return { db, links: { temporal: temporalUiBase(config) }, console: config.console.url };
+}

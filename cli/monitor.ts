@@ -5,7 +5,7 @@ import type { MonitoringReport } from '../lib/monitoring/report.js';
 import { latestReports } from '../lib/monitoring/reports.js';
 import { checkNowSignal } from '../workflows/monitor-model.js';
 import { requirePrincipal } from './auth.js';
-import { json, print, UsageError, withClient, withDb } from './io.js';
+import { json, print, reportContext, UsageError, withClient, withDb } from './io.js';
 import { formatTable } from './table.js';
 
 /** Money: small amounts (a CPU-minute costs a thousandth) keep three significant digits. */
@@ -70,8 +70,20 @@ export function addMonitorCommands(program: Command): void {
     .option('-e, --env <environment>', 'environment', 'production')
     .option('-n, --last <n>', 'how many reports, newest first', '1')
     .option('--json', 'print JSON')
-    .action(async (model: string, o: { env: string; last: string; json?: boolean }) => {
+    .option(
+      '--html [file]',
+      'write the reports over time as one self-contained HTML file (default <model>-<env>-monitoring.html)'
+    )
+    .action(async (model: string, o: { env: string; last: string; json?: boolean; html?: string | true }) => {
       await withDb(async (db) => {
+        if (o.html) {
+          const { writeMonitoringReport } = await import('../console/report.js');
+          const file = o.html === true ? `${model}-${o.env}-monitoring.html` : o.html;
+          const written = await writeMonitoringReport(await reportContext(db), model, o.env, file);
+          return print(
+            `wrote ${written.file} (${Math.ceil(written.bytes / 1024)} KiB): open it in a browser, it needs no network`
+          );
+        }
         const reports = await latestReports(db, model, o.env, Number(o.last));
         if (!reports.length)
           throw new UsageError(

@@ -14,7 +14,7 @@ import { aliasHistory, listModels, listVersions, resolveVersion } from '../lib/r
 import { getDataset, listDatasets, listRuns } from '../lib/tracking/queries.js';
 import { reconcileRuns } from '../lib/tracking/reconcile.js';
 import { formatLineage, lineageOf, reproduce, requireRun } from './registry.js';
-import { json, print, when, withDb } from './io.js';
+import { json, print, reportContext, when, withDb } from './io.js';
 import { addAuditCommands } from './audit.js';
 import { requirePrincipal } from './auth.js';
 import { addKeyCommands } from './keys.js';
@@ -458,6 +458,28 @@ program
     // Loaded here: other commands need neither fastify nor NATS.
     if (o.stream) await (await import('../serving/stream-main.js')).runStreamConsumer(config);
     else await (await import('../serving/main.js')).serve(config);
+  });
+
+program
+  .command('report')
+  .description('write a model version as one self-contained HTML file: metrics, curves, lineage (opens offline)')
+  .argument('<ref>', '<model>@<version>')
+  .option('-o, --out <file>', 'where to write it (default <model>-v<version>.html)')
+  .action(async (ref: string, o: { out?: string }) => {
+    const parsed = parseModelRef(ref);
+    if (parsed.version === undefined) throw new ModelRefError(`report takes <model>@<version>, got ${ref}`);
+    const { writeModelReport } = await import('../console/report.js');
+    await withDb(async (db) => {
+      const written = await writeModelReport(
+        await reportContext(db),
+        parsed.model,
+        parsed.version!,
+        o.out ?? `${parsed.model}-v${parsed.version}.html`
+      );
+      print(
+        `wrote ${written.file} (${Math.ceil(written.bytes / 1024)} KiB): open it in a browser, it needs no network`
+      );
+    });
   });
 
 program

@@ -38,13 +38,32 @@ function newest(dir: string): number {
   return latest;
 }
 
-/** Builds the front end with Vite when console/web/dist is missing or older than its sources. */
-export async function ensureBuilt(logger?: Logger): Promise<void> {
-  const index = join(DIST, 'index.html');
-  if (existsSync(index) && statSync(index).mtimeMs >= newest(WEB_ROOT)) return;
-  logger?.info({ root: WEB_ROOT }, 'building the console with Vite');
+/** The static report's page, built on its own: one script and one stylesheet, inlined by console/report.ts. */
+export const REPORT_PAGE = join(DIST, 'report', 'report.html');
+
+/** Builds the console (dist/) and the static report's page (dist/report/) with Vite. */
+export async function buildConsole(): Promise<void> {
   const { build } = await import('vite');
-  await build({ root: WEB_ROOT, configFile: join(WEB_ROOT, 'vite.config.ts'), logLevel: 'warn' });
+  const common = { root: WEB_ROOT, configFile: join(WEB_ROOT, 'vite.config.ts'), logLevel: 'warn' as const };
+  await build(common);
+  await build({
+    ...common,
+    build: {
+      outDir: join(DIST, 'report'),
+      rollupOptions: { input: join(WEB_ROOT, 'report.html') },
+      cssCodeSplit: false,
+      modulePreload: false,
+    },
+  });
+}
+
+/** Builds the front end when console/web/dist is missing or older than its sources. */
+export async function ensureBuilt(logger?: Logger): Promise<void> {
+  const built = [join(DIST, 'index.html'), REPORT_PAGE];
+  const sources = newest(WEB_ROOT);
+  if (built.every((file) => existsSync(file) && statSync(file).mtimeMs >= sources)) return;
+  logger?.info({ root: WEB_ROOT }, 'building the console with Vite');
+  await buildConsole();
 }
 
 const runFilter = z.object({

@@ -3,9 +3,11 @@
 // .cairn/test-output/console-demo/ (with --docs, to docs/console-<page>.png: the README's pictures). CI runs it after
 // the demo. Needs Debian's chromium (apt-get install -y chromium).
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import type { Page } from 'playwright-core';
+import { writeMonitoringReport } from '../console/report.js';
 import { ensureBuilt, startConsole } from '../console/server.js';
 import { temporalUiBase } from '../console/main.js';
 import { loadConfig } from '../lib/config/index.js';
@@ -35,10 +37,11 @@ runMain('console-check', async () => {
   const logger = createLogger(config);
   const db = createPool(config, logger);
   await ensureBuilt(logger);
+  const links = { temporal: temporalUiBase(config) };
   const { app, url } = await startConsole({
     db,
     logger,
-    links: { temporal: temporalUiBase(config) },
+    links,
     host: '127.0.0.1',
     port: 0,
   });
@@ -93,6 +96,25 @@ runMain('console-check', async () => {
       'monitoring: the origin histogram, reference against current, per airport'
     );
     await shot('monitoring');
+
+    // The same as one HTML file (cairn monitor report --html), opened with the network off.
+    const file = join(out === 'docs' ? join('.cairn', 'test-output') : out, 'monitoring-report.html');
+    await writeMonitoringReport({ db, links, console: config.console.url }, MODEL, 'production', file);
+    const offline = await browser.newContext({ offline: true, viewport: { width: 1400, height: 1000 } });
+    const fetched: string[] = [];
+    await offline.route('**/*', (route) =>
+      route.request().url().startsWith('file://')
+        ? route.continue()
+        : (fetched.push(route.request().url()), route.abort())
+    );
+    const report = await offline.newPage();
+    await report.goto(pathToFileURL(resolve(file)).href);
+    await report.locator('figure.bars[data-column="origin"]').waitFor({ timeout: 15_000 });
+    check(
+      (await report.locator('figure.chart canvas').count()) >= 6 && fetched.length === 0,
+      `${file}: the monitoring plots offline, nothing fetched`
+    );
+    await offline.close();
     process.stdout.write(`screenshots in ${out}/\n`);
   } finally {
     await browser.close();

@@ -3,10 +3,12 @@
 // to .cairn/test-output/console/.
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeModelReport } from '../../console/report.js';
 import { ensureBuilt, startConsole } from '../../console/server.js';
 import { getDeployment } from '../../lib/release/deployments.js';
 import { releaseModel } from '../../workflows/release-model.js';
@@ -196,6 +198,38 @@ describe('the console in Chromium', () => {
       },
       { trainWorker: false }
     );
+  });
+
+  it('writes a model version as one HTML file that shows its plots offline', async () => {
+    const file = join(SHOTS, 'report.html');
+    const written = await writeModelReport(
+      { db: deps.db, links: { temporal: TEMPORAL_UI }, console: base },
+      model,
+      2,
+      file
+    );
+    expect(written.bytes).toBeGreaterThan(10_000);
+    // No network at all: every request but the file itself is refused, and counted.
+    const context = await browser.newContext({ offline: true, viewport: { width: 1400, height: 1000 } });
+    const requested: string[] = [];
+    await context.route('**/*', (route) => {
+      if (route.request().url().startsWith('file://')) return route.continue();
+      requested.push(route.request().url());
+      return route.abort();
+    });
+    const offline = await context.newPage();
+    await offline.goto(pathToFileURL(resolve(file)).href);
+    const curves = offline
+      .locator('section.card', { has: offline.locator('h2', { hasText: /^Training curves$/ }) })
+      .locator('figure.chart[aria-label="logLoss"]');
+    await curves.waitFor();
+    expect(await curves.getAttribute('data-series')).toBe('2');
+    expect(await offline.locator('figure.chart canvas').count()).toBeGreaterThan(4);
+    expect(await offline.locator('.lineage .node').count()).toBe(5);
+    expect(await offline.title()).toBe(`${model}@2`);
+    await offline.screenshot({ path: join(SHOTS, 'report.png'), fullPage: true });
+    expect(requested).toEqual([]);
+    await context.close();
   });
 
   it('answers 404 for an unknown run, and the page says so', async () => {

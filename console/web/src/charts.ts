@@ -48,7 +48,7 @@ export function lineChart(
             : {}),
         },
       },
-      axes: [{ label: xLabel, ...(x === 'whole' ? { incrs: WHOLE_STEPS } : {}) }, {}],
+      axes: [{ label: xLabel, ...(x === 'whole' ? { incrs: WHOLE_STEPS } : {}) }, { size: 64 }],
       legend: { live: false },
       series: [
         { label: xLabel },

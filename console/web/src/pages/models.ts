@@ -58,7 +58,11 @@ function lineage(v: ModelVersion): HTMLElement {
 
 export async function modelPage(name: string, query: URLSearchParams): Promise<Node> {
   const model = await getJson<ModelDetail>(`/api/models/${encodeURIComponent(name)}`);
-  const chosen = Number(query.get('version')) || model.versions.at(-1)?.version;
+  return modelView(model, Number(query.get('version')) || undefined);
+}
+
+/** A model's page, its lineage shown for `chosen` (the newest version by default). */
+export function modelView(model: ModelDetail, chosen = model.versions.at(-1)?.version): HTMLElement {
   const version = model.versions.find((v) => v.version === chosen);
   const metricNames = [...new Set(model.versions.flatMap((v) => Object.keys(v.metrics)))].sort();
   return h(

@@ -123,9 +123,16 @@ function reportSection(stored: StoredReport): HTMLElement {
 
 export async function monitoringPage(model: string, environment: string, query: URLSearchParams): Promise<Node> {
   const report = query.get('report');
-  const detail = await getJson<MonitoringDetail>(
-    `/api/monitoring/${encodeURIComponent(model)}/${encodeURIComponent(environment)}${report ? `?report=${encodeURIComponent(report)}` : ''}`
+  return monitoringView(
+    await getJson<MonitoringDetail>(
+      `/api/monitoring/${encodeURIComponent(model)}/${encodeURIComponent(environment)}${report ? `?report=${encodeURIComponent(report)}` : ''}`
+    )
   );
+}
+
+/** A deployment's monitoring page from its reports (also what a static report shows). */
+export function monitoringView(detail: MonitoringDetail): HTMLElement {
+  const { model, environment } = detail;
   const t = (s: StoredReport) => Date.parse(s.windowEnd) / 1000;
   const points = (
     value: (s: MonitoringDetail['series'][number]) => number | null | undefined

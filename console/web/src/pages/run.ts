@@ -53,7 +53,11 @@ export function curveCharts(run: RunDetail): HTMLElement[] {
 }
 
 export async function runPage(id: string): Promise<Node> {
-  const run = await getJson<RunDetail>(`/api/runs/${encodeURIComponent(id)}`);
+  return runView(await getJson<RunDetail>(`/api/runs/${encodeURIComponent(id)}`));
+}
+
+/** A run's page from its record (also what a static report shows). */
+export function runView(run: RunDetail): HTMLElement {
   const metrics = finalMetrics(run);
   const charts = curveCharts(run);
   const facts: [string, Node | string][] = [
