@@ -2,6 +2,7 @@ import { makeTelemetryFilterString, Runtime } from '@temporalio/worker';
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import type { Logger } from './logger.js';
 
+const ACTIVITY_ONLY = 'No workflows registered, not polling for workflow tasks';
 const LEVELS = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
 
 /** Temporal's Logger interface over pino; workflow and activity context (ids, types, attempt) arrives as metadata. */
@@ -10,7 +11,11 @@ export class TemporalPinoLogger implements TemporalLogger {
   log(level: LogLevel, message: string, meta?: LogMetadata): void {
     // Core's records carry a bigint timestampNanos that JSON cannot hold; pino has its own time.
     const { timestampNanos: _t, ...rest } = (meta ?? {}) as LogMetadata & { timestampNanos?: bigint };
-    this.pino[LEVELS[level]](rest, message);
+    // The worker's own lifecycle (initializing, state changes, shutdown) is routine: debug, not info; so is the
+    // warning every activity-only worker (cairn-train) starts with.
+    const routine =
+      rest.sdkComponent === 'worker' && (level === 'INFO' || (level === 'WARN' && message === ACTIVITY_ONLY));
+    this.pino[LEVELS[routine ? 'DEBUG' : level]](rest, message);
   }
   trace(message: string, meta?: LogMetadata): void {
     this.log('TRACE', message, meta);

@@ -8,8 +8,18 @@ import { createActivities } from '../../activities/index.js';
 import type { Activities, ActivityDeps } from '../../activities/index.js';
 import type { RunStepInput } from '../../activities/run-step.js';
 import { afterAll, beforeAll } from 'vitest';
-import { services, testDeps } from './services.js';
+import { installTemporalRuntime } from '../../lib/logging/temporal-runtime.js';
+import { createLogger } from '../../lib/logging/logger.js';
+import { services, testConfig, testDeps } from './services.js';
 import type { TestDeps } from './services.js';
+
+// The SDK's logs in each test process go through Cairn's logger at the tests' level (warn), as in a worker, instead
+// of the SDK's default logger at info. A test that installed a Runtime of its own keeps it.
+try {
+  installTemporalRuntime({ logger: createLogger(testConfig()) });
+} catch {
+  // already installed
+}
 
 /** A client on the test Temporal server; close `client.connection` when done. */
 export async function testClient(): Promise<Client> {
