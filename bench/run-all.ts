@@ -17,6 +17,7 @@ const BENCHES = [
   'sources.ts',
   'batch.ts',
   'serving.ts',
+  'console.ts',
 ];
 
 const smoke = process.argv.includes('--smoke');

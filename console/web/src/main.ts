@@ -37,7 +37,12 @@ startRouter((path, query) => {
   root.setAttribute('aria-busy', 'true');
   load()
     .then(
-      (node) => ticket === shown && root.replaceChildren(node),
+      (node) => {
+        if (ticket !== shown) return;
+        root.replaceChildren(node);
+        // The page's content is in the document (bench/console.ts reads this mark for the first page).
+        performance.mark('cairn:page-rendered', { detail: section });
+      },
       (err: unknown) =>
         ticket === shown && root.replaceChildren(h('p', { class: 'error' }, String((err as Error).message ?? err)))
     )
