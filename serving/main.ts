@@ -9,6 +9,7 @@ import { createLogger } from '../lib/logging/logger.js';
 import { runMain } from '../lib/process/main.js';
 import { runPrimary, serveWorkers, stopRequested } from './cluster.js';
 import { startServer } from './server.js';
+import { tracingOf } from '../lib/telemetry/tracing.js';
 
 /**
  * Runs the online server (`cairn serve`) until SIGINT/SIGTERM: then it stops taking requests, lets those in flight
@@ -33,11 +34,12 @@ export async function serve(config: CairnConfig): Promise<void> {
   const stop = stopRequested();
   await preflight(config, ['postgres', 'object-store']);
   const db = createPool(config, logger);
+  const tracing = tracingOf(config, 'cairn-serve');
   try {
     const store = createArtifactStore(config);
     let server: Awaited<ReturnType<typeof startServer>>;
     try {
-      server = await startServer({ db, store, logger, config });
+      server = await startServer({ db, store, logger, config, ...(tracing ? { tracer: tracing.tracer } : {}) });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
       throw new ConfigError(
@@ -54,6 +56,7 @@ export async function serve(config: CairnConfig): Promise<void> {
     await server.close();
     logger.info('stopped');
   } finally {
+    await tracing?.shutdown();
     await db.end();
     // The IPC channel to the primary would keep this process alive.
     if (cluster.isWorker) process.disconnect?.();

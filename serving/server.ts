@@ -5,6 +5,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { LogController } from 'fastify';
+import type { Tracer } from '@opentelemetry/api';
+import { traceRequests } from '../lib/telemetry/tracing.js';
 import type {
   FastifyBaseLogger,
   FastifyError,
@@ -51,6 +53,8 @@ export interface ServerDeps {
   config: Pick<CairnConfig, 'serving' | 'database' | 'signing'>;
   /** Names this server in the monitoring feed. @default `<hostname>:<pid>` */
   server?: string;
+  /** Traces every request (a server span each) when `telemetry.otlpEndpoint` is set. */
+  tracer?: Tracer;
 }
 
 export interface Server {
@@ -182,11 +186,12 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
     ...(tls ? { https: tls } : {}),
     // The node:http(s) server fastify would make, with the predict fast path in front of fastify's handler.
     serverFactory: (handler, options) => {
-      const listener = fast
+      const untraced = fast
         ? (req: IncomingMessage, res: ServerResponse) => {
             if (!fast(req, res)) handler(req, res);
           }
         : handler;
+      const listener = deps.tracer ? traceRequests(deps.tracer, untraced) : untraced;
       const server = tls ? createHttpsServer(tls, listener) : createHttpServer(listener);
       // Fastify's defaults, as it sets them on a server it makes.
       const timeouts = options as unknown as {

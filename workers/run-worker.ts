@@ -16,6 +16,7 @@ import { loadProject } from '../lib/pipeline/project.js';
 import { notificationsOf } from '../lib/notifications/webhooks.js';
 import { connectWorker } from '../lib/temporal/connection.js';
 import { sourcesOf } from '../lib/pipeline/run-config.js';
+import { tracingOf } from '../lib/telemetry/tracing.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -51,6 +52,7 @@ export async function runWorker(role: WorkerRole): Promise<void> {
   );
   watch.start(5000);
   const healthPort = config.worker.healthPort && config.worker.healthPort + (role === 'cairn-train' ? 1 : 0);
+  const tracing = tracingOf(config, role);
   const health = healthPort ? await serveHealth(healthPort, () => watch.problems()) : undefined;
   try {
     const taskQueue = role === 'cairn' ? config.temporal.taskQueue : config.temporal.trainTaskQueue;
@@ -79,6 +81,7 @@ export async function runWorker(role: WorkerRole): Promise<void> {
         project,
       }),
       shutdownGraceTime: config.worker.shutdownGraceTime,
+      ...(tracing ? { plugins: [tracing.plugin] } : {}),
     });
     logger.info(
       {
@@ -88,12 +91,14 @@ export async function runWorker(role: WorkerRole): Promise<void> {
         pipelines: [...project.pipelines.keys()],
         metrics: metricsPort ? `http://127.0.0.1:${metricsPort}/metrics` : 'off',
         health: healthPort ? `http://127.0.0.1:${healthPort}/readyz` : 'off',
+        tracing: config.telemetry.otlpEndpoint ?? 'off',
       },
       'worker running'
     );
     await worker.run();
     logger.info({ taskQueue }, 'worker stopped');
   } finally {
+    await tracing?.shutdown();
     watch.stop();
     health?.close();
     await db.end();

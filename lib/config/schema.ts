@@ -162,6 +162,16 @@ export const configSchema = z.strictObject({
       selfApproval: flag.default(false),
     })
     .prefault({}),
+  telemetry: z
+    .strictObject({
+      /**
+       * OpenTelemetry traces: the OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318) spans are sent to, as JSON to
+       * <endpoint>/v1/traces; unset sends none. Workers trace workflows and activities, the online server its
+       * requests. @default unset
+       */
+      otlpEndpoint: z.url({ protocol: /^https?$/, error: 'expected http(s)://host:port' }).optional(),
+    })
+    .prefault({}),
   console: z
     .strictObject({
       /**
@@ -255,6 +265,7 @@ export const ENV_KEYS = {
   CAIRN_TLS_KEY_FILE: 'serving.tlsKeyFile',
   CAIRN_SELF_APPROVAL: 'release.selfApproval',
   CAIRN_CONSOLE_URL: 'console.url',
+  OTEL_EXPORTER_OTLP_ENDPOINT: 'telemetry.otlpEndpoint',
   CAIRN_SIGNING_KEY_FILE: 'signing.keyFile',
   CAIRN_TRUST_DIR: 'signing.trustDir',
   NATS_URL: 'nats.url',

@@ -4,9 +4,12 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import type { WorkerPlugin } from '@temporalio/worker';
+import { WORKFLOWS_PATH } from '../../workers/run-worker.js';
 import { createActivities } from '../../activities/index.js';
 import type { Activities, ActivityDeps } from '../../activities/index.js';
 import type { RunStepInput } from '../../activities/run-step.js';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
 import { installTemporalRuntime } from '../../lib/logging/temporal-runtime.js';
 import { createLogger } from '../../lib/logging/logger.js';
@@ -20,6 +23,9 @@ try {
 } catch {
   // already installed
 }
+
+/** The workflow interceptor every test bundle carries: each activity a test schedules has a bounded retry policy. */
+export const BOUNDED_RETRIES = fileURLToPath(new URL('./bounded-retries.ts', import.meta.url));
 
 /** A client on the test Temporal server; close `client.connection` when done. */
 export async function testClient(): Promise<Client> {
@@ -36,7 +42,12 @@ export async function testClient(): Promise<Client> {
 export async function withWorker<T>(
   deps: ActivityDeps,
   fn: (taskQueue: string) => Promise<T>,
-  options: { trainWorker?: boolean; wrap?: (activities: Activities) => Activities } = {}
+  options: {
+    trainWorker?: boolean;
+    wrap?: (activities: Activities) => Activities;
+    /** Worker plugins (tracing): the workflows are then bundled with theirs, instead of the prebuilt bundle. */
+    plugins?: WorkerPlugin[];
+  } = {}
 ): Promise<T> {
   const s = services();
   const connection = await NativeConnection.connect({ address: s.temporalAddress });
@@ -47,7 +58,13 @@ export async function withWorker<T>(
       connection,
       namespace: s.namespace,
       taskQueue,
-      workflowBundle: { codePath: s.workflowBundlePath },
+      ...(options.plugins
+        ? {
+            workflowsPath: WORKFLOWS_PATH,
+            interceptors: { workflowModules: [BOUNDED_RETRIES] },
+            plugins: options.plugins,
+          }
+        : { workflowBundle: { codePath: s.workflowBundlePath } }),
       activities,
     });
     if (options.trainWorker === false) return await worker.runUntil(fn(taskQueue));
@@ -56,6 +73,7 @@ export async function withWorker<T>(
       namespace: s.namespace,
       taskQueue: `${taskQueue}-train`,
       activities,
+      ...(options.plugins ? { plugins: options.plugins } : {}),
     });
     return await trainWorker.runUntil(() => worker.runUntil(fn(taskQueue)));
   } finally {
