@@ -32,7 +32,7 @@ import {
   startPipelineRun,
   watchPipelineRun,
 } from './pipelines.js';
-import { describeFailure, EXIT, printResult, startRun, uiLink, watchRun } from './training.js';
+import { consolePage, describeFailure, EXIT, printResult, startRun, uiLink, watchRun } from './training.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -97,6 +97,7 @@ program
           requestedBy,
         });
         print(`started ${handle.workflowId}: ${uiLink(config, handle.workflowId)}`);
+        print(`console: ${consolePage(config, 'runs', handle.workflowId)} (cairn ui)`);
         if (!options.watch) return;
         try {
           printPipelineResult(await watchPipelineRun(handle));
@@ -112,6 +113,7 @@ program
         requestedBy,
       });
       print(`started ${handle.workflowId}: ${uiLink(config, handle.workflowId)}`);
+      print(`console: ${consolePage(config, 'runs', handle.workflowId)} (cairn ui)`);
       if (!options.watch) return;
       try {
         const result = await watchRun(handle);

@@ -21,7 +21,7 @@ import { decideRelease } from '../lib/release/decide.js';
 import type { ReleaseModelInput, releaseModel } from '../workflows/release-model.js';
 import { json, print, UsageError, when, withClient, withDb } from './io.js';
 import { formatTable } from './table.js';
-import { describeFailure, EXIT, uiLink } from './training.js';
+import { consolePage, describeFailure, EXIT, uiLink } from './training.js';
 
 async function decide(workflowId: string, decision: 'approve' | 'reject', comment?: string) {
   const token = requireToken('approver:<model>' as Role);
@@ -77,6 +77,7 @@ export function addReleaseCommands(program: Command): void {
           args: [input],
         });
         print(`started ${workflowId}: ${uiLink(config, workflowId)}`);
+        print(`console: ${consolePage(config, 'releases', workflowId)} (cairn ui: approve there, with a token)`);
         print(`approve with:  cairn approve ${workflowId}   (CAIRN_TOKEN: a token with approver:${parsed.model})`);
         print(
           `           or  temporal workflow signal --workflow-id ${workflowId} --name approve -i '{"token":"<approver token>"}'`

@@ -17,6 +17,11 @@ export const EXIT = { ok: 0, failed: 1, badRequest: 2, gateFailed: 3, denied: 4 
 
 const print = (line = '') => process.stdout.write(`${line}\n`);
 
+/** A page of the console (`cairn ui`), e.g. consolePage(config, 'runs', id). */
+export function consolePage(config: CairnConfig, ...parts: string[]): string {
+  return `${config.console.url.replace(/\/+$/, '')}/${parts.map(encodeURIComponent).join('/')}`;
+}
+
 export function uiLink(config: CairnConfig, workflowId: string): string {
   return `http://127.0.0.1:${config.temporal.uiPort}/namespaces/${config.temporal.namespace}/workflows/${workflowId}`;
 }

@@ -1,5 +1,8 @@
 // What the console's pages read: runs, models and their lineage, straight from PostgreSQL.
+import type { Client } from '@temporalio/client';
 import type { Pool } from '../lib/db/pool.js';
+import { statusQuery } from '../workflows/messages.js';
+import type { CanaryStep } from '../workflows/release-model.js';
 import { aliasHistory, listModels, listVersions } from '../lib/registry/models.js';
 import { listDeployments } from '../lib/release/deployments.js';
 import { getDataset, getRun, listDatasets, listRuns } from '../lib/tracking/queries.js';
@@ -10,7 +13,7 @@ export interface ConsoleLinks {
   temporal: string;
 }
 
-export function createConsoleApi(db: Pool, links: ConsoleLinks) {
+export function createConsoleApi(db: Pool, links: ConsoleLinks, client?: Client) {
   const temporalLink = (run: { workflowId: string | null; executionId: string | null; id: string }) =>
     `${links.temporal}/workflows/${encodeURIComponent(run.workflowId ?? run.id)}${
       run.executionId ? `/${encodeURIComponent(run.executionId)}` : ''
@@ -30,8 +33,16 @@ export function createConsoleApi(db: Pool, links: ConsoleLinks) {
       };
     },
 
+    /** A run by its id, or the latest run of a workflow id (what `cairn run` prints: ids are reused by reruns). */
     async run(id: string) {
-      const run = await getRun(db, id);
+      let run = await getRun(db, id);
+      if (!run) {
+        const { rows } = await db.query<{ id: string }>(
+          'SELECT id FROM cairn.runs WHERE workflow_id = $1 ORDER BY started_at DESC LIMIT 1',
+          [id]
+        );
+        if (rows[0]) run = await getRun(db, rows[0].id);
+      }
       return run && { ...run, temporal: temporalLink(run) };
     },
 
@@ -151,6 +162,22 @@ export function createConsoleApi(db: Pool, links: ConsoleLinks) {
         [id, model, environment]
       );
       return { model, environment, series, report: rows[0] ?? null };
+    },
+
+    /**
+     * A canary release's steps and every comparison of canary and stable it made: kept by its workflow (its status
+     * while it runs, its result once ended), not in PostgreSQL. Undefined without a Temporal connection.
+     */
+    async canarySteps(workflowId: string): Promise<CanaryStep[] | undefined> {
+      if (!client) return undefined;
+      const handle = client.workflow.getHandle(workflowId);
+      const { status } = await handle.describe();
+      if (status.name === 'RUNNING') {
+        const current = await handle.query(statusQuery);
+        return (current.results as { steps?: CanaryStep[] }).steps ?? [];
+      }
+      const result = (await handle.result().catch(() => undefined)) as { steps?: CanaryStep[] } | undefined;
+      return result?.steps ?? [];
     },
 
     /** The model a release (by workflow id) is of: the role an approver needs is approver:<model>. */

@@ -91,7 +91,7 @@ const decision = z.strictObject({
 });
 
 export async function startConsole(options: ConsoleOptions): Promise<{ app: FastifyInstance; url: string }> {
-  const api = createConsoleApi(options.db, options.links);
+  const api = createConsoleApi(options.db, options.links, options.client);
   const app = Fastify({ logger: false });
   const notFound = (what: string) => ({ error: `${what} not found` });
 
@@ -127,6 +127,12 @@ export async function startConsole(options: ConsoleOptions): Promise<{ app: Fast
     }
   );
   app.get('/api/releases', () => api.releases());
+  app.get<{ Params: { id: string } }>('/api/releases/:id/steps', async (request, reply) => {
+    if (!(await api.releaseModel(request.params.id)))
+      return reply.code(404).send(notFound(`release ${request.params.id}`));
+    const steps = await api.canarySteps(request.params.id);
+    return steps ? { steps } : reply.code(503).send({ error: 'the console has no Temporal connection' });
+  });
   // The approval form: the same `decide` update as `cairn approve`, with the token the form was given.
   app.post<{ Params: { id: string } }>('/api/releases/:id/decide', async (request, reply) => {
     const body = decision.safeParse(request.body);

@@ -12,7 +12,7 @@ import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { formatReport } from '../cli/monitor.js';
 import { durationMs } from '../lib/config/duration.js';
-import { describeFailure, printResult, uiLink, watchRun } from '../cli/training.js';
+import { consolePage, describeFailure, printResult, uiLink, watchRun } from '../cli/training.js';
 import { createToken } from '../lib/auth/tokens.js';
 import { createPruneSchedule } from '../lib/temporal/schedules.js';
 import type { Role } from '../lib/auth/tokens.js';
@@ -323,6 +323,7 @@ runMain('demo', async () => {
       [
         '',
         `Temporal UI: ${uiLink(config, id)}  (query: CairnModel = "${PIPELINE}")`,
+        `Console:     npm run cairn -- ui, then ${consolePage(config, 'monitoring', PIPELINE, 'production')}`,
         `Predict:     curl -s -H "authorization: Bearer $(cat ${join(config.home, 'secrets', 'demo-token')})" -H 'content-type: application/json' \\`,
         `               -d '{"row":{"date":"2001-06-07T08:04:00Z","distance":1536,"origin":"LAX","destination":"MSP"}}' \\`,
         `               http://${config.serving.host}:${config.serving.port}/v1/models/${PIPELINE}/predict`,

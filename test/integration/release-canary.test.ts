@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createConsoleApi } from '../../console/api.js';
 import type { ModelPackage } from '../../activities/package.js';
 import { createToken } from '../../lib/auth/tokens.js';
 import { canonicalJson } from '../../lib/ml/canonical-json.js';
@@ -130,6 +131,9 @@ describe('release with a canary, under traffic', () => {
       expect(last).toMatchObject({ judged: true, breaches: [] });
       expect(last.canary.rows).toBeGreaterThanOrEqual(10);
     }
+    // The console's releases page shows the same steps, read back from the workflow.
+    const consoleApi = createConsoleApi(deps.db, { temporal: 'http://127.0.0.1:8233/namespaces/default' }, ctx.client);
+    expect(await consoleApi.canarySteps(result.releaseId.split('/')[0]!)).toEqual(result.steps);
     expect([...load.byStatus.keys()]).toEqual([200]);
     expect(load.byVersion.get(1)).toBeGreaterThan(0);
     expect(load.byVersion.get(2)).toBeGreaterThan(0);

@@ -227,3 +227,20 @@ export interface DatasetDetail extends DatasetVersion {
   statistics: { rowCount: number; columns: ColumnStatistics[] } | null;
   runs: { id: string; status: string; modelName: string | null; modelVersion: number | null; startedAt: string }[];
 }
+
+export interface CanarySide {
+  rows: number;
+  errorRate: number;
+  p99Ms: number | null;
+}
+
+export interface CanaryStep {
+  weight: number;
+  comparisons: {
+    judged: boolean;
+    breaches: string[];
+    stable: CanarySide;
+    canary: CanarySide;
+    predictionShift: number | null;
+  }[];
+}

@@ -1,8 +1,8 @@
 // Releases and deployments: releases waiting for a decision, with an approve/reject form (a token is required: the
 // same `decide` update as `cairn approve`); every release with its checklist, canary steps and decisions; what
 // serves where, and every deployment change (promotions, canary steps, rollbacks).
-import { badge, getJson, h, link, section, table, time } from '../dom.js';
-import type { Release, ReleaseList } from '../types.js';
+import { badge, getJson, h, link, num, section, table, time } from '../dom.js';
+import type { CanaryStep, Release, ReleaseList } from '../types.js';
 import { navigate } from '../router.js';
 
 const checklist = (r: Release) =>
@@ -78,9 +78,37 @@ function decisionForm(r: Release): HTMLElement {
   );
 }
 
+/** Every window a canary step was watched: canary against stable, and what the judgement found. */
+function canarySteps(steps: CanaryStep[]): HTMLElement {
+  const side = (s: { rows: number; errorRate: number; p99Ms: number | null }) =>
+    `${num(s.rows)} rows, ${(s.errorRate * 100).toFixed(2)}% errors, p99 ${s.p99Ms === null ? '–' : `${num(s.p99Ms)} ms`}`;
+  return table(
+    ['step', 'window', 'canary', 'stable', 'prediction shift (JS)', 'judged', 'breaches'],
+    steps.flatMap((step) =>
+      step.comparisons.map((c, i) => [
+        `${Math.round(step.weight * 100)}%`,
+        String(i + 1),
+        side(c.canary),
+        side(c.stable),
+        num(c.predictionShift),
+        c.judged ? 'yes' : 'not enough traffic',
+        c.breaches.length ? h('span', { class: 'outcome error' }, c.breaches.join('; ')) : 'none',
+      ])
+    ),
+    { class: 'canary' }
+  );
+}
+
 export async function releasesPage(focus?: string): Promise<Node> {
   const { releases, deployments, history } = await getJson<ReleaseList>('/api/releases');
   const shown = focus ? releases.filter((r) => r.workflowId === focus) : releases;
+  const canary = focus && shown.some((r) => r.strategy?.kind === 'canary');
+  const steps = canary
+    ? await getJson<{ steps: CanaryStep[] }>(`/api/releases/${encodeURIComponent(focus)}/steps`).then(
+        (r) => r.steps,
+        (err: Error) => err
+      )
+    : undefined;
   const pending = shown.filter((r) => r.status === 'awaiting-approval');
   return h(
     'div',
@@ -118,6 +146,16 @@ export async function releasesPage(focus?: string): Promise<Node> {
         { class: 'releases' }
       )
     ),
+    steps === undefined
+      ? null
+      : section(
+          'Canary steps',
+          steps instanceof Error
+            ? h('p', { class: 'muted' }, `Canary steps unavailable: ${steps.message}`)
+            : steps.length
+              ? canarySteps(steps)
+              : h('p', { class: 'muted' }, 'No canary step yet.')
+        ),
     section(
       'What serves where',
       table(
