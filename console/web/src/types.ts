@@ -1,86 +1,45 @@
-// What the console's API answers (console/api.ts), as JSON: dates are ISO strings.
+// What the console's API answers (console/api.ts), as the JSON the page gets: the server's own types, with dates as
+// ISO strings (`Json<T>`), plus the shapes of the API's own queries.
+import type { ColumnDrift as ServerColumnDrift } from '../../../lib/drift/detect.js';
+import type { ColumnStatistics as ServerColumnStatistics } from '../../../lib/data/statistics.js';
+import type { MonitoringReport as ServerMonitoringReport } from '../../../lib/monitoring/report.js';
+import type { AliasMove, ModelSummary, ModelVersion as ServerModelVersion } from '../../../lib/registry/models.js';
+import type { CanaryComparison } from '../../../lib/release/canary.js';
+import type { Deployment as ServerDeployment } from '../../../lib/release/deployments.js';
+import type {
+  DatasetVersion as ServerDatasetVersion,
+  RunDetail as ServerRunDetail,
+  RunRecord,
+} from '../../../lib/tracking/queries.js';
 
-export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+/** A value as JSON.stringify then JSON.parse give it back: dates become strings. */
+type Json<T> = T extends Date
+  ? string
+  : T extends (infer U)[]
+    ? Json<U>[]
+    : T extends object
+      ? { [K in keyof T]: Json<T[K]> }
+      : T;
 
-export interface Run {
-  id: string;
-  pipeline: string;
-  pipelineVersion: string;
-  trigger: string;
-  requestedBy: string | null;
-  parentRunId: string | null;
-  status: RunStatus;
-  error: string | null;
-  config: Record<string, unknown>;
-  configDigest: string;
-  codeCommit: string;
-  codeDirty: boolean;
-  datasetDigest: string | null;
-  packageDigest: string | null;
-  modelName: string | null;
-  modelVersion: number | null;
-  cacheHits: string[];
-  cpuSeconds: number;
-  cost: number;
-  startedAt: string;
-  endedAt: string | null;
-  /** The run's workflow execution in the Temporal UI. */
-  temporal: string;
-}
+export type { ModelSummary };
 
-export interface RunDetail extends Run {
-  stages: {
-    stage: string;
-    status: string;
-    attempt: number;
-    cacheHit: boolean;
-    wallMs: number | null;
-    cpuMs: number | null;
-    error: string | null;
-    startedAt: string;
-    endedAt: string | null;
-  }[];
-  params: Record<string, string>;
-  metrics: { name: string; step: number; value: number }[];
-  artifacts: { stage: string; role: string; digest: string; bytes: number }[];
-}
+/** A run, with its workflow execution in the Temporal UI. */
+export type Run = Json<RunRecord> & { temporal: string };
+export type RunDetail = Json<ServerRunDetail> & { temporal: string };
 
 export interface RunList {
   runs: Run[];
   choices: { pipeline: string[]; trigger: string[]; model: string[] };
 }
 
-export interface ModelSummary {
-  name: string;
-  pipeline: string;
-  versions: number;
-  aliases: Record<string, number>;
-}
-
-export interface ModelVersion {
-  model: string;
-  version: number;
-  runId: string;
-  packageDigest: string;
-  datasetDigest: string;
-  metrics: Record<string, number>;
-  lineage: Record<string, unknown>;
-  signature: { keyId?: string } | null;
-  createdAt: string;
+export type ModelVersion = Json<ServerModelVersion> & {
   run: { id: string; codeCommit: string; codeDirty: boolean; configDigest: string; trigger: string } | null;
   dataset: { digest: string; rowCount: number; manifestDigest: string } | null;
-}
+};
 
 export interface ModelDetail extends Omit<ModelSummary, 'versions'> {
   versions: ModelVersion[];
-  history: {
-    alias: string;
-    version: number;
-    previousVersion: number | null;
-    setBy: string;
-    reason: string;
-    setAt: string;
-  }[];
+  history: Json<AliasMove>[];
 }
 
 export interface ChecklistItem {
@@ -104,16 +63,7 @@ export interface Release {
   decisions: { seq: number; decision: string; by: string; comment: string | null; accepted: boolean; at: string }[];
 }
 
-export interface Deployment {
-  model: string;
-  environment: string;
-  stableVersion: number;
-  canaryVersion: number | null;
-  canaryWeight: number;
-  previousVersion: number | null;
-  releaseId: string | null;
-  updatedAt: string;
-}
+export type Deployment = Json<ServerDeployment>;
 
 export interface DeploymentChange {
   model: string;
@@ -136,40 +86,12 @@ export interface ReleaseList {
   history: DeploymentChange[];
 }
 
-export interface ColumnDrift {
-  column: string;
-  kind: 'numeric' | 'categorical';
-  statistics: {
-    psi: number;
-    jensenShannon: number;
-    ks?: { statistic: number; pValue: number; adjustedPValue: number };
-  };
-  method: string;
-  drifted: boolean;
-  severity: string;
-  exceeded: string[];
-  histogram?:
-    | { edges: number[]; reference: number[]; current: number[] }
-    | { categories: string[]; reference: number[]; current: number[] };
-}
-
-export interface MonitoringReport {
-  status: string;
-  summary: string;
-  breaches: string[];
-  volume: { requests: number; predictions: number; errors: number; sampledRows: number };
-  dataDrift: { columns?: ColumnDrift[]; drifted: number; share: number; severity: string; note?: string } | null;
-  predictionDrift: ColumnDrift | null;
-  performance: {
-    metric: string;
-    training: number;
-    serving: number | null;
-    labels: number;
-    degradation: number | null;
-  } | null;
-  latency: { p50Ms: number | null; p99Ms: number | null; limitMs: number | null };
-  cost: { training: number; inference: number; per1000: number; total: number };
-}
+export type ColumnDrift = Json<ServerColumnDrift>;
+export type MonitoringReport = Json<Omit<ServerMonitoringReport, 'dataDrift'>> & {
+  /** Without `columns` in the series (they come apart, without histograms). */
+  dataDrift:
+    (Omit<Json<NonNullable<ServerMonitoringReport['dataDrift']>>, 'columns'> & { columns?: ColumnDrift[] }) | null;
+};
 
 export interface StoredReport {
   id: number;
@@ -200,47 +122,15 @@ export interface MonitoringDetail {
   report: StoredReport | null;
 }
 
-export interface DatasetVersion {
-  pipeline: string;
-  digest: string;
-  schemaDigest: string;
-  rowCount: number;
-  manifestDigest: string;
-  acceptedAt: string;
-}
-
-export type ColumnStatistics = { name: string; count: number; missing: number } & (
-  | {
-      type: 'number' | 'timestamp';
-      min: number | null;
-      max: number | null;
-      mean: number | null;
-      std: number | null;
-      quantiles: Record<string, number> | null;
-      histogram: { edges: number[]; counts: number[]; nonFinite: number } | null;
-    }
-  | { type: 'string'; distinct: number; top: { value: string; count: number }[] }
-  | { type: 'boolean'; true: number; false: number }
-);
+export type DatasetVersion = Json<ServerDatasetVersion>;
+export type ColumnStatistics = { name: string } & ServerColumnStatistics;
 
 export interface DatasetDetail extends DatasetVersion {
   statistics: { rowCount: number; columns: ColumnStatistics[] } | null;
   runs: { id: string; status: string; modelName: string | null; modelVersion: number | null; startedAt: string }[];
 }
 
-export interface CanarySide {
-  rows: number;
-  errorRate: number;
-  p99Ms: number | null;
-}
-
 export interface CanaryStep {
   weight: number;
-  comparisons: {
-    judged: boolean;
-    breaches: string[];
-    stable: CanarySide;
-    canary: CanarySide;
-    predictionShift: number | null;
-  }[];
+  comparisons: CanaryComparison[];
 }

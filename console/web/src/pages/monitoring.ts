@@ -31,6 +31,9 @@ export async function monitorsPage(): Promise<Node> {
   );
 }
 
+/** The KS test's result, where the test decided (numeric columns with small enough samples). */
+const ksOf = (c: ColumnDrift) => (c.kind === 'numeric' ? c.statistics.ks : undefined);
+
 const shares = (counts: number[]) => {
   const total = counts.reduce((a, b) => a + b, 0) || 1;
   return counts.map((c) => c / total);
@@ -79,7 +82,7 @@ function distributions(c: ColumnDrift): HTMLElement[] {
       attrs
     ),
     lineChart(
-      `${c.column}: cumulative distributions${c.statistics.ks ? ` (KS ${num(c.statistics.ks.statistic)})` : ''}`,
+      `${c.column}: cumulative distributions${ksOf(c) ? ` (KS ${num(ksOf(c)!.statistic)})` : ''}`,
       c.column,
       [
         { label: 'reference (training)', points: [[hist.edges[0]!, 0], ...cumulative(reference)] },
@@ -108,7 +111,7 @@ function reportSection(stored: StoredReport): HTMLElement {
             c.method,
             num(c.statistics.psi),
             num(c.statistics.jensenShannon),
-            c.statistics.ks ? `${num(c.statistics.ks.statistic)} (${num(c.statistics.ks.adjustedPValue)})` : '–',
+            ksOf(c) ? `${num(ksOf(c)!.statistic)} (${num(ksOf(c)!.adjustedPValue)})` : '–',
             c.drifted
               ? badge('drifted', 'failed')
               : badge(c.severity === 'warn' ? 'warn' : 'ok', c.severity === 'warn' ? 'cancelled' : 'succeeded'),
