@@ -323,7 +323,7 @@ runMain('demo', async () => {
       [
         '',
         `Temporal UI: ${uiLink(config, id)}  (query: CairnModel = "${PIPELINE}")`,
-        `Console:     npm run cairn -- ui, then ${consolePage(config, 'monitoring', PIPELINE, 'production')}`,
+        `Console:     npm run cairn -- ui  # then open ${consolePage(config, 'monitoring', PIPELINE, 'production')}`,
         `Predict:     curl -s -H "authorization: Bearer $(cat ${join(config.home, 'secrets', 'demo-token')})" -H 'content-type: application/json' \\`,
         `               -d '{"row":{"date":"2001-06-07T08:04:00Z","distance":1536,"origin":"LAX","destination":"MSP"}}' \\`,
         `               http://${config.serving.host}:${config.serving.port}/v1/models/${PIPELINE}/predict`,
