@@ -28,6 +28,7 @@ export const NON_RETRYABLE_TYPES = [
   'PythonEnvError',
   'ExternalTrainerFailed',
   'WebhookRejected',
+  'FeatureViewError',
 ] as const;
 export type NonRetryableType = (typeof NON_RETRYABLE_TYPES)[number];
 

@@ -1,0 +1,252 @@
+// Feature views (issue 17, first slice): features of an entity computed over time windows of its events, and the
+// point-in-time join that puts them on labelled rows as of each row's time, never later.
+import { z } from 'zod';
+import { sha256 } from '../../artifacts/digest.js';
+import { durationMs } from '../../config/duration.js';
+import { CairnError } from '../../errors.js';
+import { canonicalJson } from '../../ml/canonical-json.js';
+import type { Column, Table } from '../../data/table.js';
+
+const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, "expected a duration like '1h' or '30d'");
+const name = z.string().regex(/^[a-z][a-z0-9_]*$/, 'expected a lower-case name (letters, digits, _)');
+
+const windowFeature = z.strictObject({
+  name,
+  /** count: events in the window; mean, sum, last: of `column` over them. */
+  aggregate: z.enum(['count', 'mean', 'sum', 'last']),
+  /** The numeric column aggregated (not for count). */
+  column: z.string().min(1).optional(),
+  /** The window ending at each event, that event included: '1h', '24h', '7d'… */
+  window: duration,
+});
+
+const featureViewSpec = z
+  .strictObject({
+    name,
+    /** The entity key: one or more columns of the source (string or number). */
+    entities: z.array(z.string().min(1)).min(1),
+    /**
+     * When each event became known (a timestamp column): a feature value counts from then on. For a flight's delay,
+     * its actual departure, not its schedule.
+     */
+    timestamp: z.string().min(1),
+    /** How long a value stays valid: a row further than this after the entity's last event gets no value. */
+    ttl: duration,
+    features: z.array(windowFeature).min(1),
+    /** What a row with no valid value gets: a default per feature (0 when unnamed), or the row is refused. */
+    missing: z.enum(['default', 'error']).default('default'),
+    defaults: z.record(z.string(), z.number()).default({}),
+  })
+  .superRefine((spec, ctx) => {
+    for (const [i, f] of spec.features.entries()) {
+      if (f.aggregate !== 'count' && !f.column)
+        ctx.addIssue({ code: 'custom', path: ['features', i, 'column'], message: `${f.aggregate} needs a column` });
+    }
+    const names = spec.features.map((f) => f.name);
+    for (const dup of names.filter((n, i) => names.indexOf(n) !== i))
+      ctx.addIssue({ code: 'custom', path: ['features'], message: `feature ${dup} is defined twice` });
+  });
+
+export type FeatureViewSpec = z.input<typeof featureViewSpec>;
+export type FeatureView = z.output<typeof featureViewSpec> & {
+  /** sha256 of the canonical definition: a changed window, TTL or key is a new version. */
+  digest: string;
+  ttlMs: number;
+};
+
+export class FeatureViewError extends CairnError {
+  override readonly name = 'FeatureViewError';
+  readonly type = 'FeatureViewError';
+}
+
+/** A feature view, checked: the errors name the view and the field. */
+export function defineFeatureView(spec: FeatureViewSpec): FeatureView {
+  const parsed = featureViewSpec.safeParse(spec);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'view'}: ${i.message}`);
+    throw new FeatureViewError(`feature view ${spec.name ?? '?'}: ${problems.join('; ')}`);
+  }
+  const view = parsed.data;
+  return { ...view, ttlMs: durationMs(view.ttl), digest: sha256(canonicalJson(view)) };
+}
+
+/** Entity keys as dense integer ids, the same id for the same key in any table (through the shared map). */
+function entityIds(table: Table, columns: string[], ids: Map<string, number>, what: string): Int32Array {
+  const cols = columns.map((c) => {
+    const column = table.columns[c];
+    if (!column) throw new FeatureViewError(`${what} has no entity column ${c}`);
+    return column;
+  });
+  const out = new Int32Array(table.rowCount);
+  const part = (column: Column, row: number) =>
+    column.type === 'string'
+      ? column.codes[row]! < 0
+        ? null
+        : column.dictionary[column.codes[row]!]!
+      : column.missing[row]
+        ? null
+        : String(column.values[row]);
+  for (let row = 0; row < table.rowCount; row++) {
+    const parts = cols.map((c) => part(c, row));
+    if (parts.some((p) => p === null)) {
+      out[row] = -1;
+      continue;
+    }
+    const key = parts.join('\u0000');
+    let id = ids.get(key);
+    if (id === undefined) ids.set(key, (id = ids.size));
+    out[row] = id;
+  }
+  return out;
+}
+
+function timestamps(table: Table, column: string, what: string): Float64Array {
+  const c = table.columns[column];
+  if (!c || c.type !== 'timestamp') throw new FeatureViewError(`${what}: ${column} is not a timestamp column`);
+  const out = Float64Array.from(c.values);
+  for (let i = 0; i < out.length; i++) if (c.missing[i]) out[i] = NaN;
+  return out;
+}
+
+/** Row indices ordered by (entity, time); rows without a key or a time are left out. */
+function order(ids: Int32Array, times: Float64Array): Uint32Array {
+  const rows: number[] = [];
+  for (let i = 0; i < ids.length; i++) if (ids[i]! >= 0 && !Number.isNaN(times[i]!)) rows.push(i);
+  rows.sort((a, b) => ids[a]! - ids[b]! || times[a]! - times[b]! || a - b);
+  return Uint32Array.from(rows);
+}
+
+/** The view's features at each event: entity ids, event times and one Float64Array per feature, by (entity, time). */
+export interface FeatureRows {
+  entity: Int32Array;
+  time: Float64Array;
+  values: Record<string, Float64Array>;
+}
+
+/**
+ * Computes the view's window features at every event of `source`: for an event of entity k at time t, each
+ * feature aggregates k's events in (t - window, t]. Sliding windows over the events in (entity, time) order.
+ */
+export function computeFeatures(view: FeatureView, source: Table, ids = new Map<string, number>()): FeatureRows {
+  const what = `feature view ${view.name}`;
+  const entity = entityIds(source, view.entities, ids, what);
+  const time = timestamps(source, view.timestamp, what);
+  const rows = order(entity, time);
+  const n = rows.length;
+  const out: FeatureRows = {
+    entity: Int32Array.from(rows, (r) => entity[r]!),
+    time: Float64Array.from(rows, (r) => time[r]!),
+    values: {},
+  };
+  for (const f of view.features) {
+    const column = f.column === undefined ? undefined : source.columns[f.column];
+    if (f.column !== undefined && column?.type !== 'number')
+      throw new FeatureViewError(`${what}: feature ${f.name} needs the number column ${f.column}`);
+    const value = (r: number) => (column && column.type === 'number' && !column.missing[r] ? column.values[r]! : NaN);
+    const windowMs = durationMs(f.window);
+    const values = new Float64Array(n);
+    // The window's start moves forward with the event; count and sum of present values go in and out with it.
+    let start = 0;
+    let count = 0;
+    let present = 0;
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      if (i > 0 && out.entity[i] !== out.entity[i - 1]) {
+        start = i;
+        count = present = sum = 0;
+      }
+      const v = value(rows[i]!);
+      count++;
+      if (!Number.isNaN(v)) {
+        present++;
+        sum += v;
+      }
+      while (out.time[start]! <= out.time[i]! - windowMs) {
+        const old = value(rows[start]!);
+        count--;
+        if (!Number.isNaN(old)) {
+          present--;
+          sum -= old;
+        }
+        start++;
+      }
+      values[i] =
+        f.aggregate === 'count'
+          ? count
+          : f.aggregate === 'sum'
+            ? sum
+            : f.aggregate === 'mean'
+              ? present
+                ? sum / present
+                : NaN
+              : v;
+    }
+    out.values[f.name] = values;
+  }
+  return out;
+}
+
+/** The label rows' features: per feature a column, and which rows had no valid value (filled by the view's policy). */
+export interface JoinedFeatures {
+  values: Record<string, Float64Array>;
+  /** 1 where the row's entity had no event at or before its time within the TTL. */
+  missing: Uint8Array;
+  /** The event time each row's values come from (NaN when missing): never after the row's own time. */
+  asOf: Float64Array;
+}
+
+/**
+ * The point-in-time join: for each label row (entity, time t), the features of its entity's latest event at or
+ * before t, if that event is no older than the TTL; never a later one. A sort-merge over both sides in (entity,
+ * time) order: memory is the two tables' typed arrays and one index per row.
+ */
+export function pointInTimeJoin(
+  view: FeatureView,
+  features: FeatureRows,
+  labels: Table,
+  labelTime: string,
+  ids: Map<string, number>
+): JoinedFeatures {
+  const what = `labels for feature view ${view.name}`;
+  const entity = entityIds(labels, view.entities, ids, what);
+  const time = timestamps(labels, labelTime, what);
+  const rows = order(entity, time);
+  const n = labels.rowCount;
+  const source = new Int32Array(n).fill(-1);
+  let f = 0;
+  for (const r of rows) {
+    const k = entity[r]!;
+    const t = time[r]!;
+    // Features are in (entity, time) order: move to the last event of k at or before t.
+    while (
+      f < features.entity.length &&
+      (features.entity[f]! < k || (features.entity[f] === k && features.time[f]! <= t))
+    )
+      f++;
+    const candidate = f - 1;
+    if (candidate >= 0 && features.entity[candidate] === k && t - features.time[candidate]! <= view.ttlMs)
+      source[r] = candidate;
+  }
+  const missing = new Uint8Array(n);
+  const asOf = new Float64Array(n).fill(NaN);
+  const values: Record<string, Float64Array> = {};
+  for (const feature of view.features) {
+    const from = features.values[feature.name]!;
+    const fill = view.defaults[feature.name] ?? 0;
+    const column = new Float64Array(n);
+    for (let r = 0; r < n; r++) column[r] = source[r]! >= 0 ? from[source[r]!]! : fill;
+    values[feature.name] = column;
+  }
+  for (let r = 0; r < n; r++) {
+    if (source[r]! < 0) missing[r] = 1;
+    else asOf[r] = features.time[source[r]!]!;
+  }
+  if (view.missing === 'error') {
+    const first = missing.indexOf(1);
+    if (first >= 0)
+      throw new FeatureViewError(
+        `${what}: row ${first} has no value of ${view.name} within its TTL ${view.ttl} (missing: 'error')`
+      );
+  }
+  return { values, missing, asOf };
+}
