@@ -134,16 +134,13 @@ export async function recordArtifacts(
   );
 }
 
-export async function recordMetrics(db: Pool, runId: string, metrics: Record<string, number>, step = 0): Promise<void> {
-  const entries = Object.entries(metrics).filter(([, v]) => Number.isFinite(v));
-  await db.query(
-    `INSERT INTO cairn.run_metrics (run_id, name, step, value) SELECT $1, n, $2, v FROM unnest($3::text[], $4::float8[]) AS m(n, v)
-     ON CONFLICT (run_id, name, step) DO UPDATE SET value = EXCLUDED.value`,
-    [runId, step, entries.map((e) => e[0]), entries.map((e) => e[1])]
-  );
+/** Records metrics of a run at one step (0: the evaluated metrics); non-finite values are left out. */
+export function recordMetrics(db: Pool, runId: string, metrics: Record<string, number>, step = 0): Promise<void> {
+  const points = Object.entries(metrics).map(([name, v]): [string, Array<[number, number]>] => [name, [[step, v]]]);
+  return recordCurves(db, runId, Object.fromEntries(points));
 }
 
-/** Records training curves: one run_metrics row per metric and step. */
+/** Records metric points, by name: one run_metrics row per name and step (training curves). */
 export async function recordCurves(
   db: Pool,
   runId: string,
