@@ -6,6 +6,7 @@ import { createPool } from '../lib/db/pool.js';
 import type { Pool } from '../lib/db/pool.js';
 import { preflight } from '../lib/health/probes.js';
 import { connectClient } from '../lib/temporal/connection.js';
+import { temporalUiBase } from '../lib/temporal/ui.js';
 import type { Client } from '@temporalio/client';
 
 export const print = (line = '') => process.stdout.write(`${line}\n`);
@@ -44,8 +45,7 @@ export async function withClient<T>(fn: (client: Client, config: CairnConfig) =>
 }
 
 /** What a static report needs besides its data: where the console and the Temporal UI are, for its links. */
-export async function reportContext(db: Pool) {
+export function reportContext(db: Pool) {
   const config = loadConfig();
-  const { temporalUiBase } = await import('../console/main.js');
   return { db, links: { temporal: temporalUiBase(config) }, console: config.console.url };
 }

@@ -79,7 +79,7 @@ export function addMonitorCommands(program: Command): void {
         if (o.html) {
           const { writeMonitoringReport } = await import('../console/report.js');
           const file = o.html === true ? `${model}-${o.env}-monitoring.html` : o.html;
-          const written = await writeMonitoringReport(await reportContext(db), model, o.env, file);
+          const written = await writeMonitoringReport(reportContext(db), model, o.env, file);
           return print(
             `wrote ${written.file} (${Math.ceil(written.bytes / 1024)} KiB): open it in a browser, it needs no network`
           );

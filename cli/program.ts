@@ -473,7 +473,7 @@ program
     const { writeModelReport } = await import('../console/report.js');
     await withDb(async (db) => {
       const written = await writeModelReport(
-        await reportContext(db),
+        reportContext(db),
         parsed.model,
         parsed.version!,
         o.out ?? `${parsed.model}-v${parsed.version}.html`

@@ -10,6 +10,7 @@ import type { Project } from '../lib/pipeline/project.js';
 import { statusQuery } from '../workflows/messages.js';
 import { CairnPipeline, CairnTrigger } from '../workflows/search-attributes.js';
 import { STAGES } from '../workflows/training-pipeline.js';
+import { temporalUiBase } from '../lib/temporal/ui.js';
 import type { trainingPipeline, TrainingPipelineResult } from '../workflows/training-pipeline.js';
 
 /** Exit codes of `cairn run`: 0 the model passed its gate, 3 it did not, 1 the run failed, 2 a bad request. */
@@ -23,7 +24,7 @@ export function consolePage(config: CairnConfig, ...parts: string[]): string {
 }
 
 export function uiLink(config: CairnConfig, workflowId: string): string {
-  return `http://127.0.0.1:${config.temporal.uiPort}/namespaces/${config.temporal.namespace}/workflows/${workflowId}`;
+  return `${temporalUiBase(config)}/workflows/${workflowId}`;
 }
 
 /**

@@ -3,14 +3,10 @@ import type { CairnConfig } from '../lib/config/index.js';
 import { createPool } from '../lib/db/pool.js';
 import { preflight } from '../lib/health/probes.js';
 import { connectClient } from '../lib/temporal/connection.js';
+import { temporalUiBase } from '../lib/temporal/ui.js';
 import { createLogger } from '../lib/logging/logger.js';
 import { stopRequested } from '../serving/cluster.js';
 import { ensureBuilt, startConsole } from './server.js';
-
-/** The Temporal UI's base URL for the configured namespace. */
-export function temporalUiBase(config: CairnConfig): string {
-  return `http://127.0.0.1:${config.temporal.uiPort}/namespaces/${encodeURIComponent(config.temporal.namespace)}`;
-}
 
 /** Runs the console (`cairn ui`) at `console.url` until SIGINT/SIGTERM. */
 export async function runConsole(config: CairnConfig): Promise<void> {

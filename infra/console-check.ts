@@ -9,7 +9,7 @@ import { chromium } from 'playwright-core';
 import type { Page } from 'playwright-core';
 import { writeMonitoringReport } from '../console/report.js';
 import { ensureBuilt, startConsole } from '../console/server.js';
-import { temporalUiBase } from '../console/main.js';
+import { temporalUiBase } from '../lib/temporal/ui.js';
 import { loadConfig } from '../lib/config/index.js';
 import { createPool } from '../lib/db/pool.js';
 import { createLogger } from '../lib/logging/logger.js';

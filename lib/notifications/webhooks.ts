@@ -6,6 +6,7 @@ import type { NotificationEvent, NotificationEventType } from './events.js';
 import { webhookBody } from './message.js';
 import type { NotificationLinks } from './message.js';
 import { signWebhook, WEBHOOK_HEADERS } from './signature.js';
+import { temporalUiBase } from '../temporal/ui.js';
 
 /** A configured webhook with its secret read. Its URL stays on the workers: workflows name webhooks by `name`. */
 export interface Webhook {
@@ -38,7 +39,7 @@ export function notificationsOf(config: Pick<CairnConfig, 'notifications' | 'con
     webhooks,
     links: {
       console: config.console.url,
-      temporal: `http://127.0.0.1:${config.temporal.uiPort}/namespaces/${encodeURIComponent(config.temporal.namespace)}`,
+      temporal: temporalUiBase(config),
     },
   };
 }
