@@ -3,7 +3,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { sha256 } from '../lib/artifacts/digest.js';
 import { decodeMatrix } from '../lib/features/matrix-codec.js';
-import type { EncodedMatrix } from '../lib/features/matrix-codec.js';
 import { canonicalJson } from '../lib/ml/canonical-json.js';
 import { trainerModule, trainerOf, trainerParams } from '../lib/ml/index.js';
 import type { ExternalTrainerParams, Model } from '../lib/ml/index.js';
@@ -87,10 +86,13 @@ export function createTrainActivities(deps: ActivityDeps) {
   async function trainModel(plan: RunPlan, data: TransformResult, trainer: Trainer): Promise<TrainResult> {
     const ctx = Context.current();
     // Progress is counted in the trainer's rounds (1 for one that reports none).
-    const rounds = trainerOf(trainer.kind).rounds(trainerParams(trainer));
-    const [{ matrix, y }, held] = (await Promise.all(
-      [data.train, data.test].map(async (ref) => decodeMatrix(await store.getBytes(ref.digest)))
-    )) as [EncodedMatrix, EncodedMatrix];
+    const definition = trainerOf(trainer.kind);
+    const rounds = definition.rounds(trainerParams(trainer));
+    // The held-out rows are read only for a trainer that draws curves (their validation curve).
+    const [{ matrix, y }, held] = await Promise.all([
+      store.getBytes(data.train.digest).then(decodeMatrix),
+      definition.lossCurve ? store.getBytes(data.test.digest).then(decodeMatrix) : undefined,
+    ]);
 
     const previous = ctx.info.heartbeatDetails as TrainHeartbeat | undefined;
     let resumeFrom: Model | undefined;
@@ -123,7 +125,7 @@ export function createTrainActivities(deps: ActivityDeps) {
         names: matrix.names,
         columns: matrix.columns,
         y,
-        validation: { columns: held.matrix.columns, y: held.y },
+        ...(held ? { validation: { columns: held.matrix.columns, y: held.y } } : {}),
         ...(resumeFrom ? { resumeFrom } : {}),
         ...(trainerModule(trainer.kind) ? { module: trainerModule(trainer.kind) } : {}),
         checkpointEvery: CHECKPOINT_EVERY,
