@@ -2,12 +2,12 @@
 // point-in-time join that puts them on labelled rows as of each row's time, never later.
 import { z } from 'zod';
 import { sha256 } from '../../artifacts/digest.js';
-import { durationMs } from '../../config/duration.js';
+import { DURATION_PATTERN, durationMs } from '../../config/duration.js';
 import { CairnError } from '../../errors.js';
 import { canonicalJson } from '../../ml/canonical-json.js';
 import type { Column, Table } from '../../data/table.js';
 
-const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, "expected a duration like '1h' or '30d'");
+const duration = z.string().regex(DURATION_PATTERN, "expected a duration like '1h' or '30d'");
 const name = z.string().regex(/^[a-z][a-z0-9_]*$/, 'expected a lower-case name (letters, digits, _)');
 
 const windowFeature = z.strictObject({
