@@ -74,6 +74,11 @@ function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string,
   return el;
 }
 
+/** Counts as shares of `total` (by default their sum), for bar charts. */
+export function shares(counts: number[], total = counts.reduce((a, b) => a + b, 0)): number[] {
+  return counts.map((c) => c / Math.max(1, total));
+}
+
 /**
  * Grouped bars: one group per label, one bar per series (values are shares, 0..1). Plain SVG; every bar has a
  * title with its value. The figure carries `data-series` and `data-bars` (groups) for tests.

@@ -5,7 +5,7 @@ import { badge, getJson, h, link, num, section, short } from '../dom.js';
 import type { RunDetail } from '../types.js';
 
 /** Rows of values per run; a row whose values are not all the same is marked `differs`. */
-function sideBySide(runs: RunDetail[], rows: [string, (run: RunDetail) => string][]): HTMLTableElement {
+function sideBySide(runs: RunDetail[], rows: [string, (run: RunDetail, i: number) => string][]): HTMLTableElement {
   return h(
     'table',
     { class: 'compare' },
@@ -30,9 +30,8 @@ export async function comparePage(query: URLSearchParams): Promise<Node> {
   const ids = (query.get('runs') ?? '').split(',').filter(Boolean);
   if (ids.length < 2 || ids.length > 4) throw new Error('Pick 2 to 4 runs to compare (runs=a,b in the address).');
   const runs = await Promise.all(ids.map((id) => getJson<RunDetail>(`/api/runs/${encodeURIComponent(id)}`)));
-  const keys = (of: (r: RunDetail) => Record<string, unknown>) =>
-    [...new Set(runs.flatMap((r) => Object.keys(of(r))))].sort();
   const metrics = runs.map(finalMetrics);
+  const keys = (records: Record<string, unknown>[]) => [...new Set(records.flatMap((r) => Object.keys(r)))].sort();
   const curves = runs.map(curvesOf);
   const curveNames = [...new Set(curves.flatMap((c) => [...c.keys()]))].sort();
   return h(
@@ -55,14 +54,14 @@ export async function comparePage(query: URLSearchParams): Promise<Node> {
       'Params',
       sideBySide(
         runs,
-        keys((r) => r.params).map((k) => [k, (r: RunDetail) => r.params[k] ?? '–'])
+        keys(runs.map((r) => r.params)).map((k) => [k, (r: RunDetail) => r.params[k] ?? '–'])
       )
     ),
     section(
       'Metrics',
       sideBySide(
         runs,
-        keys((r) => finalMetrics(r)).map((k) => [k, (r: RunDetail) => num(metrics[runs.indexOf(r)]![k])])
+        keys(metrics).map((k) => [k, (_r: RunDetail, i: number) => num(metrics[i]![k])])
       )
     ),
     section(

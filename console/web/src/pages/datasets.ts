@@ -1,5 +1,5 @@
 // Datasets: the accepted versions, and one version's schema (columns and types), statistics and histograms.
-import { barChart } from '../charts.js';
+import { barChart, shares } from '../charts.js';
 import { badge, getJson, h, link, num, section, short, table, time } from '../dom.js';
 import type { ColumnStatistics, DatasetDetail, DatasetVersion } from '../types.js';
 
@@ -25,8 +25,6 @@ export async function datasetsPage(): Promise<Node> {
       : h('p', { class: 'empty' }, 'No dataset accepted yet.')
   );
 }
-
-const shares = (counts: number[], total: number) => counts.map((c) => c / Math.max(1, total));
 
 /** A column's distribution: its histogram (numbers, timestamps), most frequent values (strings) or true/false. */
 function distribution(c: ColumnStatistics): HTMLElement | null {

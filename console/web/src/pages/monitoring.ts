@@ -1,7 +1,7 @@
 // Monitoring: per deployment, drift per feature, prediction drift, decay, latency, volume and cost over time, and
 // one report's reference and current distributions (and, for numeric columns, their cumulative distributions: the
 // curves the KS statistic measures the largest gap between) for every column that drifted.
-import { barChart, lineChart } from '../charts.js';
+import { barChart, lineChart, shares } from '../charts.js';
 import type { Series } from '../charts.js';
 import { badge, getJson, h, link, num, section, table, time } from '../dom.js';
 import type { ColumnDrift, MonitorSummary, MonitoringDetail, StoredReport } from '../types.js';
@@ -33,11 +33,6 @@ export async function monitorsPage(): Promise<Node> {
 
 /** The KS test's result, where the test decided (numeric columns with small enough samples). */
 const ksOf = (c: ColumnDrift) => (c.kind === 'numeric' ? c.statistics.ks : undefined);
-
-const shares = (counts: number[]) => {
-  const total = counts.reduce((a, b) => a + b, 0) || 1;
-  return counts.map((c) => c / total);
-};
 
 /** Reference against current: a histogram, and for a numeric column the two cumulative distributions. */
 function distributions(c: ColumnDrift): HTMLElement[] {
@@ -150,48 +145,29 @@ export function monitoringView(detail: MonitoringDetail): HTMLElement {
     points: points((s) => s.columns?.find((c) => c.column === f)?.statistics.psi),
   }));
   const metric = detail.series.find((s) => s.report.performance)?.report.performance?.metric;
+  const overTime = (title: string, series: Series[]) => lineChart(title, 'window end', series, { x: 'time' });
   const charts = [
-    lineChart('Data drift per feature (PSI)', 'window end', psiSeries, { x: 'time' }),
-    lineChart(
-      'Prediction drift (PSI)',
-      'window end',
-      [{ label: 'prediction', points: points((s) => s.report.predictionDrift?.statistics.psi) }],
-      { x: 'time' }
-    ),
+    overTime('Data drift per feature (PSI)', psiSeries),
+    overTime('Prediction drift (PSI)', [
+      { label: 'prediction', points: points((s) => s.report.predictionDrift?.statistics.psi) },
+    ]),
     ...(metric
       ? [
-          lineChart(
-            `Decay: ${metric}`,
-            'window end',
-            [
-              { label: 'serving', points: points((s) => s.report.performance?.serving) },
-              { label: 'training', points: points((s) => s.report.performance?.training) },
-            ],
-            { x: 'time' }
-          ),
+          overTime(`Decay: ${metric}`, [
+            { label: 'serving', points: points((s) => s.report.performance?.serving) },
+            { label: 'training', points: points((s) => s.report.performance?.training) },
+          ]),
         ]
       : []),
-    lineChart(
-      'Latency (ms)',
-      'window end',
-      [
-        { label: 'p50', points: points((s) => s.report.latency.p50Ms) },
-        { label: 'p99', points: points((s) => s.report.latency.p99Ms) },
-      ],
-      { x: 'time' }
-    ),
-    lineChart(
-      'Volume',
-      'window end',
-      [
-        { label: 'predictions', points: points((s) => s.report.volume.predictions) },
-        { label: 'errors', points: points((s) => s.report.volume.errors) },
-      ],
-      { x: 'time' }
-    ),
-    lineChart('Inference cost', 'window end', [{ label: 'cost', points: points((s) => s.report.cost.inference) }], {
-      x: 'time',
-    }),
+    overTime('Latency (ms)', [
+      { label: 'p50', points: points((s) => s.report.latency.p50Ms) },
+      { label: 'p99', points: points((s) => s.report.latency.p99Ms) },
+    ]),
+    overTime('Volume', [
+      { label: 'predictions', points: points((s) => s.report.volume.predictions) },
+      { label: 'errors', points: points((s) => s.report.volume.errors) },
+    ]),
+    overTime('Inference cost', [{ label: 'cost', points: points((s) => s.report.cost.inference) }]),
   ];
   const base = `/monitoring/${encodeURIComponent(model)}/${encodeURIComponent(environment)}`;
   return h(
