@@ -2,6 +2,7 @@ import type { ArtifactStore } from '../lib/artifacts/index.js';
 import type { Pool } from '../lib/db/pool.js';
 import type { Sources } from '../lib/data/sources/index.js';
 import type { CodeVersion } from '../lib/lineage/code-version.js';
+import type { OnlineStoreSettings } from '../lib/features/store/online.js';
 import type { Logger } from '../lib/logging/logger.js';
 import type { Notifications } from '../lib/notifications/webhooks.js';
 import type { Project } from '../lib/pipeline/project.js';
@@ -28,6 +29,8 @@ export interface ActivityDeps {
   signer?: PackageSigner;
   /** The keys packages must be signed by to be released or scored (`signing.trustDir`). */
   trust: PackageTrust;
+  /** The online feature store (`features.redisUrl`, `features.prefix`): where materialisations write. */
+  onlineStore: OnlineStoreSettings;
   /** Webhooks notified of alerts, failed runs and releases (`notifications.webhooks`). @default none */
   notifications?: Notifications;
 }

@@ -1,6 +1,7 @@
 import type { ActivityDeps } from './deps.js';
 import { createBatchInferenceActivities } from './batch-inference.js';
 import { createEvaluateActivities } from './evaluate.js';
+import { createFeatureActivities } from './features.js';
 import { createHelloActivities } from './hello.js';
 import { createIngestActivities, createSnapshotStage } from './ingest.js';
 import { createMonitorActivities } from './monitor.js';
@@ -37,6 +38,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createMonitorActivities(deps),
     ...createPruneActivities(deps),
     ...createNotifyActivities(deps),
+    ...createFeatureActivities(deps),
     // The tabular recipe's built-in steps run the same stage code inside their step activity.
     ...createRunStepActivities(deps, { ...stages, snapshot: createSnapshotStage(deps) }),
   };

@@ -1,4 +1,5 @@
 // Pipeline wall time: flight-delays on 1,000,000 rows through Temporal (trainingPipeline, in-process workers on the
+import { onlineStoreOf } from '../lib/features/store/online.js';
 // stack's server, as the integration tests run it) against the very same activity functions called one after another
 // in this process (MockActivityEnvironment), in the order and with the arguments the workflow passes them: prepare,
 // ingest, validate, transform, train, evaluate, package, register, finish. Both sides use the same PostgreSQL (a
@@ -160,6 +161,7 @@ async function main(): Promise<void> {
       code: readCodeVersion(),
       home: config.home,
       cpuSecondPrice: config.tracking.cpuSecondPrice,
+      onlineStore: onlineStoreOf(config),
       ...signingOf(config),
       project: defineProject({ pipelines: [] }),
     };

@@ -1,4 +1,5 @@
 // runPipeline overhead: a pipeline of STEPS no-op steps chained one after another (s-0 → s-1 → …), run by the
+import { onlineStoreOf } from '../lib/features/store/online.js';
 // runPipeline workflow with its real activities (planPipeline, one runStep per step with its run_stages tracking and
 // step cache in PostgreSQL, finishRun), against a bare Temporal workflow running the same number of no-op activities
 // (bareStages of the orchestration benchmark). Two runPipeline cases: `noCache` (every step executes its activity)
@@ -201,6 +202,7 @@ async function main(): Promise<void> {
         code: readCodeVersion(),
         home: config.home,
         cpuSecondPrice: config.tracking.cpuSecondPrice,
+        onlineStore: onlineStoreOf(config),
         ...signingOf(config),
         project: defineProject({ pipelines: [chain] }),
       }),

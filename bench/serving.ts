@@ -1,4 +1,5 @@
 // Online serving: requests per second of POST /v1/models/<model>/predict with one penguin row, and latency at half
+import { onlineStoreOf } from '../lib/features/store/online.js';
 // that rate, against a bare node:http server doing the same scoring with the same model (bench/serving-peer.ts).
 //
 // Cairn: `startServer` (serving/server.ts) as `cairn serve` runs it, in a child process: fastify, bearer token
@@ -391,6 +392,7 @@ async function ensureModel(config: CairnConfig, db: Pool, store: ArtifactStore):
       code: readCodeVersion(),
       home: config.home,
       cpuSecondPrice: config.tracking.cpuSecondPrice,
+      onlineStore: onlineStoreOf(config),
       ...signingOf(config),
       project: defineProject({ pipelines: [] }),
     });

@@ -22,6 +22,7 @@ import { addCodecCommands } from './codec.js';
 import { addMonitorCommands } from './monitor.js';
 import { addReleaseCommands } from './release.js';
 import { addScheduleCommands } from './schedule.js';
+import { addFeatureCommands } from './features.js';
 import { formatTable, short } from './table.js';
 import {
   addProjectCommands,
@@ -494,6 +495,7 @@ program
 addProjectCommands(program);
 addReleaseCommands(program);
 addScheduleCommands(program);
+addFeatureCommands(program);
 addMonitorCommands(program);
 addKeyCommands(program);
 addCodecCommands(program);

@@ -19,7 +19,7 @@ import { json, print, UsageError, when, withClient, withDb } from './io.js';
 import { formatTable } from './table.js';
 
 /** A schedule change: made as the admin whose token is presented, and written to the audit log. */
-async function asAdmin(
+export async function asAdmin(
   action: string,
   scheduleId: string | undefined,
   change: (client: Client, config: CairnConfig, principal: string) => Promise<string>,

@@ -29,6 +29,7 @@ export const NON_RETRYABLE_TYPES = [
   'ExternalTrainerFailed',
   'WebhookRejected',
   'FeatureViewError',
+  'UnknownFeatureView',
 ] as const;
 export type NonRetryableType = (typeof NON_RETRYABLE_TYPES)[number];
 

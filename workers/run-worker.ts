@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { onlineStoreOf } from '../lib/features/store/online.js';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { createArtifactStore } from '../lib/artifacts/index.js';
@@ -78,6 +79,7 @@ export async function runWorker(role: WorkerRole): Promise<void> {
         selfApproval: config.release.selfApproval,
         ...signingOf(config),
         notifications: notificationsOf(config),
+        onlineStore: onlineStoreOf(config),
         project,
       }),
       shutdownGraceTime: config.worker.shutdownGraceTime,

@@ -9,3 +9,4 @@ export { monitorModel } from './monitor-model.js';
 export { runPipeline } from './run-pipeline.js';
 export { pruneLogs } from './prune-log.js';
 export { notifyWebhooks } from './notify.js';
+export { materializeFeatures } from './materialize-features.js';

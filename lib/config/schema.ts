@@ -206,6 +206,17 @@ export const configSchema = z.strictObject({
         .default([]),
     })
     .prefault({}),
+  features: z
+    .strictObject({
+      /** The online feature store (Redis): latest feature values per entity, read by `cairn serve`. */
+      redisUrl: z
+        .string()
+        .regex(/^rediss?:\/\/[^\s]+$/, 'expected redis://host:port[/db]')
+        .default('redis://127.0.0.1:6379'),
+      /** Prefix of every key Cairn writes to Redis. @default 'cairn:' */
+      prefix: z.string().min(1).default('cairn:'),
+    })
+    .prefault({}),
   nats: z
     .strictObject({
       /** NATS server with JetStream, for streaming inference. @default 'nats://127.0.0.1:4222' */
@@ -268,6 +279,8 @@ export const ENV_KEYS = {
   OTEL_EXPORTER_OTLP_ENDPOINT: 'telemetry.otlpEndpoint',
   CAIRN_SIGNING_KEY_FILE: 'signing.keyFile',
   CAIRN_TRUST_DIR: 'signing.trustDir',
+  CAIRN_REDIS_URL: 'features.redisUrl',
+  CAIRN_FEATURES_PREFIX: 'features.prefix',
   NATS_URL: 'nats.url',
   CAIRN_STREAM_HEALTH_PORT: 'nats.healthPort',
 } as const satisfies Record<string, string>;

@@ -35,4 +35,6 @@ export type { TrainContext, TrainerDefinition } from '../ml/trainers/index.js';
 export type { FeatureMatrix } from '../ml/types.js';
 export type { MonitoringPolicy } from '../monitoring/policy.js';
 export { bucketize, category, datePart, numeric } from '../features/builders.js';
+export { defineFeatureView } from '../features/store/view.js';
+export type { FeatureView, FeatureViewSpec } from '../features/store/view.js';
 export type { FeatureDef } from '../features/feature.js';

@@ -4,11 +4,14 @@ import { pathToFileURL } from 'node:url';
 import { bundleProject } from './bundle.js';
 import type { AnyPipeline } from './pipeline.js';
 import { CairnError } from '../errors.js';
+import type { FeatureView } from '../features/store/view.js';
 
 /** What a project's `cairn.config.ts` exports by default. */
 export interface ProjectSpec {
   /** The project's pipelines; names must be unique. */
   pipelines: AnyPipeline[];
+  /** The project's feature views (`defineFeatureView`); names must be unique. */
+  featureViews?: FeatureView[];
 }
 
 export interface Project {
@@ -17,6 +20,9 @@ export interface Project {
   readonly pipelines: ReadonlyMap<string, AnyPipeline>;
   /** The pipeline by name; UnknownPipelineError names the known ones. */
   pipeline(name: string): AnyPipeline;
+  readonly featureViews: ReadonlyMap<string, FeatureView>;
+  /** The feature view by name; UnknownFeatureViewError names the known ones. */
+  featureView(name: string): FeatureView;
   /** The project's code as loaded (see `bundleProject`): recorded in the packages its pipelines make. */
   readonly bundle?: { digest: string; bytes: Buffer };
 }
@@ -35,6 +41,14 @@ export class UnknownPipelineError extends CairnError {
   }
 }
 
+export class UnknownFeatureViewError extends CairnError {
+  override readonly name = 'UnknownFeatureViewError';
+  readonly type = 'UnknownFeatureView';
+  constructor(view: string, known: string[]) {
+    super(`unknown feature view ${JSON.stringify(view)} (known: ${known.sort().join(', ') || 'none'})`);
+  }
+}
+
 export class ProjectLoadError extends CairnError {
   override readonly name = 'ProjectLoadError';
   readonly type = 'ProjectLoadError';
@@ -47,6 +61,11 @@ export function defineProject(spec: ProjectSpec, dir?: string, bundle?: Project[
     if (pipelines.has(p.name)) throw new ProjectLoadError(`two pipelines are named ${p.name}`);
     pipelines.set(p.name, p);
   }
+  const featureViews = new Map<string, FeatureView>();
+  for (const v of spec.featureViews ?? []) {
+    if (featureViews.has(v.name)) throw new ProjectLoadError(`two feature views are named ${v.name}`);
+    featureViews.set(v.name, v);
+  }
   return {
     dir,
     ...(bundle ? { bundle } : {}),
@@ -54,6 +73,12 @@ export function defineProject(spec: ProjectSpec, dir?: string, bundle?: Project[
     pipeline(name) {
       const found = pipelines.get(name);
       if (!found) throw new UnknownPipelineError(name, [...pipelines.keys()]);
+      return found;
+    },
+    featureViews,
+    featureView(name) {
+      const found = featureViews.get(name);
+      if (!found) throw new UnknownFeatureViewError(name, [...featureViews.keys()]);
       return found;
     },
   };
@@ -84,7 +109,11 @@ export async function loadProject(dir: string): Promise<Project> {
   if (!project || !('pipelines' in project))
     throw new ProjectLoadError(`${file}: expected \`export default defineProject({ pipelines: [...] })\``);
   const pipelines = project.pipelines instanceof Map ? [...project.pipelines.values()] : project.pipelines;
+  const views = project.featureViews instanceof Map ? [...project.featureViews.values()] : project.featureViews;
   // Bundled as loaded: an edit after the process started is not the code it runs.
   const { digest, bytes } = bundleProject(root);
-  return defineProject({ pipelines: pipelines as AnyPipeline[] }, root, { digest, bytes });
+  return defineProject({ pipelines: pipelines as AnyPipeline[], featureViews: (views ?? []) as FeatureView[] }, root, {
+    digest,
+    bytes,
+  });
 }

@@ -62,6 +62,30 @@ export async function createRetrainSchedule(client: Client, o: RetrainScheduleOp
   });
 }
 
+/**
+ * A Temporal Schedule that materialises a feature view (`materializeFeatures`, as of each run's start): each run
+ * writes online only the entities with events since the previous one.
+ */
+export async function createMaterializeSchedule(
+  client: Client,
+  o: { view: string; cron: string; taskQueue: string; trainTaskQueue?: string }
+) {
+  const scheduleId = `materialize-${o.view}`;
+  return client.schedule.create({
+    scheduleId,
+    spec: { cronExpressions: [o.cron] },
+    action: {
+      type: 'startWorkflow',
+      workflowType: 'materializeFeatures',
+      taskQueue: o.taskQueue,
+      workflowId: scheduleId,
+      args: [{ view: o.view, ...(o.trainTaskQueue ? { trainTaskQueue: o.trainTaskQueue } : {}) }],
+    },
+    policies: { overlap: ScheduleOverlapPolicy.SKIP },
+    memo: { cron: o.cron },
+  });
+}
+
 export const PRUNE_SCHEDULE = 'prune-prediction-log';
 
 /** The schedule that enforces the prediction log's retention (`pruneLogs`), hourly unless told otherwise. */

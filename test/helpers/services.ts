@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type { OnlineStoreSettings } from '../../lib/features/store/online.js';
 import { tmpdir } from 'node:os';
 import { inject } from 'vitest';
 import { S3ArtifactStore } from '../../lib/artifacts/index.js';
@@ -68,6 +70,7 @@ export interface TestDeps {
   project: Project;
   signer?: PackageSigner;
   trust: PackageTrust;
+  onlineStore: OnlineStoreSettings;
   close(): Promise<void>;
 }
 
@@ -85,6 +88,8 @@ export function testDeps(options: { partSize?: number; project?: Project } = {})
     store,
     logger: createLogger(config),
     project: options.project ?? defineProject({ pipelines: [] }),
+    // Each test process writes its own keys to the machine's Redis.
+    onlineStore: { url: config.features.redisUrl, prefix: `cairn-test-${randomUUID().slice(0, 8)}:` },
     ...signingOf(config),
     close: () => db.end(),
   };

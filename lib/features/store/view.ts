@@ -5,6 +5,7 @@ import { sha256 } from '../../artifacts/digest.js';
 import { DURATION_PATTERN, durationMs } from '../../config/duration.js';
 import { CairnError } from '../../errors.js';
 import { canonicalJson } from '../../ml/canonical-json.js';
+import { sourceOf } from '../../pipeline/step.js';
 import type { Column, Table } from '../../data/table.js';
 
 const duration = z.string().regex(DURATION_PATTERN, "expected a duration like '1h' or '30d'");
@@ -23,6 +24,16 @@ const windowFeature = z.strictObject({
 const featureViewSpec = z
   .strictObject({
     name,
+    description: z.string().optional(),
+    /** Where the events come from: a file (`npm:` paths too), an `s3://` prefix, a `postgres://` query, a URL. */
+    source: z.strictObject({
+      path: z.string().min(1),
+      format: z.enum(['parquet', 'csv', 'json']).optional(),
+      limit: z.number().int().positive().optional(),
+      query: z.string().min(1).optional(),
+    }),
+    /** Derives the event table from the source table (a timestamp of when each event became known, say). */
+    prepare: z.custom<(source: Table) => Table>((v) => typeof v === 'function', 'expected a function').optional(),
     /** The entity key: one or more columns of the source (string or number). */
     entities: z.array(z.string().min(1)).min(1),
     /**
@@ -49,7 +60,7 @@ const featureViewSpec = z
 
 export type FeatureViewSpec = z.input<typeof featureViewSpec>;
 export type FeatureView = z.output<typeof featureViewSpec> & {
-  /** sha256 of the canonical definition: a changed window, TTL or key is a new version. */
+  /** sha256 of the canonical definition and of `prepare`'s code: a changed window, TTL, key or code is a new version. */
   digest: string;
   ttlMs: number;
 };
@@ -67,8 +78,12 @@ export function defineFeatureView(spec: FeatureViewSpec): FeatureView {
     throw new FeatureViewError(`feature view ${spec.name ?? '?'}: ${problems.join('; ')}`);
   }
   const view = parsed.data;
-  return { ...view, ttlMs: durationMs(view.ttl), digest: sha256(canonicalJson(view)) };
+  const { prepare, description: _description, ...definition } = view;
+  const digest = sha256(canonicalJson({ ...definition, prepare: prepare ? sourceOf(prepare) : null }));
+  return { ...view, ttlMs: durationMs(view.ttl), digest };
 }
+
+const KEY_SEPARATOR = '\u0000';
 
 /** Entity keys as dense integer ids, the same id for the same key in any table (through the shared map). */
 function entityIds(table: Table, columns: string[], ids: Map<string, number>, what: string): Int32Array {
@@ -92,7 +107,7 @@ function entityIds(table: Table, columns: string[], ids: Map<string, number>, wh
       out[row] = -1;
       continue;
     }
-    const key = parts.join('\u0000');
+    const key = parts.join(KEY_SEPARATOR);
     let id = ids.get(key);
     if (id === undefined) ids.set(key, (id = ids.size));
     out[row] = id;
@@ -184,6 +199,34 @@ export function computeFeatures(view: FeatureView, source: Table, ids = new Map<
     out.values[f.name] = values;
   }
   return out;
+}
+
+/** The column of a snapshot part that holds each row's event time. */
+export const EVENT_TIME = 'event_time';
+
+/**
+ * Feature rows read back from stored parts (entity columns as strings, `event_time`, one number column per
+ * feature), in (entity, time) order, with entity ids from the shared map.
+ */
+export function featureRowsOf(view: FeatureView, table: Table, ids: Map<string, number>): FeatureRows {
+  const what = `feature view ${view.name} snapshot`;
+  const entity = entityIds(table, view.entities, ids, what);
+  const time = timestamps(table, EVENT_TIME, what);
+  const rows = order(entity, time);
+  const values: Record<string, Float64Array> = {};
+  for (const f of view.features) {
+    const column = table.columns[f.name];
+    if (column?.type !== 'number') throw new FeatureViewError(`${what} has no number column ${f.name}`);
+    values[f.name] = Float64Array.from(rows, (r) => (column.missing[r] ? NaN : column.values[r]!));
+  }
+  return { entity: Int32Array.from(rows, (r) => entity[r]!), time: Float64Array.from(rows, (r) => time[r]!), values };
+}
+
+/** The entity key's parts (one per entity column) of each id in the map, by id. */
+export function entityKeys(ids: Map<string, number>): string[][] {
+  const keys: string[][] = new Array(ids.size);
+  for (const [key, id] of ids) keys[id] = key.split(KEY_SEPARATOR);
+  return keys;
 }
 
 /** The label rows' features: per feature a column, and which rows had no valid value (filled by the view's policy). */

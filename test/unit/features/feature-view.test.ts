@@ -27,6 +27,7 @@ const EVENTS = table(
 
 const SPEC: FeatureViewSpec = {
   name: 'origin_delays',
+  source: { path: 'events.csv' },
   entities: ['origin'],
   timestamp: 'known',
   ttl: '2h',
@@ -106,6 +107,9 @@ describe('feature views', () => {
     expect(view.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(defineFeatureView({ ...SPEC, ttl: '3h' }).digest).not.toBe(view.digest);
     expect(defineFeatureView(structuredClone(SPEC)).digest).toBe(view.digest);
+    // The code that derives the events is part of the version; a description is not.
+    expect(defineFeatureView({ ...SPEC, prepare: (t) => t }).digest).not.toBe(view.digest);
+    expect(defineFeatureView({ ...SPEC, description: 'delays' }).digest).toBe(view.digest);
     expect(() => defineFeatureView({ ...SPEC, features: [{ name: 'bad', aggregate: 'mean', window: '1h' }] })).toThrow(
       new FeatureViewError('feature view origin_delays: features.0.column: mean needs a column')
     );
