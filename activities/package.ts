@@ -2,6 +2,7 @@ import { canonicalJson } from '../lib/ml/canonical-json.js';
 import type { TableStatistics } from '../lib/data/statistics.js';
 import type { ServablePackage } from '../lib/scoring/scorer.js';
 import { compileContract } from '../lib/validate/contract.js';
+import { packagedView } from '../lib/features/store/lookup.js';
 import { storeBundle } from '../lib/pipeline/bundle.js';
 import { resolvePipeline } from '../pipelines/index.js';
 import type { ActivityDeps } from './deps.js';
@@ -75,6 +76,9 @@ export function createPackageActivities(deps: ActivityDeps) {
             metrics: evaluation.metrics,
             gate: evaluation.thresholds,
             ...(pipeline.predictionLog ? { predictionLog: pipeline.predictionLog } : {}),
+            ...(pipeline.featureViews?.length
+              ? { featureViews: pipeline.featureViews.map(({ view, at }) => packagedView(view, at)) }
+              : {}),
             lineage: {
               dataset: dataset.digest,
               manifest: dataset.manifest.digest,

@@ -12,6 +12,7 @@ import type { ActivityDeps } from './deps.js';
 import { execution } from './tracked-stage.js';
 import { failFast } from './failures.js';
 import { previousSnapshot } from './ingest.js';
+import { latestSnapshot } from '../lib/features/store/registry.js';
 import { trackedStage } from './tracked-stage.js';
 
 export interface PlanPipelineInput {
@@ -89,6 +90,7 @@ export function createRunStepActivities(deps: ActivityDeps, stages: TabularStage
       stages,
       sources: deps.sources,
       previousSnapshot: (pipeline, path) => previousSnapshot(deps, pipeline, path),
+      latestFeatureSnapshot: async (view) => (await latestSnapshot(db, view))?.snapshot,
       plan: { code, configDigest: plan.configDigest },
     };
     const ctx = Context.current();

@@ -1,10 +1,11 @@
 // Cairn's example project: flight-delays and penguins as pipelines of steps, loaded like any user project
 // (CAIRN_PROJECT=examples). They train the same models as the built-in `trainingPipeline` runs of the same names:
 // same dataset and package digests for the same config.
-import { definePipeline, defineProject, tabularModel, tabularRead, trainTabular } from 'cairn';
-import type { Task, TabularSpec, z } from 'cairn';
+import { definePipeline, defineProject, numeric, tabularModel, tabularRead, trainTabular, z } from 'cairn';
+import type { Task, TabularSpec } from 'cairn';
 import { flightDelays } from '../pipelines/flight-delays/pipeline.js';
 import { penguins } from '../pipelines/penguins/pipeline.js';
+import { originDelays, routeDelays } from './features/flight-delays.js';
 
 /** A built-in tabular pipeline as a DAG: read its source file, then the tabular recipe's steps. */
 function asSteps<const R extends z.ZodObject, const C extends z.ZodObject, const T extends Task>(
@@ -25,4 +26,26 @@ function asSteps<const R extends z.ZodObject, const C extends z.ZodObject, const
   });
 }
 
-export default defineProject({ pipelines: [asSteps(flightDelays), asSteps(penguins)] });
+/** The views' features, as columns of the joined rows. */
+const VIEW_FEATURES = [...originDelays.features, ...routeDelays.features].map((f) => f.name);
+
+/**
+ * flight-delays with the delays at the origin airport (last hour, last day) and on the route (last week) as they
+ * were known at each departure: feature views joined point in time in training, looked up in Redis when served.
+ */
+const flightDelaysFeatures = asSteps({
+  ...flightDelays,
+  name: 'flight-delays-features',
+  description: 'flight-delays, plus the recent delays at the origin and on the route (feature views)',
+  contract: flightDelays.contract.extend(Object.fromEntries(VIEW_FEATURES.map((name) => [name, z.number()]))),
+  features: (c) => [...flightDelays.features(c), ...VIEW_FEATURES.map((name) => numeric(name))],
+  featureViews: [
+    { view: originDelays, at: 'date' },
+    { view: routeDelays, at: 'date' },
+  ],
+});
+
+export default defineProject({
+  pipelines: [asSteps(flightDelays), asSteps(penguins), flightDelaysFeatures],
+  featureViews: [originDelays, routeDelays],
+});

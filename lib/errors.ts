@@ -30,6 +30,7 @@ export const NON_RETRYABLE_TYPES = [
   'WebhookRejected',
   'FeatureViewError',
   'UnknownFeatureView',
+  'FeatureLookupError',
 ] as const;
 export type NonRetryableType = (typeof NON_RETRYABLE_TYPES)[number];
 

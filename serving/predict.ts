@@ -6,14 +6,19 @@ import type { Table } from '../lib/data/table.js';
 import type { Logger } from '../lib/logging/logger.js';
 import type { FeedThread } from '../lib/monitoring/feed-thread.js';
 import type { Prediction } from '../lib/scoring/scorer.js';
+import { FeatureLookupError } from '../lib/features/store/lookup.js';
+import type { PackagedFeatureView, ViewLookup } from '../lib/features/store/lookup.js';
 import { ScoringInputError } from '../lib/scoring/scorer.js';
 import type { TokenCache, TokenMemo } from './auth.js';
 import type { ServingMetrics } from './metrics.js';
 import type { LoadedModel, ModelRoute, ModelSet } from './model-set.js';
 import { boundedError, HttpError, parseClientJson, parsePredictBody, RefusedJsonError } from './requests.js';
 
-/** One predicted row as answered: its prediction id, the version that made it and the prediction. */
-export type AnsweredPrediction = { id: string; version: number } & Prediction;
+/**
+ * One predicted row as answered: its prediction id, the version that made it and the prediction; for a request by
+ * entity key, how each feature view's values were found.
+ */
+export type AnsweredPrediction = { id: string; version: number; features?: Record<string, ViewLookup> } & Prediction;
 
 export interface PredictResponse {
   model: string;
@@ -30,6 +35,8 @@ export interface PredictState {
   raw: Float64Array | undefined;
   /** Each row's prediction id. */
   ids: string[] | undefined;
+  /** How each row's feature view values were found, for a request by entity key. */
+  lookups: Record<string, ViewLookup>[] | undefined;
 }
 
 export const newPredictState = (): PredictState => ({
@@ -38,7 +45,17 @@ export const newPredictState = (): PredictState => ({
   table: undefined,
   raw: undefined,
   ids: undefined,
+  lookups: undefined,
 });
+
+/** The online store as the predictor uses it: each row's feature view values, added to the rows. */
+export interface FeatureLookup {
+  lookup(
+    views: readonly PackagedFeatureView[],
+    rows: Record<string, unknown>[],
+    now: number
+  ): Promise<Record<string, ViewLookup>[]>;
+}
 
 const UNKNOWN_MODEL = '(unknown)';
 
@@ -52,7 +69,8 @@ export class Predictor {
     private readonly models: ModelSet,
     private readonly metrics: ServingMetrics,
     private readonly feed: FeedThread,
-    private readonly environment: string
+    private readonly environment: string,
+    private readonly features?: FeatureLookup
   ) {}
 
   /** The route of a served model, or 404 naming those served. */
@@ -82,12 +100,47 @@ export class Predictor {
     state: PredictState
   ): void | Promise<void> {
     const route = this.route(name);
-    const { rows, key } = parsePredictBody(body);
+    const { rows, key, entities } = parsePredictBody(body);
     // Picked once, before scoring: a deployment change cannot swap the model mid-request.
     const loaded = this.models.pick(route, key ?? (Array.isArray(keyHeader) ? keyHeader[0] : keyHeader));
     state.loaded = loaded;
+    if (entities)
+      return this.lookUp(name, loaded, rows, entities).then((merged) => this.scoreRows(name, merged, state));
+    return this.scoreRows(name, rows, state);
+  }
+
+  /** The rows with their entity keys and their feature view values, looked up in the online store. */
+  private async lookUp(
+    name: string,
+    loaded: LoadedModel,
+    rows: unknown[],
+    entities: Record<string, unknown>[]
+  ): Promise<{ rows: Record<string, unknown>[]; lookups: Record<string, ViewLookup>[] }> {
+    const views = loaded.scorer.pkg.featureViews;
+    if (!views?.length)
+      throw new HttpError(400, `model ${name} v${loaded.version} uses no feature views: send its inputs as "rows"`, {
+        problems: [{ field: 'entities', message: 'not used by this model' }],
+      });
+    if (!this.features) throw new HttpError(503, 'this server has no online feature store');
+    const merged = rows.map((row, i) => ({ ...(row as Record<string, unknown>), ...entities[i] }));
+    try {
+      return { rows: merged, lookups: await this.features.lookup(views, merged, Date.now()) };
+    } catch (err) {
+      if (err instanceof FeatureLookupError)
+        throw new HttpError(err.status, `model ${name}: ${err.message}`, { problems: err.problems });
+      throw new HttpError(503, `the online feature store is unreachable: ${(err as Error).message}`, {}, err);
+    }
+  }
+
+  private scoreRows(
+    name: string,
+    input: unknown[] | { rows: Record<string, unknown>[]; lookups: Record<string, ViewLookup>[] },
+    state: PredictState
+  ): void | Promise<void> {
+    const rows = Array.isArray(input) ? input : input.rows;
+    if (!Array.isArray(input)) state.lookups = input.lookups;
     state.rows = rows;
-    const { scorer } = loaded;
+    const { scorer } = state.loaded!;
     let table: Table;
     try {
       table = scorer.parseRows(rows);
@@ -165,7 +218,12 @@ export function predictResponse(name: string, state: PredictState): PredictRespo
   const { raw, ids } = state;
   const predictions = new Array<AnsweredPrediction>(ids!.length);
   for (let i = 0; i < predictions.length; i++)
-    predictions[i] = { id: ids![i]!, version, ...scorer.prediction(raw!, i) };
+    predictions[i] = {
+      id: ids![i]!,
+      version,
+      ...scorer.prediction(raw!, i),
+      ...(state.lookups ? { features: state.lookups[i]! } : {}),
+    };
   return { model: name, predictions };
 }
 
@@ -179,7 +237,8 @@ export function predictJson(name: string, state: PredictState): string {
   let out = `{"model":${JSON.stringify(name)},"predictions":[`;
   for (let i = 0; i < ids!.length; i++) {
     const prediction = JSON.stringify(scorer.prediction(raw!, i));
-    out += `${i ? ',' : ''}{"id":"${ids![i]}","version":${version}${prediction.length > 2 ? ',' : ''}${prediction.slice(1)}`;
+    out += `${i ? ',' : ''}{"id":"${ids![i]}","version":${version}${prediction.length > 2 ? ',' : ''}${prediction.slice(1, -1)}`;
+    out += state.lookups ? `,"features":${JSON.stringify(state.lookups[i])}}` : '}';
   }
   return `${out}]}`;
 }

@@ -23,7 +23,19 @@ export const predictBodySchema = z.strictObject({
   rows: z.array(z.unknown()).min(1, 'expected at least one row').optional(),
   row: z.unknown().optional(),
   key: z.string().min(1).max(256).optional(),
+  /**
+   * Entity keys (`{"origin": "SFO"}`), one object per row: the server looks up the model's feature view values for
+   * them and adds them, and the keys, to the row. Without rows, each row is the entity keys alone.
+   */
+  entities: z.union([z.record(z.string(), z.unknown()), z.array(z.record(z.string(), z.unknown())).min(1)]).optional(),
 });
+
+/** A parsed predict body: the rows, the routing key, and the entity keys of each row when features are looked up. */
+export interface PredictBody {
+  rows: unknown[];
+  key?: string;
+  entities?: Record<string, unknown>[];
+}
 
 /** Feedback: the true label of earlier predictions, by prediction id (class name, or number for regression). */
 export const feedbackBodySchema = z.strictObject({
@@ -82,10 +94,11 @@ function plainPredictBody(body: unknown): { rows: unknown[]; key?: string } | un
     : { rows: (rows as unknown[] | undefined) ?? [row], key };
 }
 
-/** The rows of a predict body and its routing key; throws HttpError 400 naming what is wrong. */
-export function parsePredictBody(body: unknown): { rows: unknown[]; key?: string } {
+/** The rows of a predict body, its routing key and entity keys; throws HttpError 400 naming what is wrong. */
+export function parsePredictBody(body: unknown): PredictBody {
   const plain = plainPredictBody(body);
   if (plain) return plain;
+  if (typeof body === 'object' && body !== null && 'entities' in body) return entityBody(body);
   const parsed = predictBodySchema.safeParse(body);
   if (!parsed.success) {
     throw new HttpError(
@@ -108,6 +121,32 @@ export function parsePredictBody(body: unknown): { rows: unknown[]; key?: string
     });
   }
   return { rows: rows ?? [row], ...(key === undefined ? {} : { key }) };
+}
+
+/** A body with `entities`: rows (if any) and entity objects, one each. */
+function entityBody(body: object): PredictBody {
+  const parsed = predictBodySchema.safeParse(body);
+  if (!parsed.success)
+    throw new HttpError(400, 'the request body is not a predict request: expected {"entities": {...}, "row": {...}}', {
+      problems: problemsOf(parsed.error),
+    });
+  const { rows, row, key, entities } = parsed.data;
+  const list = Array.isArray(entities) ? entities : [entities!];
+  const given = rows ?? (row === undefined ? undefined : [row]);
+  if (rows !== undefined && row !== undefined)
+    throw new HttpError(400, 'send either "rows" (a list) or "row" (one object), not both', {
+      problems: [{ field: 'row', message: 'not allowed beside rows' }],
+    });
+  if (given && given.length !== list.length)
+    throw new HttpError(400, `${given.length} rows and ${list.length} entities: send one entity object per row`, {
+      problems: [{ field: 'entities', message: `expected ${given.length} objects` }],
+    });
+  const bad = given?.findIndex((r) => typeof r !== 'object' || r === null || Array.isArray(r)) ?? -1;
+  if (bad >= 0)
+    throw new HttpError(400, `row ${bad} is not an object`, {
+      problems: [{ field: 'rows', row: bad, message: 'expected an object' }],
+    });
+  return { rows: given ?? list.map(() => ({})), entities: list, ...(key === undefined ? {} : { key }) };
 }
 
 export function parseFeedbackBody(body: unknown): FeedbackBody {

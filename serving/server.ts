@@ -32,6 +32,8 @@ import { createServingMetrics } from './metrics.js';
 import type { ServingMetrics } from './metrics.js';
 import { DependencyWatch, objectStoreCheck, postgresCheck } from '../lib/health/watch.js';
 import { ModelSet } from './model-set.js';
+import { onlineFeatureLookup } from '../lib/features/store/lookup.js';
+import { onlineStoreOf } from '../lib/features/store/online.js';
 import {
   errorBody,
   fastPredict,
@@ -50,7 +52,7 @@ export interface ServerDeps {
   db: Pool;
   store: ArtifactStore;
   logger: Logger;
-  config: Pick<CairnConfig, 'serving' | 'database' | 'signing'>;
+  config: Pick<CairnConfig, 'serving' | 'database' | 'signing' | 'features'>;
   /** Names this server in the monitoring feed. @default `<hostname>:<pid>` */
   server?: string;
   /** Traces every request (a server span each) when `telemetry.otlpEndpoint` is set. */
@@ -159,7 +161,8 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
   // A revoked token is refused from the moment PostgreSQL announces it (LISTEN/NOTIFY), on every server.
   const revocations = watchRevocations(deps.config, (tokenId) => tokens.forget(tokenId), log);
 
-  const predictor = new Predictor(models, metrics, feed, serving.environment);
+  const features = onlineFeatureLookup(onlineStoreOf(config), log);
+  const predictor = new Predictor(models, metrics, feed, serving.environment, features);
   let open = true;
   // Without a rate limit (a fastify hook), the common predict request skips fastify: see `fastPredict`.
   const fast =
@@ -416,6 +419,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
         await revocations.close();
         await models.stop();
         await app.close();
+        await features.close();
         try {
           await feed.close();
         } catch (err) {

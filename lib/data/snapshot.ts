@@ -107,6 +107,8 @@ export interface ManifestSource {
   parts?: SourcePart[];
   /** The parts read this time, when an incremental read reused the previous snapshot for the rest. */
   newParts?: string[];
+  /** The feature view snapshots joined onto the rows (point in time), by view. */
+  features?: { view: string; snapshot: string }[];
 }
 
 export function buildManifest(table: Table, source: ManifestSource): DatasetManifest {
@@ -124,6 +126,7 @@ export function buildManifest(table: Table, source: ManifestSource): DatasetMani
       sha256: source.sha256,
       ...(source.parts ? { parts: source.parts } : {}),
       ...(source.newParts ? { newParts: source.newParts } : {}),
+      ...(source.features ? { features: source.features } : {}),
     },
   };
 }

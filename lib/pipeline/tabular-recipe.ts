@@ -6,6 +6,9 @@ import type { Ref, PipelineBuilder } from './pipeline.js';
 import { PipelineDefinitionError } from './pipeline.js';
 import { artifactRef, defineStep, StepValidationError } from './step.js';
 import type { StepContext } from './step.js';
+import { joinSnapshots } from '../features/store/offline.js';
+import type { FeatureSnapshot } from '../features/store/offline.js';
+import type { FeatureView } from '../features/store/view.js';
 import type {
   DatasetRef,
   EvaluationResult,
@@ -55,6 +58,8 @@ export interface StepServices {
   sources: Sources;
   /** The last accepted snapshot of a pipeline read from `path`, for incremental sources. */
   previousSnapshot(pipeline: string, path: string): Promise<PreviousSnapshot | undefined>;
+  /** The newest offline snapshot of a feature view's current definition (its manifest's digest). */
+  latestFeatureSnapshot(view: FeatureView): Promise<string | undefined>;
   /** The run as the step activity knows it. */
   plan: Pick<RunPlan, 'code' | 'configDigest'>;
 }
@@ -150,6 +155,52 @@ const sourceRecord = z.object({
   sha256: z.string(),
   parts: z.array(z.object({ key: z.string(), bytes: z.number(), etag: z.string() })).optional(),
   newParts: z.array(z.string()).optional(),
+  features: z.array(z.object({ view: z.string(), snapshot: z.string() })).optional(),
+});
+
+/** The model's feature views, each with the newest snapshot of its definition; refused when one has none. */
+async function featureSnapshots(ctx: StepContext) {
+  const joins = resolveTabular(ctx.pipeline.name).featureViews ?? [];
+  return Promise.all(
+    joins.map(async ({ view, at }) => {
+      const snapshot = await services(ctx).latestFeatureSnapshot(view);
+      if (!snapshot)
+        throw new StepValidationError(
+          `feature view ${view.name} (version ${view.digest.slice(7, 19)}) has no snapshot yet: cairn features materialize ${view.name}`
+        );
+      return { view, at, snapshot };
+    })
+  );
+}
+
+export const tabularFeatures = defineStep({
+  ...common,
+  name: 'tabular-features',
+  description:
+    "Joins the model's feature views onto the rows, point in time: each row gets its entity's latest values at or before its own time, within the TTL.",
+  queue: 'heavy',
+  input: z.object({ model: modelDigest, table: artifactRef, source: sourceRecord.optional() }),
+  output: z.object({ table: artifactRef, source: sourceRecord }),
+  // The snapshots joined key the cache: a new materialisation misses it.
+  fingerprint: async (_input, ctx) => (await featureSnapshots(ctx)).map((j) => j.snapshot),
+  async run(ctx, { table, source }) {
+    const joins = await featureSnapshots(ctx);
+    const rows = await ctx.store.getTable(table);
+    const joined = await joinSnapshots(
+      ctx.store,
+      rows,
+      await Promise.all(
+        joins.map(async (j) => ({ ...j, snapshot: await ctx.store.getJson<FeatureSnapshot>(j.snapshot) }))
+      )
+    );
+    return {
+      table: await ctx.store.putTable(joined),
+      source: {
+        ...(source ?? { path: table.uri, bytes: table.bytes, sha256: table.digest }),
+        features: joins.map((j) => ({ view: j.view.name, snapshot: j.snapshot })),
+      },
+    };
+  },
 });
 
 export const tabularRead = defineStep({
@@ -304,11 +355,15 @@ export function trainTabular(p: PipelineBuilder, model: TabularModel, inputs: Tr
   registerTabular(pipeline, model.digest);
 
   const m = model.digest;
-  const dataset = p.step(tabularDataset, {
-    model: m,
+  let read: { table: Ref<ArtifactRef>; source?: Ref<TableSource> } = {
     table: inputs.table,
     ...(inputs.source ? { source: inputs.source } : {}),
-  });
+  };
+  if (pipeline.featureViews?.length) {
+    const joined = p.step(tabularFeatures, { model: m, ...read });
+    read = { table: joined.out.table, source: joined.out.source };
+  }
+  const dataset = p.step(tabularDataset, { model: m, ...read });
   const validated = p.step(tabularValidate, { model: m, dataset: dataset.output });
   const data = p.step(tabularTransform, { model: m, dataset: dataset.output, validated: validated.out.report });
   const trained = p.step(tabularTrain, { model: m, data: data.output });

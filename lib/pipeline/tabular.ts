@@ -6,6 +6,7 @@ import { sha256 } from '../artifacts/digest.js';
 import { canonicalJson } from '../ml/canonical-json.js';
 import { compileContract } from '../validate/contract.js';
 import type { FeatureDef } from '../features/feature.js';
+import type { FeatureView } from '../features/store/view.js';
 import { trainerParams, trainerTasks } from '../ml/index.js';
 import type { Trainer } from '../ml/index.js';
 import type { MonitoringPolicy } from '../monitoring/policy.js';
@@ -93,6 +94,12 @@ export interface TabularSpec<R extends RowSchema, C extends z.ZodObject, T exten
   monitoring?: MonitoringPolicy;
   /** What the prediction log may keep: PII columns to drop or hash, and how long rows live. @default all, '30d' */
   predictionLog?: { drop?: Columns<R>[]; hash?: Columns<R>[]; retention?: string };
+  /**
+   * Feature views joined onto the rows before anything else, as of each row's `at` (a timestamp column): their
+   * features become columns (declare them in the contract). Online, the server looks them up by entity key. Only
+   * project pipelines (`trainTabular`) join them.
+   */
+  featureViews?: { view: FeatureView; at: Columns<R> }[];
 }
 
 /** Metrics where smaller is better; the rest are better larger. */
@@ -142,6 +149,10 @@ export function defineTabularPipeline<const R extends RowSchema, const C extends
     }
   }
   if (spec.predictionLog) problems.push(...logPolicyProblems(spec.predictionLog, columns));
+  for (const { view, at } of spec.featureViews ?? []) {
+    for (const column of [at, ...view.entities, ...view.features.map((f) => f.name)])
+      if (!columns.includes(column)) problems.push(`feature view ${view.name}: ${column} is not a contract column`);
+  }
   if (problems.length) throw new PipelineDefinitionError(`pipeline ${spec.name}: ${problems.join('; ')}`);
   return spec;
 }
@@ -151,7 +162,7 @@ export function defineTabularPipeline<const R extends RowSchema, const C extends
  * settings), leaving out its name, description, version, source and config schema (runs key on the config's digest).
  */
 export function tabularDigest(spec: TabularPipeline): string {
-  const { features, target, split, trainer, evaluation, monitoring, predictionLog } = spec;
+  const { features, target, split, trainer, evaluation, monitoring, predictionLog, featureViews } = spec;
   const code = (v: unknown): unknown =>
     typeof v === 'function'
       ? sourceOf(v as () => unknown)
@@ -161,12 +172,15 @@ export function tabularDigest(spec: TabularPipeline): string {
   const contract = compileContract(spec.contract);
   // The log policy counts only where declared: pipelines without one keep the digests they had.
   const logged = predictionLog ? { predictionLog } : {};
+  const joined = featureViews ? { featureViews: featureViews.map(({ view, at }) => ({ view: view.digest, at })) } : {};
   // Functions count by their source, which misses what they close over (`trainer: () => trainer`): the trainer
   // as the default config makes it counts too.
   const defaults = spec.config.safeParse({});
   const made = defaults.success ? { trainerMade: spec.trainer(defaults.data) } : {};
   return sha256(
-    canonicalJson(code({ contract, features, target, split, trainer, evaluation, monitoring, ...logged, ...made }))
+    canonicalJson(
+      code({ contract, features, target, split, trainer, evaluation, monitoring, ...logged, ...joined, ...made })
+    )
   );
 }
 

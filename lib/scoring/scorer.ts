@@ -3,6 +3,7 @@ import type { TableStatistics } from '../data/statistics.js';
 import type { ColumnType, Table } from '../data/table.js';
 import { DataReadError } from '../data/table.js';
 import type { FeatureDef, FeatureSpec } from '../features/feature.js';
+import type { PackagedFeatureView } from '../features/store/lookup.js';
 import { featureFromSpec } from '../features/kinds.js';
 import { buildMatrix } from '../features/matrix.js';
 import type { Model } from '../ml/index.js';
@@ -27,6 +28,8 @@ export interface ServablePackage {
   lineage: { config: Record<string, unknown> };
   /** What the prediction log may keep of this model's inputs (the pipeline's policy; absent: everything). */
   predictionLog?: PredictionLogPolicy;
+  /** Feature views the model was trained with: the online server looks their values up by entity key. */
+  featureViews?: PackagedFeatureView[];
 }
 
 export type Prediction =

@@ -22,6 +22,8 @@ export async function startTestServer(
     config: {
       database: config.database,
       signing: config.signing,
+      // The test process's own keys: what its materialisations wrote.
+      features: { redisUrl: deps.onlineStore.url, prefix: deps.onlineStore.prefix },
       serving: { ...config.serving, sampleRate: 1, reloadInterval: 200, ...serving },
     },
   });

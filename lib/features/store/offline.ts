@@ -10,7 +10,7 @@ import type { Table } from '../../data/table.js';
 import { writeParquet } from '../../data/write-parquet.js';
 import type { ParquetColumn } from '../../data/write-parquet.js';
 import { canonicalJson } from '../../ml/canonical-json.js';
-import { computeFeatures, entityKeys, EVENT_TIME, featureRowsOf } from './view.js';
+import { computeFeatures, entityKeys, EVENT_TIME, featureRowsOf, pointInTimeJoin } from './view.js';
 import type { FeatureRows, FeatureView } from './view.js';
 
 export const FEATURE_SNAPSHOT_FORMAT = 'cairn.feature-snapshot/v1';
@@ -115,7 +115,7 @@ export async function materializeSnapshot(
  * (an incremental materialisation reads just the months it has not seen). Entity ids come from `ids`.
  */
 export async function readSnapshot(
-  store: ArtifactStore,
+  store: Pick<ArtifactStore, 'getFile'>,
   view: FeatureView,
   snapshot: FeatureSnapshot,
   ids = new Map<string, number>(),
@@ -174,6 +174,28 @@ function concatTables(view: FeatureView, tables: Table[]): Table {
     }
     out.names.push(name);
     out.columns[name] = { type: name === EVENT_TIME ? 'timestamp' : 'number', values, missing };
+  }
+  return out;
+}
+
+/**
+ * Joins each view's snapshot onto `table` as of each row's `at` column (see `pointInTimeJoin`): a new table with
+ * the views' features as number columns after the table's own.
+ */
+export async function joinSnapshots(
+  store: Pick<ArtifactStore, 'getFile'>,
+  table: Table,
+  joins: { view: FeatureView; at: string; snapshot: FeatureSnapshot }[]
+): Promise<Table> {
+  const out: Table = { rowCount: table.rowCount, names: [...table.names], columns: { ...table.columns } };
+  for (const { view, at, snapshot } of joins) {
+    const ids = new Map<string, number>();
+    const rows = await readSnapshot(store, view, snapshot, ids);
+    const { values } = pointInTimeJoin(view, rows, table, at, ids);
+    for (const [name, column] of Object.entries(values)) {
+      if (!out.names.includes(name)) out.names.push(name);
+      out.columns[name] = { type: 'number', values: column, missing: new Uint8Array(table.rowCount) };
+    }
   }
   return out;
 }

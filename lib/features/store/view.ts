@@ -44,7 +44,10 @@ const featureViewSpec = z
     /** How long a value stays valid: a row further than this after the entity's last event gets no value. */
     ttl: duration,
     features: z.array(windowFeature).min(1),
-    /** What a row with no valid value gets: a default per feature (0 when unnamed), or the row is refused. */
+    /**
+     * What a row with no valid value gets: a default per feature (0 when unnamed), or the row is refused. A feature
+     * without a value at a valid event (a mean over no values) gets the default either way.
+     */
     missing: z.enum(['default', 'error']).default('default'),
     defaults: z.record(z.string(), z.number()).default({}),
   })
@@ -277,7 +280,11 @@ export function pointInTimeJoin(
     const from = features.values[feature.name]!;
     const fill = view.defaults[feature.name] ?? 0;
     const column = new Float64Array(n);
-    for (let r = 0; r < n; r++) column[r] = source[r]! >= 0 ? from[source[r]!]! : fill;
+    // A value that is not a number (the mean of a window without values) is filled like a missing one.
+    for (let r = 0; r < n; r++) {
+      const v = source[r]! >= 0 ? from[source[r]!]! : NaN;
+      column[r] = Number.isNaN(v) ? fill : v;
+    }
     values[feature.name] = column;
   }
   for (let r = 0; r < n; r++) {
