@@ -39,7 +39,7 @@ export interface OnlineResult {
 // One Redis connection per worker process and URL, made on first use.
 const connections = new Map<string, Promise<Redis>>();
 
-function redisOf(deps: ActivityDeps): Promise<Redis> {
+export function redisOf(deps: Pick<ActivityDeps, 'onlineStore' | 'logger'>): Promise<Redis> {
   const { url } = deps.onlineStore;
   let redis = connections.get(url);
   if (!redis) {

@@ -5,7 +5,9 @@ import { monitoringPolicySchema } from '../lib/monitoring/policy.js';
 import type { ResolvedMonitoringPolicy } from '../lib/monitoring/policy.js';
 import { reservoirSample } from '../lib/drift/reservoir.js';
 import { buildReport, predictionReference, referenceColumns } from '../lib/monitoring/report.js';
-import type { MonitoringReport, ReferenceColumn, ReportStatus } from '../lib/monitoring/report.js';
+import type { MonitoringReport, ReferenceColumn, ReportInputs, ReportStatus } from '../lib/monitoring/report.js';
+import { checkViewSkew } from '../lib/features/store/skew.js';
+import { redisOf } from './features.js';
 import { getDeployment } from '../lib/release/deployments.js';
 import { resolveVersion } from '../lib/registry/models.js';
 import { LOWER_IS_BETTER } from '../lib/pipeline/tabular.js';
@@ -88,6 +90,24 @@ export function createMonitorActivities(deps: ActivityDeps) {
     return ref;
   }
 
+  /** The consistency check of the model's feature views: online values against the offline store, sampled. */
+  async function featureSkewOf(pkg: ModelPackage): Promise<Pick<ReportInputs, 'featureSkew' | 'featureSkewError'>> {
+    if (!pkg.featureViews?.length) return {};
+    try {
+      const redis = await redisOf(deps);
+      const checked = [];
+      for (const view of pkg.featureViews) {
+        const skew = await checkViewSkew({ db, store, redis, online: deps.onlineStore }, view);
+        if (skew) checked.push(skew);
+        heartbeat();
+      }
+      return { featureSkew: checked };
+    } catch (err) {
+      deps.logger.warn({ err }, 'feature skew check failed');
+      return { featureSkewError: (err as Error).message };
+    }
+  }
+
   return {
     async monitorSetup(model: string, _environment: string) {
       const { pipeline, policy } = await policyOf(deps, model);
@@ -149,6 +169,8 @@ export function createMonitorActivities(deps: ActivityDeps) {
         referenceOf(pkg, version.packageDigest, watched),
       ]);
       heartbeat();
+      const skew = await featureSkewOf(pkg);
+      heartbeat();
       const metric = policy.performance?.metric ?? '';
       const report: MonitoringReport = buildReport({
         model: c.model,
@@ -164,6 +186,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
         lowerIsBetter: LOWER_IS_BETTER.has(metric),
         feedback: feedback.rows,
         trainingCost: cost.rows[0]?.cost ?? 0,
+        ...skew,
       });
       const { rows } = await db.query<{ id: number }>(
         `INSERT INTO cairn.monitoring_reports (monitor_id, seq, model, environment, version, window_start, window_end, status, breaches, report)

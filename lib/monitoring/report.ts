@@ -1,3 +1,4 @@
+import type { FeatureSkew } from '../features/store/skew.js';
 import type { Column } from '../data/table.js';
 import { detectDrift, numericReference } from '../drift/detect.js';
 import type { ColumnDrift, ColumnDriftInput, DatasetDrift, NumericReference } from '../drift/detect.js';
@@ -90,6 +91,10 @@ export interface ReportInputs {
   lowerIsBetter: boolean;
   feedback: LabelledPrediction[];
   trainingCost: number;
+  /** The consistency check of the model's feature views (online values against the offline store), if it has any. */
+  featureSkew?: FeatureSkew[];
+  /** Why the feature views could not be checked (the online store unreachable, say). */
+  featureSkewError?: string;
 }
 
 export type ReportStatus = 'ok' | 'warn' | 'alert' | 'no-traffic';
@@ -116,6 +121,8 @@ export interface MonitoringReport {
   } | null;
   latency: { p50Ms: number | null; p99Ms: number | null; limitMs: number | null };
   cost: { training: number; inference: number; per1000: number; total: number };
+  /** Online/offline consistency of the model's feature views, when it has any. */
+  featureSkew?: FeatureSkew[];
 }
 
 function servingMetric(metric: string, pairs: LabelledPrediction[]): number | null {
@@ -157,9 +164,19 @@ export function buildReport(r: ReportInputs): MonitoringReport {
     volume,
     latency,
     cost,
+    ...(r.featureSkew ? { featureSkew: r.featureSkew } : {}),
   };
+  // Skew is a property of the stores, not of the traffic: judged with or without requests.
+  for (const s of r.featureSkew ?? []) {
+    if (s.skewed)
+      breaches.push(
+        `feature skew in ${s.view}: ${s.skewed} of ${s.compared} sampled entities are served other values than the offline store holds`
+      );
+    if (s.missingOnline) warnings.push(`${s.missingOnline} sampled entities of ${s.view} are missing online`);
+  }
+  if (r.featureSkewError) warnings.push(`feature views not checked: ${r.featureSkewError}`);
 
-  if (r.feed.requests === 0 && sampledRows === 0) {
+  if (r.feed.requests === 0 && sampledRows === 0 && !breaches.length) {
     return {
       ...base,
       status: 'no-traffic',

@@ -6,7 +6,12 @@ import type { Table } from '../../lib/data/table.js';
 import { packagedView, lookupFeatures, FeatureLookupError } from '../../lib/features/store/lookup.js';
 import { joinSnapshots } from '../../lib/features/store/offline.js';
 import type { FeatureSnapshot } from '../../lib/features/store/offline.js';
-import { connectRedis } from '../../lib/features/store/online.js';
+import { connectRedis, decodeOnline, encodeOnline, onlineKey } from '../../lib/features/store/online.js';
+import { checkViewSkew } from '../../lib/features/store/skew.js';
+import type { MonitoringReport } from '../../lib/monitoring/report.js';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../activities/index.js';
+import type { ReportSummary } from '../../activities/monitor.js';
 import type { Redis } from '../../lib/features/store/online.js';
 import { loadProject } from '../../lib/pipeline/project.js';
 import { resolveSourcePath } from '../../lib/pipeline/run-config.js';
@@ -223,4 +228,55 @@ describe('flight-delays with feature views (point-in-time join offline, Redis on
       'origin',
     ]);
   });
+});
+
+describe('online/offline consistency', () => {
+  it('finds no skew in what materialisation wrote, and finds a corrupted online value, in the monitoring report', async () => {
+    const services = { db: deps.db, store: deps.store, redis, online: deps.onlineStore };
+    const origin = packagedView(project.featureView('origin_delays'), 'date');
+    const clean = await checkViewSkew(services, origin);
+    expect(clean).toMatchObject({
+      view: 'origin_delays',
+      snapshot: snapshots.origin_delays,
+      skewed: 0,
+      missingOnline: 0,
+    });
+    expect(clean!.compared).toBeGreaterThan(200);
+
+    // Corrupt one airport's online value, as a broken writer or a stale cache would.
+    const key = onlineKey(deps.onlineStore.prefix, origin, ['LAX']);
+    const stored = decodeOnline((await redis.get(key))!);
+    await redis.set(
+      key,
+      encodeOnline(
+        stored.time,
+        stored.values.map((v, i) => (i === 0 ? v + 5 : v))
+      )
+    );
+    const found = await checkViewSkew(services, origin);
+    expect(found).toMatchObject({ skewed: 1, examples: [{ entity: ['LAX'], feature: 'origin_delay_1h' }] });
+    expect(found!.maxAbsDiff).toBeCloseTo(5, 9);
+
+    // The monitor's check of the deployment reports it as a breach.
+    const monitorId = `skew-${randomUUID()}`;
+    const summary: ReportSummary = await new MockActivityEnvironment().run(createActivities(deps).monitorCheck, {
+      monitorId,
+      seq: 1,
+      model: MODEL,
+      environment: ENV,
+      from: new Date(Date.now() - 3_600_000).toISOString(),
+      to: new Date().toISOString(),
+    });
+    expect(summary.status).toBe('alert');
+    expect(summary.reason).toMatch(/feature skew in origin_delays: 1 of \d+ sampled entities/);
+    const { rows } = await deps.db.query<{ report: MonitoringReport }>(
+      'SELECT report FROM cairn.monitoring_reports WHERE monitor_id = $1',
+      [monitorId]
+    );
+    expect(rows[0]!.report.featureSkew?.map((f) => [f.view, f.skewed])).toEqual([
+      ['origin_delays', 1],
+      ['route_delays', 0],
+    ]);
+    await redis.set(key, encodeOnline(stored.time, stored.values));
+  }, 120_000);
 });

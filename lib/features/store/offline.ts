@@ -11,7 +11,7 @@ import { writeParquet } from '../../data/write-parquet.js';
 import type { ParquetColumn } from '../../data/write-parquet.js';
 import { canonicalJson } from '../../ml/canonical-json.js';
 import { computeFeatures, entityKeys, EVENT_TIME, featureRowsOf, pointInTimeJoin } from './view.js';
-import type { FeatureRows, FeatureView } from './view.js';
+import type { FeatureRows, FeatureView, ViewShape } from './view.js';
 
 export const FEATURE_SNAPSHOT_FORMAT = 'cairn.feature-snapshot/v1';
 
@@ -116,7 +116,7 @@ export async function materializeSnapshot(
  */
 export async function readSnapshot(
   store: Pick<ArtifactStore, 'getFile'>,
-  view: FeatureView,
+  view: ViewShape,
   snapshot: FeatureSnapshot,
   ids = new Map<string, number>(),
   after = -Infinity,
@@ -140,7 +140,7 @@ export async function readSnapshot(
 }
 
 /** Parts of one snapshot (same columns) as one table: strings re-coded into one dictionary. */
-function concatTables(view: FeatureView, tables: Table[]): Table {
+function concatTables(view: ViewShape, tables: Table[]): Table {
   const n = tables.reduce((sum, t) => sum + t.rowCount, 0);
   const out: Table = { rowCount: n, names: [], columns: {} };
   for (const name of view.entities) {
@@ -198,4 +198,9 @@ export async function joinSnapshots(
     }
   }
   return out;
+}
+
+/** The shape of the view a snapshot was computed by, from its manifest. */
+export function snapshotShape(snapshot: FeatureSnapshot): ViewShape {
+  return { name: snapshot.view, entities: snapshot.entities, features: snapshot.features.map((name) => ({ name })) };
 }

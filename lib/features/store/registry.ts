@@ -94,7 +94,10 @@ export async function listSnapshots(db: Queryable, view?: string): Promise<Featu
 }
 
 /** The newest snapshot of the view's current definition. */
-export async function latestSnapshot(db: Queryable, view: FeatureView): Promise<FeatureVersionRow | undefined> {
+export async function latestSnapshot(
+  db: Queryable,
+  view: Pick<FeatureView, 'name' | 'digest'>
+): Promise<FeatureVersionRow | undefined> {
   const { rows } = await db.query<FeatureVersionRow>(
     `SELECT ${VERSION_COLUMNS} FROM cairn.feature_view_versions WHERE view = $1 AND view_digest = $2
      ORDER BY created_at DESC LIMIT 1`,
@@ -135,19 +138,20 @@ export async function recordMaterialization(db: Queryable, m: Materialization): 
 }
 
 /**
- * The last materialisation of the view's definition to `store` as of `asOf` or earlier: what an incremental
- * write starts after.
+ * The last materialisation of the view's definition to `store` (as of `asOf` or earlier, when given): what an
+ * incremental write starts after.
  */
 export async function lastMaterialization(
   db: Queryable,
-  view: FeatureView,
+  view: Pick<FeatureView, 'digest'>,
   store: string,
-  asOf: number
+  asOf?: number
 ): Promise<MaterializationRow | undefined> {
   const { rows } = await db.query<MaterializationRow>(
     `SELECT ${MATERIALIZATION_COLUMNS} FROM cairn.feature_materializations
-     WHERE view_digest = $1 AND store = $2 AND as_of <= $3 ORDER BY as_of DESC, id DESC LIMIT 1`,
-    [view.digest, store, new Date(asOf)]
+     WHERE view_digest = $1 AND store = $2 AND ($3::timestamptz IS NULL OR as_of <= $3)
+     ORDER BY as_of DESC, id DESC LIMIT 1`,
+    [view.digest, store, asOf === undefined ? null : new Date(asOf)]
   );
   return rows[0];
 }

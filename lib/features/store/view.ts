@@ -68,6 +68,9 @@ export type FeatureView = z.output<typeof featureViewSpec> & {
   ttlMs: number;
 };
 
+/** What reading a view's stored rows needs of it: its name, entity columns and feature names. */
+export type ViewShape = Pick<FeatureView, 'name' | 'entities'> & { features: readonly { name: string }[] };
+
 export class FeatureViewError extends CairnError {
   override readonly name = 'FeatureViewError';
   readonly type = 'FeatureViewError';
@@ -211,7 +214,7 @@ export const EVENT_TIME = 'event_time';
  * Feature rows read back from stored parts (entity columns as strings, `event_time`, one number column per
  * feature), in (entity, time) order, with entity ids from the shared map.
  */
-export function featureRowsOf(view: FeatureView, table: Table, ids: Map<string, number>): FeatureRows {
+export function featureRowsOf(view: ViewShape, table: Table, ids: Map<string, number>): FeatureRows {
   const what = `feature view ${view.name} snapshot`;
   const entity = entityIds(table, view.entities, ids, what);
   const time = timestamps(table, EVENT_TIME, what);
