@@ -2,7 +2,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { loadConfig } from '../lib/config/index.js';
+import { connectRedis, onlineStoreName, onlineStoreOf } from '../lib/features/store/online.js';
 import { listMaterializations, listSnapshots } from '../lib/features/store/registry.js';
+import { checkViewSkew } from '../lib/features/store/skew.js';
+import { createLogger } from '../lib/logging/logger.js';
 import type { FeatureView } from '../lib/features/store/view.js';
 import { createMaterializeSchedule } from '../lib/temporal/schedules.js';
 import type { materializeFeatures } from '../workflows/materialize-features.js';
@@ -158,6 +161,46 @@ export function addFeatureCommands(program: Command): void {
         print(
           `online   ${online.store}: ${online.entities} entities as of ${time(online.asOf)}${online.after === undefined ? '' : ` with events after ${time(online.after)}`}, ${online.written} written`
         );
+    });
+
+  features
+    .command('check')
+    .description("compare sampled entities' online values with the offline snapshot at the same time (skew)")
+    .argument('<view>', 'feature view name')
+    .option('--sample <n>', 'entities to sample', '1000')
+    .option('--json', 'print JSON')
+    .action(async (name: string, o: { sample: string; json?: boolean }) => {
+      const view = (await cliProject(loadConfig())).featureView(name);
+      const sample = Number(o.sample);
+      if (!Number.isInteger(sample) || sample < 1)
+        throw new UsageError(`--sample ${o.sample}: expected a positive integer`);
+      const skew = await withDb(async (db, store, config) => {
+        const online = onlineStoreOf(config);
+        const redis = await connectRedis(online.url, createLogger(config));
+        try {
+          return await checkViewSkew(
+            { db, store, redis, online },
+            { ...view, features: view.features.map((f) => f.name) },
+            sample
+          );
+        } finally {
+          redis.destroy();
+        }
+      });
+      if (!skew) throw new UsageError(`feature view ${name} has no snapshot yet: cairn features materialize ${name}`);
+      if (o.json) json(skew);
+      else {
+        print(
+          `feature view ${name}: snapshot ${short(skew.snapshot)} against ${onlineStoreName(onlineStoreOf(loadConfig()))}`
+        );
+        print(
+          `  ${skew.sampled} entities sampled, ${skew.compared} online and compared, ${skew.missingOnline} missing online, ${skew.skewed} skewed` +
+            (skew.skewed ? ` (largest difference ${skew.maxAbsDiff})` : '')
+        );
+        for (const e of skew.examples)
+          print(`  ${JSON.stringify(e.entity)} at ${e.time}: ${e.feature} online ${e.online}, offline ${e.offline}`);
+      }
+      if (skew.skewed || skew.missingOnline) process.exitCode = 1;
     });
 
   features
