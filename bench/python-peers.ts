@@ -12,7 +12,7 @@ import { flightMatrices, writeMatrixNpy, writeVectorNpy } from './flight-feature
 import type { Sample } from './harness.js';
 
 const PEERS_SCRIPT = fileURLToPath(new URL('./training-peers.py', import.meta.url));
-const PACKAGES = ['lightgbm', 'scikit-learn', 'numpy'];
+const PACKAGES = ['lightgbm', 'scikit-learn', 'numpy', 'pandas', 'pyarrow'];
 
 export type PythonPeer = 'lightgbm' | 'sklearn';
 
@@ -35,15 +35,16 @@ export async function preparePeers(rows: number): Promise<{ python: string; dir:
 }
 
 /**
- * The virtualenv's python with lightgbm, scikit-learn and numpy importable; creates and fills it when needed (needs
- * python3 with its venv module, and PyPI). When it cannot, the error says what to install or run by hand.
+ * The virtualenv's python with lightgbm, scikit-learn, numpy, pandas and pyarrow importable; creates and fills it
+ * when needed (needs python3 with its venv module, and PyPI). When it cannot, the error says what to install or run
+ * by hand.
  */
 export function ensureBenchVenv(home: string, log: (line: string) => void): string {
   const venv = join(home, 'bench-venv');
   const python = join(venv, 'bin', 'python');
   const importable = () => {
     try {
-      execFileSync(python, ['-c', 'import lightgbm, sklearn, numpy'], { stdio: 'ignore' });
+      execFileSync(python, ['-c', 'import lightgbm, sklearn, numpy, pandas, pyarrow'], { stdio: 'ignore' });
       return true;
     } catch {
       return false;
@@ -72,7 +73,9 @@ export function ensureBenchVenv(home: string, log: (line: string) => void): stri
     );
   }
   if (!importable()) {
-    throw new Error(`${venv}: lightgbm, scikit-learn or numpy still cannot be imported; reinstall by hand: ${byHand}`);
+    throw new Error(
+      `${venv}: lightgbm, scikit-learn, numpy, pandas or pyarrow still cannot be imported; reinstall by hand: ${byHand}`
+    );
   }
   return python;
 }

@@ -13,6 +13,7 @@ const BENCHES = [
   'data.ts',
   'training.ts',
   'memory.ts',
+  'feature-join.ts',
   'drift.ts',
   'sources.ts',
   'batch.ts',
