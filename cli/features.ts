@@ -159,7 +159,7 @@ export function addFeatureCommands(program: Command): void {
       );
       if (online)
         print(
-          `online   ${online.store}: ${online.entities} entities as of ${time(online.asOf)}${online.after === undefined ? '' : ` with events after ${time(online.after)}`}, ${online.written} written`
+          `online   ${online.entities} entities as of ${time(online.asOf)}${online.after === undefined ? '' : ` (those with events after ${time(online.after)})`} to ${online.store}, ${online.written} values written`
         );
     });
 
