@@ -91,31 +91,63 @@ export function defineFeatureView(spec: FeatureViewSpec): FeatureView {
 
 const KEY_SEPARATOR = '\u0000';
 
-/** Entity keys as dense integer ids, the same id for the same key in any table (through the shared map). */
+/** A column's values as codes per row (-1 missing) and the key text of each code. */
+function codesOf(column: Column): { codes: Int32Array; text: string[] } {
+  if (column.type === 'string') return { codes: column.codes, text: column.dictionary };
+  const codes = new Int32Array(column.values.length);
+  const byValue = new Map<number, number>();
+  const text: string[] = [];
+  for (let i = 0; i < codes.length; i++) {
+    if (column.missing[i]) {
+      codes[i] = -1;
+      continue;
+    }
+    const v = column.values[i]!;
+    let code = byValue.get(v);
+    if (code === undefined) {
+      byValue.set(v, (code = text.length));
+      text.push(String(v));
+    }
+    codes[i] = code;
+  }
+  return { codes, text };
+}
+
+/**
+ * Entity keys as dense integer ids, the same id for the same key in any table (through the shared map). The key
+ * text is made once per distinct combination of the columns' codes, not once per row.
+ */
 function entityIds(table: Table, columns: string[], ids: Map<string, number>, what: string): Int32Array {
-  const cols = columns.map((c) => {
+  const coded = columns.map((c) => {
     const column = table.columns[c];
     if (!column) throw new FeatureViewError(`${what} has no entity column ${c}`);
-    return column;
+    return codesOf(column);
   });
-  const out = new Int32Array(table.rowCount);
-  const part = (column: Column, row: number) =>
-    column.type === 'string'
-      ? column.codes[row]! < 0
-        ? null
-        : column.dictionary[column.codes[row]!]!
-      : column.missing[row]
-        ? null
-        : String(column.values[row]);
-  for (let row = 0; row < table.rowCount; row++) {
-    const parts = cols.map((c) => part(c, row));
-    if (parts.some((p) => p === null)) {
+  const n = table.rowCount;
+  const out = new Int32Array(n);
+  // Each row's codes combined into one number (mixed radix), exact while the product of the sizes stays an integer.
+  const radix = coded.map((c) => c.text.length + 1);
+  const exact = radix.reduce((a, b) => a * b, 1) <= Number.MAX_SAFE_INTEGER;
+  const seen = new Map<number | string, number>();
+  for (let row = 0; row < n; row++) {
+    let combined: number | string = 0;
+    let missing = false;
+    for (let k = 0; k < coded.length; k++) {
+      const code = coded[k]!.codes[row]!;
+      if (code < 0) missing = true;
+      combined = exact ? (combined as number) * radix[k]! + code : `${combined as string}${KEY_SEPARATOR}${code}`;
+    }
+    if (missing) {
       out[row] = -1;
       continue;
     }
-    const key = parts.join(KEY_SEPARATOR);
-    let id = ids.get(key);
-    if (id === undefined) ids.set(key, (id = ids.size));
+    let id = seen.get(combined);
+    if (id === undefined) {
+      const key = coded.map((c) => c.text[c.codes[row]!]!).join(KEY_SEPARATOR);
+      id = ids.get(key);
+      if (id === undefined) ids.set(key, (id = ids.size));
+      seen.set(combined, id);
+    }
     out[row] = id;
   }
   return out;
@@ -129,12 +161,45 @@ function timestamps(table: Table, column: string, what: string): Float64Array {
   return out;
 }
 
-/** Row indices ordered by (entity, time); rows without a key or a time are left out. */
+/**
+ * Row indices ordered by (entity, time, row); rows without a key or a time are left out. A counting sort by entity
+ * (ids are dense), then each entity's rows by time where they are not in time order already.
+ */
 function order(ids: Int32Array, times: Float64Array): Uint32Array {
-  const rows: number[] = [];
-  for (let i = 0; i < ids.length; i++) if (ids[i]! >= 0 && !Number.isNaN(times[i]!)) rows.push(i);
-  rows.sort((a, b) => ids[a]! - ids[b]! || times[a]! - times[b]! || a - b);
-  return Uint32Array.from(rows);
+  let entities = 0;
+  let kept = 0;
+  for (let i = 0; i < ids.length; i++)
+    if (ids[i]! >= 0 && !Number.isNaN(times[i]!)) {
+      entities = Math.max(entities, ids[i]! + 1);
+      kept++;
+    }
+  const start = new Int32Array(entities + 1);
+  for (let i = 0; i < ids.length; i++) if (ids[i]! >= 0 && !Number.isNaN(times[i]!)) start[ids[i]! + 1]!++;
+  for (let e = 0; e < entities; e++) start[e + 1]! += start[e]!;
+  const next = start.slice(0, entities);
+  const rows = new Uint32Array(kept);
+  for (let i = 0; i < ids.length; i++) if (ids[i]! >= 0 && !Number.isNaN(times[i]!)) rows[next[ids[i]!]!++] = i;
+  for (let e = 0; e < entities; e++) {
+    const from = start[e]!;
+    const to = start[e + 1]!;
+    let sorted = true;
+    for (let i = from + 1; i < to && sorted; i++) sorted = times[rows[i - 1]!]! <= times[rows[i]!]!;
+    if (!sorted) rows.subarray(from, to).sort((a, b) => times[a]! - times[b]! || a - b);
+  }
+  return rows;
+}
+
+/** `values[rows[i]]` for each i, NaN where `missing` marks the row. */
+function gather(values: Float64Array, rows: Uint32Array, missing?: Uint8Array): Float64Array {
+  const out = new Float64Array(rows.length);
+  for (let i = 0; i < rows.length; i++) out[i] = missing?.[rows[i]!] ? NaN : values[rows[i]!]!;
+  return out;
+}
+
+function gatherIds(ids: Int32Array, rows: Uint32Array): Int32Array {
+  const out = new Int32Array(rows.length);
+  for (let i = 0; i < rows.length; i++) out[i] = ids[rows[i]!]!;
+  return out;
 }
 
 /** The view's features at each event: entity ids, event times and one Float64Array per feature, by (entity, time). */
@@ -154,11 +219,7 @@ export function computeFeatures(view: FeatureView, source: Table, ids = new Map<
   const time = timestamps(source, view.timestamp, what);
   const rows = order(entity, time);
   const n = rows.length;
-  const out: FeatureRows = {
-    entity: Int32Array.from(rows, (r) => entity[r]!),
-    time: Float64Array.from(rows, (r) => time[r]!),
-    values: {},
-  };
+  const out: FeatureRows = { entity: gatherIds(entity, rows), time: gather(time, rows), values: {} };
   for (const f of view.features) {
     const column = f.column === undefined ? undefined : source.columns[f.column];
     if (f.column !== undefined && column?.type !== 'number')
@@ -223,9 +284,9 @@ export function featureRowsOf(view: ViewShape, table: Table, ids: Map<string, nu
   for (const f of view.features) {
     const column = table.columns[f.name];
     if (column?.type !== 'number') throw new FeatureViewError(`${what} has no number column ${f.name}`);
-    values[f.name] = Float64Array.from(rows, (r) => (column.missing[r] ? NaN : column.values[r]!));
+    values[f.name] = gather(column.values, rows, column.missing);
   }
-  return { entity: Int32Array.from(rows, (r) => entity[r]!), time: Float64Array.from(rows, (r) => time[r]!), values };
+  return { entity: gatherIds(entity, rows), time: gather(time, rows), values };
 }
 
 /** The entity key's parts (one per entity column) of each id in the map, by id. */
