@@ -147,7 +147,9 @@ program
       if (description.status.name === 'COMPLETED')
         if (description.type === 'runPipeline')
           printPipelineResult((await handle.result()) as unknown as RunPipelineResult);
-        else printResult(await handle.result());
+        else if (description.type === 'trainingPipeline') printResult(await handle.result());
+        // Other workflows (releases, materialisations, batch scoring) answer with JSON of their own.
+        else json(await handle.result());
       else if (description.status.name === 'FAILED') {
         const failure = await handle.result().catch((err: unknown) => err);
         print(describeFailure(failure));
