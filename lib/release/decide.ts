@@ -1,4 +1,4 @@
-import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import { decideUpdate } from '../../workflows/messages.js';
 import type { DecideInput, DecideResult } from '../../workflows/messages.js';
@@ -17,6 +17,9 @@ export async function decideRelease(client: Client, workflowId: string, input: D
     const result = await client.workflow.getHandle(workflowId).executeUpdate(decideUpdate, { args: [input] });
     return { ok: true, result };
   } catch (err) {
+    // Ended (approved, rejected, timed out or failed) or never started: nothing waits for a decision.
+    if (err instanceof WorkflowNotFoundError)
+      return { ok: false, refused: false, message: `${workflowId} is not waiting for a decision: ${err.message}` };
     if (!(err instanceof WorkflowUpdateFailedError)) throw err;
     return {
       ok: false,
