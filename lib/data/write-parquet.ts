@@ -34,7 +34,12 @@ export function writeParquet(columns: ParquetColumn[], options: WriteParquetOpti
   if (rows === 0) throw new RangeError('cannot write a Parquet file with no rows');
   const columnData: ColumnSource[] = columns.map((column) => ({
     name: column.name,
-    data: column.type === 'timestamp' ? Array.from(column.data, (ms) => new Date(ms)) : column.data,
+    // Whole milliseconds go in as numbers (the writer makes each an INT64), not as Date objects: the same bytes in
+    // less than half the time. A fractional millisecond goes through a Date, which truncates it.
+    data:
+      column.type === 'timestamp' && !column.data.every(Number.isInteger)
+        ? Array.from(column.data, (ms) => new Date(ms))
+        : column.data,
     type: BASIC_TYPES[column.type],
     nullable: false,
   }));

@@ -253,11 +253,7 @@ describe('online/offline consistency', () => {
         stored.values.map((v, i) => (i === 0 ? v + 5 : v))
       )
     );
-    const found = await checkViewSkew(services, origin);
-    expect(found).toMatchObject({ skewed: 1, examples: [{ entity: ['LAX'], feature: 'origin_delay_1h' }] });
-    expect(found!.maxAbsDiff).toBeCloseTo(5, 9);
-
-    // The monitor's check of the deployment reports it as a breach.
+    // The monitor's check of the deployment finds it, names it, and reports it as a breach.
     const monitorId = `skew-${randomUUID()}`;
     const summary: ReportSummary = await new MockActivityEnvironment().run(createActivities(deps).monitorCheck, {
       monitorId,
@@ -273,10 +269,19 @@ describe('online/offline consistency', () => {
       'SELECT report FROM cairn.monitoring_reports WHERE monitor_id = $1',
       [monitorId]
     );
-    expect(rows[0]!.report.featureSkew?.map((f) => [f.view, f.skewed])).toEqual([
-      ['origin_delays', 1],
-      ['route_delays', 0],
+    const [originSkew, routeSkew] = rows[0]!.report.featureSkew!;
+    expect(originSkew).toMatchObject({ view: 'origin_delays', skewed: 1 });
+    expect(originSkew!.examples).toEqual([
+      {
+        entity: ['LAX'],
+        time: new Date(stored.time).toISOString(),
+        feature: 'origin_delay_1h',
+        online: stored.values[0]! + 5,
+        offline: stored.values[0],
+      },
     ]);
+    expect(originSkew!.maxAbsDiff).toBeCloseTo(5, 9);
+    expect(routeSkew).toMatchObject({ view: 'route_delays', skewed: 0 });
     await redis.set(key, encodeOnline(stored.time, stored.values));
   }, 120_000);
 });
