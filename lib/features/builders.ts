@@ -33,6 +33,14 @@ export interface CategoryState {
  * A string column as an integer level: the `maxLevels` most frequent training values get 0..n-1, any other value
  * (rare, or unseen in training) gets n, missing is NaN.
  */
+// A fitted state's levels by value, made once per state: the online server applies the same state to every request.
+const levelIndexes = new WeakMap<CategoryState, Map<string, number>>();
+function levelIndex(state: CategoryState): Map<string, number> {
+  let index = levelIndexes.get(state);
+  if (!index) levelIndexes.set(state, (index = new Map(state.levels.map((value, level) => [value, level]))));
+  return index;
+}
+
 export function category(
   column: string,
   options: { maxLevels?: number; name?: string } = {}
@@ -57,7 +65,7 @@ export function category(
     },
     apply([col], state, rows, out) {
       const c = requireString(name, col!);
-      const index = new Map(state.levels.map((value, level) => [value, level]));
+      const index = levelIndex(state);
       const other = state.levels.length;
       const levelOf = Float64Array.from(c.dictionary, (value) => index.get(value) ?? other);
       for (let i = 0; i < rows.length; i++) {
