@@ -39,6 +39,13 @@ export interface OnlineResult {
 // One Redis connection per worker process and URL, made on first use.
 const connections = new Map<string, Promise<Redis>>();
 
+/** Closes the worker's Redis connections (at shutdown: an open one keeps the process alive). */
+export async function closeRedisConnections(): Promise<void> {
+  const open = [...connections.values()];
+  connections.clear();
+  for (const redis of open) (await redis.catch(() => undefined))?.destroy();
+}
+
 export function redisOf(deps: Pick<ActivityDeps, 'onlineStore' | 'logger'>): Promise<Redis> {
   const { url } = deps.onlineStore;
   let redis = connections.get(url);

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { onlineStoreOf } from '../lib/features/store/online.js';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
+import { closeRedisConnections } from '../activities/features.js';
 import { createArtifactStore } from '../lib/artifacts/index.js';
 import { ConfigError, loadConfig } from '../lib/config/index.js';
 import { createPool } from '../lib/db/pool.js';
@@ -101,6 +102,7 @@ export async function runWorker(role: WorkerRole): Promise<void> {
     logger.info({ taskQueue }, 'worker stopped');
   } finally {
     await tracing?.shutdown();
+    await closeRedisConnections();
     watch.stop();
     health?.close();
     await db.end();
