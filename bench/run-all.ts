@@ -18,6 +18,7 @@ const BENCHES = [
   'sources.ts',
   'batch.ts',
   'serving.ts',
+  'feature-serving.ts',
   'console.ts',
 ];
 
