@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { ArtifactNotFoundError } from '../lib/artifacts/index.js';
 import { materializeSnapshot, readSnapshot } from '../lib/features/store/offline.js';
 import type { FeatureSnapshot } from '../lib/features/store/offline.js';
 import { connectRedis, onlineStoreName, writeLatest } from '../lib/features/store/online.js';
@@ -70,10 +71,14 @@ export function createFeatureActivities(deps: ActivityDeps) {
         const view = project.featureView(input.view);
         const fingerprint = await sources.fingerprint(view.source);
         const known = fingerprint && (await findSnapshot(db, view, fingerprint.digest));
-        if (known) {
-          const snapshot = await store.getJson<FeatureSnapshot>(known);
-          return result(view.name, known, snapshot, true);
-        }
+        // Recorded, but gone from the store (a store emptied under a database that was kept): computed again.
+        const kept =
+          known &&
+          (await store.getJson<FeatureSnapshot>(known).catch((err: unknown) => {
+            if (err instanceof ArtifactNotFoundError) return undefined;
+            throw err;
+          }));
+        if (known && kept) return result(view.name, known, kept, true);
         const { table, source } = await sources.read(view.source);
         const events = view.prepare ? view.prepare(table) : table;
         if (!events || typeof events.rowCount !== 'number')
