@@ -20,7 +20,7 @@ export interface OfflineResult {
   snapshot: string;
   rows: number;
   entities: number;
-  /** The last event time in the snapshot (ms): what an online write is as of, by default. */
+  /** The last event time in the snapshot (ms). */
   maxTime: number;
   /** True when this definition had already been computed from the same source content. */
   reused: boolean;
