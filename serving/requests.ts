@@ -68,20 +68,34 @@ export function problemsOf(error: z.ZodError): InputProblem[] {
   });
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 /**
- * A predict body `predictBodySchema` accepts as it is, checked by hand (a zod parse per request was a measurable
- * part of a small request's cost): an object with `rows` (a non-empty list) or `row`, not both, an optional `key`
- * of 1 to 256 characters, and nothing else. Undefined for anything else, which zod then explains.
+ * A predict body `predictBodySchema` and `entityBody` accept as it is, checked by hand (a zod parse per request was
+ * a measurable part of a small request's cost): an object with `rows` (a non-empty list) or `row`, not both, and/or
+ * `entities` (an object, or a non-empty list of objects, one per row, rows then objects too), an optional `key` of
+ * 1 to 256 characters, and nothing else. Undefined for anything else, which zod then explains.
  */
-function plainPredictBody(body: unknown): { rows: unknown[]; key?: string } | undefined {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
-  const { rows, row, key } = body as { rows?: unknown; row?: unknown; key?: unknown };
+function plainPredictBody(body: unknown): PredictBody | undefined {
+  if (!isObject(body)) return undefined;
+  const { rows, row, key, entities } = body;
   let known = 0;
+  let given: unknown[] | undefined;
   if (rows !== undefined) {
     if (!Array.isArray(rows) || rows.length === 0 || row !== undefined) return undefined;
+    given = rows;
     known++;
-  } else if (row !== undefined) known++;
-  else return undefined;
+  } else if (row !== undefined) {
+    given = [row];
+    known++;
+  } else if (entities === undefined) return undefined;
+  let list: Record<string, unknown>[] | undefined;
+  if (entities !== undefined) {
+    list = Array.isArray(entities) ? (entities as Record<string, unknown>[]) : [entities as Record<string, unknown>];
+    if (list.length === 0 || !list.every(isObject)) return undefined;
+    if (given && (given.length !== list.length || !given.every(isObject))) return undefined;
+    known++;
+  }
   if (key !== undefined) {
     if (typeof key !== 'string' || key.length < 1 || key.length > 256) return undefined;
     known++;
@@ -89,9 +103,10 @@ function plainPredictBody(body: unknown): { rows: unknown[]; key?: string } | un
   let keys = 0;
   for (const name in body) if (Object.hasOwn(body, name) && ++keys > known) return undefined;
   if (keys !== known) return undefined;
-  return key === undefined
-    ? { rows: (rows as unknown[] | undefined) ?? [row] }
-    : { rows: (rows as unknown[] | undefined) ?? [row], key };
+  const out: PredictBody = { rows: given ?? list!.map(() => ({})) };
+  if (list) out.entities = list;
+  if (key !== undefined) out.key = key as string;
+  return out;
 }
 
 /** The rows of a predict body, its routing key and entity keys; throws HttpError 400 naming what is wrong. */
@@ -141,7 +156,7 @@ function entityBody(body: object): PredictBody {
     throw new HttpError(400, `${given.length} rows and ${list.length} entities: send one entity object per row`, {
       problems: [{ field: 'entities', message: `expected ${given.length} objects` }],
     });
-  const bad = given?.findIndex((r) => typeof r !== 'object' || r === null || Array.isArray(r)) ?? -1;
+  const bad = given?.findIndex((r) => !isObject(r)) ?? -1;
   if (bad >= 0)
     throw new HttpError(400, `row ${bad} is not an object`, {
       problems: [{ field: 'rows', row: bad, message: 'expected an object' }],

@@ -86,6 +86,29 @@ describe('predict bodies', () => {
       expect(got, JSON.stringify(body)).toEqual(expected);
     }
   });
+
+  it('reads entity keys, one object per row, and refuses what does not pair up', () => {
+    expect(parsePredictBody({ entities: { origin: 'SFO' } })).toEqual({ rows: [{}], entities: [{ origin: 'SFO' }] });
+    expect(parsePredictBody({ entities: { origin: 'SFO' }, row: { distance: 300 }, key: 'k' })).toEqual({
+      rows: [{ distance: 300 }],
+      entities: [{ origin: 'SFO' }],
+      key: 'k',
+    });
+    expect(parsePredictBody({ entities: [{ origin: 'SFO' }, { origin: 'LAX' }], rows: [{ d: 1 }, { d: 2 }] })).toEqual({
+      rows: [{ d: 1 }, { d: 2 }],
+      entities: [{ origin: 'SFO' }, { origin: 'LAX' }],
+    });
+    const problems = (body: unknown) => thrown(() => parsePredictBody(body)).details.problems;
+    expect(problems({ entities: [{ origin: 'SFO' }], rows: [{ d: 1 }, { d: 2 }] })).toEqual([
+      { field: 'entities', message: 'expected 2 objects' },
+    ]);
+    expect(problems({ entities: [{ origin: 'SFO' }, { origin: 'LAX' }], rows: [{ d: 1 }, 2] })).toEqual([
+      { field: 'rows', row: 1, message: 'expected an object' },
+    ]);
+    expect(problems({ entities: { origin: 'SFO' }, extra: 1 })).toEqual([{ field: 'extra', message: 'unknown field' }]);
+    for (const entities of [[], 'SFO', [['SFO']], [{ origin: 'SFO' }, null]])
+      expect(thrown(() => parsePredictBody({ entities })).statusCode, JSON.stringify(entities)).toBe(400);
+  });
 });
 
 describe('feedback bodies', () => {
