@@ -10,99 +10,15 @@
 // log; a malformed request or a failed lookup is answered 400 with no detail.
 // `tsx bench/feature-serving-peer.ts <package.json> [model]`, with BENCH_REDIS_URL and BENCH_PREFIX in the
 // environment: listens on 127.0.0.1, a free port, and sends `{ port }` over IPC once Redis is connected.
-// Both server processes of the benchmark answer `{ loop: 'start' | 'stop' }` over IPC (see `answerLoopAsks`).
+// Both server processes of the benchmark answer `{ loop: 'start' | 'stop' }` over IPC (`answerLoopAsks`, bench/load.ts).
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { PerformanceObserver } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { createClient } from '@redis/client';
 import { decodeOnline, onlineKey } from '../lib/features/store/online.js';
 import { scorerFor } from '../lib/scoring/scorer.js';
 import type { ServablePackage } from '../lib/scoring/scorer.js';
-
-/** An event-loop turn this much later than its 1 ms timer is a stall. */
-const STALL_MS = 8;
-
-/** What a server process went through while recorded (the benchmark's diagnosis of a missed latency target). */
-export interface LoopRecord {
-  wallMs: number;
-  /** CPU time of the whole process (every thread), ms. */
-  cpuMs: number;
-  /** Event-loop turns more than STALL_MS late. */
-  stalls: number;
-  stallMs: number;
-  maxStallMs: number;
-  /** CPU the process used during the stalls (busy: its own work, GC or helper threads on its core)... */
-  stallCpuMs: number;
-  /** ...of which garbage-collection pauses. The rest of `stallMs` it was runnable but off the CPU. */
-  stallGcMs: number;
-}
-
-/**
- * Starts recording the event loop's stalls (a 1 ms interval timer: it perturbs what it measures a little, so the
- * benchmark records only in its diagnosis runs) and the process's CPU time; the returned function stops and
- * summarises.
- */
-export function recordLoop(): () => LoopRecord {
-  const gcs: { start: number; ms: number }[] = [];
-  const observer = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) gcs.push({ start: e.startTime, ms: e.duration });
-  });
-  observer.observe({ entryTypes: ['gc'] });
-  const stalls: { start: number; end: number; cpuMs: number }[] = [];
-  const started = performance.now();
-  const startCpu = process.cpuUsage();
-  let last = started;
-  let lastCpu = startCpu;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    const cpu = process.cpuUsage();
-    if (now - last > STALL_MS)
-      stalls.push({ start: last, end: now, cpuMs: (cpu.user + cpu.system - lastCpu.user - lastCpu.system) / 1000 });
-    last = now;
-    lastCpu = cpu;
-  }, 1);
-  return () => {
-    clearInterval(timer);
-    for (const e of observer.takeRecords()) gcs.push({ start: e.startTime, ms: e.duration });
-    observer.disconnect();
-    const cpu = process.cpuUsage(startCpu);
-    const record: LoopRecord = {
-      wallMs: performance.now() - started,
-      cpuMs: (cpu.user + cpu.system) / 1000,
-      stalls: stalls.length,
-      stallMs: 0,
-      maxStallMs: 0,
-      stallCpuMs: 0,
-      stallGcMs: 0,
-    };
-    for (const { start, end, cpuMs } of stalls) {
-      const ms = end - start;
-      record.stallMs += ms;
-      record.maxStallMs = Math.max(record.maxStallMs, ms);
-      record.stallCpuMs += Math.min(ms, cpuMs);
-      for (const gc of gcs) {
-        const overlap = Math.min(end, gc.start + gc.ms) - Math.max(start, gc.start);
-        if (overlap > 0) record.stallGcMs += overlap;
-      }
-    }
-    return record;
-  };
-}
-
-/** Answers `{ loop: 'start' }` with `{ loop: true }` and `{ loop: 'stop' }` with `{ loop: LoopRecord }`. */
-export function answerLoopAsks(): void {
-  let stop: (() => LoopRecord) | undefined;
-  process.on('message', (m: { loop?: 'start' | 'stop' }) => {
-    if (m.loop === 'start') {
-      stop = recordLoop();
-      process.send?.({ loop: true });
-    } else if (m.loop === 'stop' && stop) {
-      process.send?.({ loop: stop() });
-      stop = undefined;
-    }
-  });
-}
+import { answerLoopAsks } from './load.js';
 
 type Status = { status: 'fresh' | 'stale' | 'missing'; asOf?: string };
 

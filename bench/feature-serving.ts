@@ -33,12 +33,9 @@
 // or off the CPU; bench/feature-serving-peer.ts `recordLoop`), then the Cairn server is CPU-profiled at half rate.
 // --smoke: 2 s runs, one repetition, no warm-ups, nothing recorded; it still prints the ratios.
 // Needs the stack (npm run stack:up), Redis at features.redisUrl, and wrk.
-import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
-import { Session } from 'node:inspector/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,9 +70,19 @@ import { WORKFLOWS_PATH } from '../workers/run-worker.js';
 import { materializeFeatures } from '../workflows/materialize-features.js';
 import { runPipeline } from '../workflows/run-pipeline.js';
 import { pinApart } from './cores.js';
-import { formatSelfTimes, selfTimes } from './cpu-profile.js';
-import { answerLoopAsks } from './feature-serving-peer.js';
-import type { LoopRecord } from './feature-serving-peer.js';
+import {
+  answerLoopAsks,
+  answerProfileAsks,
+  ask,
+  Children,
+  openLoopRun,
+  percentile,
+  profiled,
+  requireWrk,
+  serveChild,
+  wrkRunner,
+} from './load.js';
+import type { LatencySample, LoopRecord, ThroughputSample } from './load.js';
 import { interleave, needStack, report, sized, SMOKE, stats } from './harness.js';
 import type { Row, Sample } from './harness.js';
 import { quietTemporalRuntime } from './temporal-server.js';
@@ -98,153 +105,6 @@ const SELF = fileURLToPath(import.meta.url);
 const PEER = fileURLToPath(new URL('./feature-serving-peer.ts', import.meta.url));
 const EXAMPLES = fileURLToPath(new URL('../examples', import.meta.url));
 const PATH = `/v1/models/${MODEL}/predict`;
-
-/**
- * Cycles through the bodies of BENCH_BODIES (one JSON body a line), each thread from its own place; prints one JSON
- * line at the end of a run: what `done` sees (times in microseconds).
- */
-const WRK_SCRIPT = `
-local headers = { ["Content-Type"] = "application/json" }
-local auth = os.getenv("BENCH_AUTH")
-if auth ~= nil and auth ~= "" then headers["Authorization"] = auth end
-local bodies = {}
-for line in io.lines(os.getenv("BENCH_BODIES")) do
-  if line ~= "" then bodies[#bodies + 1] = line end
-end
-
-local threads = 0
-setup = function(thread)
-  thread:set("offset", threads * 131)
-  threads = threads + 1
-end
-
--- Formatted in init: only then does wrk.format know the Host header.
-local requests = {}
-local n = 0
-init = function(args)
-  for i, body in ipairs(bodies) do requests[i] = wrk.format("POST", nil, headers, body) end
-  n = offset or 0
-end
-
-request = function()
-  n = n + 1
-  return requests[n % #requests + 1]
-end
-
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '\\nBENCH_RESULT {"requests":%d,"durationUs":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,' ..
-    '"p50Us":%d,"p99Us":%d,"maxUs":%d}\\n',
-    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(99), latency.max))
-end
-`;
-
-interface WrkResult {
-  requests: number;
-  durationUs: number;
-  connect: number;
-  read: number;
-  write: number;
-  status: number;
-  timeout: number;
-  p50Us: number;
-  p99Us: number;
-  maxUs: number;
-}
-
-interface ThroughputSample extends Sample {
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-}
-
-/** What the open-loop generator is asked to do (sent over IPC: the token stays out of argv). */
-interface LoadSpec {
-  url: string;
-  headers: Record<string, string>;
-  bodies: string[];
-  rate: number;
-  seconds: number;
-  warmupSeconds: number;
-  connections: number;
-}
-
-interface LatencySample extends Sample {
-  rate: number;
-  sent: number;
-  completed: number;
-  failed: number;
-  p50Ms: number;
-  p90Ms: number;
-  p99Ms: number;
-  p999Ms: number;
-  maxMs: number;
-  /** How late the generator itself sent, p99: part of every latency (they are timed from the scheduled send). */
-  lagP99Ms: number;
-}
-
-type ProfileMessage = { profile: 'start' } | { profile: 'stop'; path: string };
-
-/** Everything this benchmark starts, killed at the end whatever happens. */
-class Children {
-  private readonly live = new Set<ChildProcess>();
-
-  constructor() {
-    // The last resort (an exception that skipped `stopAll`): nothing may outlive the benchmark.
-    process.on('exit', () => {
-      for (const child of this.live) child.kill('SIGKILL');
-    });
-  }
-
-  spawn(command: string, args: string[], options: Parameters<typeof spawn>[2] = {}): ChildProcess {
-    const child = spawn(command, args, options);
-    this.live.add(child);
-    child.once('exit', () => this.live.delete(child));
-    child.once('error', () => this.live.delete(child));
-    return child;
-  }
-
-  /** SIGTERM, then SIGKILL after `graceMs`. */
-  async stop(child: ChildProcess, graceMs = 10_000): Promise<void> {
-    if (!this.live.has(child)) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    let timer: NodeJS.Timeout | undefined;
-    const late = await Promise.race([
-      exited.then(() => false),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), graceMs))),
-    ]);
-    clearTimeout(timer);
-    if (late) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  }
-
-  async stopAll(): Promise<void> {
-    await Promise.all([...this.live].map((child) => this.stop(child)));
-  }
-}
-
-/** The first IPC message of a child (a server's `{ port }`, the generator's result); fails if it exits first. */
-function firstMessage<T>(child: ChildProcess, what: string, timeoutMs: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: no answer within ${timeoutMs / 1000} s`)), timeoutMs);
-    child.once('message', (message) => {
-      clearTimeout(timer);
-      resolve(message as T);
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited (${signal ?? `code ${code}`}) before answering`));
-    });
-  });
-}
-
-/** Arguments of `node` running a TypeScript file of ours. */
-const tsxArgs = (...args: string[]) => ['--import', 'tsx', ...args];
 
 /**
  * `server`: Cairn's online server on a free port of 127.0.0.1, as `cairn serve` starts it; `{ port }` over IPC.
@@ -274,146 +134,9 @@ async function cairnServer(): Promise<void> {
     })());
   process.once('SIGTERM', () => void stop());
   process.once('disconnect', () => void stop());
-  // The benchmark's profile of a missed target: only the load it asks for, not start-up and module loading.
-  const session = new Session();
+  answerProfileAsks();
   answerLoopAsks();
-  process.on('message', (m: ProfileMessage | { loop: string }) => {
-    if (!('profile' in m)) return;
-    void (async () => {
-      if (m.profile === 'start') {
-        session.connect();
-        await session.post('Profiler.enable');
-        await session.post('Profiler.start');
-        process.send?.({ profiling: true });
-      } else {
-        const { profile } = await session.post('Profiler.stop');
-        writeFileSync(m.path, JSON.stringify(profile));
-        session.disconnect();
-        process.send?.({ profiling: false });
-      }
-    })();
-  });
   process.send?.({ port: server.port });
-}
-
-/** `load`: the open-loop generator; its spec arrives over IPC, its result goes back the same way. */
-function loadChild(): void {
-  process.once('message', (spec: LoadSpec) => {
-    // The benchmark is told when the timed phase starts (a diagnosis run records the server from there).
-    void openLoop(spec, () => process.send?.({ timed: true })).then(
-      (result) => process.send?.(result, () => process.exit(0)),
-      (err: unknown) => {
-        process.stderr.write(`load: ${String(err)}\n`);
-        process.exit(1);
-      }
-    );
-  });
-  process.once('disconnect', () => process.exit(0));
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
-}
-
-/**
- * Sends requests at a fixed rate whatever the answers do (open loop, as wrk2 does): request i, with body
- * i mod bodies, is due at start + i / rate and its latency is timed from then, so a slow answer cannot hide the
- * requests queued behind it. At most `connections` keep-alive sockets; a request waiting for one is waiting on the
- * server.
- */
-async function openLoop(spec: LoadSpec, onTimed: () => void): Promise<LatencySample> {
-  const target = new URL(spec.url);
-  const agent = new Agent({ keepAlive: true, maxSockets: spec.connections });
-  const bodies = spec.bodies.map((b) => Buffer.from(b));
-  const headers = bodies.map((body) => ({
-    ...spec.headers,
-    'content-type': 'application/json',
-    'content-length': String(body.length),
-  }));
-
-  const phase = (seconds: number) =>
-    new Promise<LatencySample>((resolve) => {
-      const total = Math.max(1, Math.round(spec.rate * seconds));
-      const interval = 1000 / spec.rate;
-      const latencies = new Float64Array(total).fill(NaN);
-      const lags = new Float64Array(total);
-      let sent = 0;
-      let finished = 0;
-      let failed = 0;
-      let settled = false;
-      const start = performance.now() + 1;
-      const settle = () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(deadline);
-        const ok = latencies.filter((v) => !Number.isNaN(v)).sort();
-        const lag = lags.subarray(0, sent).slice().sort();
-        resolve({
-          ms: performance.now() - start,
-          rate: spec.rate,
-          sent,
-          completed: ok.length,
-          failed: failed + (total - finished),
-          p50Ms: percentile(ok, 0.5),
-          p90Ms: percentile(ok, 0.9),
-          p99Ms: percentile(ok, 0.99),
-          p999Ms: percentile(ok, 0.999),
-          maxMs: ok[ok.length - 1] ?? NaN,
-          lagP99Ms: percentile(lag, 0.99),
-        });
-      };
-      const finish = (i: number, scheduled: number, ok: boolean) => {
-        if (ok) latencies[i] = performance.now() - scheduled;
-        else failed++;
-        if (++finished === total) settle();
-      };
-      const send = (i: number, scheduled: number) => {
-        lags[i] = performance.now() - scheduled;
-        let done = false;
-        const once = (ok: boolean) => {
-          if (done) return;
-          done = true;
-          finish(i, scheduled, ok);
-        };
-        const k = i % bodies.length;
-        const req = request(
-          {
-            hostname: target.hostname,
-            port: target.port,
-            path: target.pathname,
-            method: 'POST',
-            agent,
-            headers: headers[k],
-          },
-          (res) => {
-            const ok = res.statusCode === 200;
-            res.on('data', () => undefined);
-            res.on('end', () => once(ok));
-            res.on('error', () => once(false));
-          }
-        );
-        req.on('error', () => once(false));
-        req.end(bodies[k]);
-      };
-      const tick = () => {
-        const now = performance.now();
-        while (sent < total && start + sent * interval <= now) {
-          send(sent, start + sent * interval);
-          sent++;
-        }
-        if (sent < total) setTimeout(tick, 1);
-      };
-      // Answers that never come count as failures.
-      const deadline = setTimeout(settle, (seconds + 10) * 1000);
-      setTimeout(tick, 1);
-    });
-
-  if (spec.warmupSeconds > 0) await phase(spec.warmupSeconds);
-  onTimed();
-  const result = await phase(spec.seconds);
-  agent.destroy();
-  return result;
 }
 
 /** Whether a package was trained with the project's current definitions of the views (its keys are theirs). */
@@ -566,9 +289,7 @@ type Answer = {
 };
 
 async function main(): Promise<void> {
-  if (spawnSync('wrk', ['-v']).error) {
-    throw Object.assign(new Error('wrk is not installed: apt-get install -y wrk'), { userFacing: true });
-  }
+  requireWrk();
   const startedAt = performance.now();
   const loadBefore = loadavg()[0]!;
   const base = loadConfig();
@@ -619,32 +340,28 @@ async function main(): Promise<void> {
     const pkg = await store.getJson<ServablePackage>(digest);
     const packagePath = join(dir, 'package.json');
     writeFileSync(packagePath, JSON.stringify(pkg));
-    const scriptPath = join(dir, 'predict.lua');
-    writeFileSync(scriptPath, WRK_SCRIPT);
     const bodies = await requestBodies(BODIES);
-    const bodiesPath = join(dir, 'bodies.jsonl');
-    writeFileSync(bodiesPath, `${bodies.join('\n')}\n`);
     const setupSeconds = (performance.now() - startedAt) / 1000;
 
-    const serve = async (what: string, args: string[], env: NodeJS.ProcessEnv) => {
-      const child = children.spawn(process.execPath, tsxArgs(...args), {
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        env,
-      });
-      const { port } = await firstMessage<{ port: number }>(child, what, 120_000);
-      return { child, url: `http://127.0.0.1:${port}${PATH}` };
-    };
-    const cairn = await serve('the Cairn server', [SELF, 'server'], {
-      ...process.env,
-      DATABASE_URL: url.href,
-      CAIRN_REDIS_URL: config.features.redisUrl,
-      CAIRN_FEATURES_PREFIX: prefix,
-    });
-    const peer = await serve('the peer server', [PEER, packagePath, MODEL], {
-      ...process.env,
-      BENCH_REDIS_URL: config.features.redisUrl,
-      BENCH_PREFIX: prefix,
-    });
+    const cairn = await serveChild(
+      children,
+      'the Cairn server',
+      [SELF, 'server'],
+      {
+        ...process.env,
+        DATABASE_URL: url.href,
+        CAIRN_REDIS_URL: config.features.redisUrl,
+        CAIRN_FEATURES_PREFIX: prefix,
+      },
+      PATH
+    );
+    const peer = await serveChild(
+      children,
+      'the peer server',
+      [PEER, packagePath, MODEL],
+      { ...process.env, BENCH_REDIS_URL: config.features.redisUrl, BENCH_PREFIX: prefix },
+      PATH
+    );
     const pinning = pinApart([
       { name: 'Cairn server', pid: cairn.child.pid! },
       { name: 'peer server', pid: peer.child.pid! },
@@ -690,34 +407,8 @@ async function main(): Promise<void> {
       throw new Error(`most lookups found no fresh value: ${JSON.stringify(statuses)}`);
     const floor = await redisFloor(redis, prefix, pkg, bodies, SMOKE ? 500 : 5000);
 
-    const wrk = async (target: string, authorization: string, seconds: number): Promise<WrkResult> => {
-      const child = children.spawn(
-        'wrk',
-        ['-t', String(THREADS), '-c', String(CONNECTIONS), '-d', `${seconds}s`, '-s', scriptPath, target],
-        {
-          stdio: ['ignore', 'pipe', 'inherit'],
-          env: { ...process.env, BENCH_BODIES: bodiesPath, BENCH_AUTH: authorization },
-        }
-      );
-      let out = '';
-      child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-      const line = out.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
-      if (code !== 0 || !line) throw new Error(`wrk failed (exit ${code}):\n${out}`);
-      const result = JSON.parse(line.slice('BENCH_RESULT '.length)) as WrkResult;
-      const errors = result.connect + result.read + result.write + result.status + result.timeout;
-      if (errors) throw new Error(`wrk against ${target}: ${errors} errors (non-2xx answers: ${result.status})`);
-      return result;
-    };
-    const throughput = (target: string, authorization: string) => async () => {
-      const r = await wrk(target, authorization, SECONDS);
-      return {
-        ms: r.durationUs / 1000,
-        rps: r.requests / (r.durationUs / 1e6),
-        p50Ms: r.p50Us / 1000,
-        p99Ms: r.p99Us / 1000,
-      } satisfies ThroughputSample;
-    };
+    const wrk = wrkRunner(children, dir, bodies, { threads: THREADS, connections: CONNECTIONS });
+    const throughput = (target: string, authorization: string) => () => wrk(target, authorization, SECONDS);
     const max = (await interleave(
       { cairn: throughput(cairn.url, auth), peer: throughput(peer.url, '') },
       REPS
@@ -727,30 +418,12 @@ async function main(): Promise<void> {
     const halfRate = { cairn: Math.round(rps(max.cairn).median / 2), peer: Math.round(rps(max.peer).median / 2) };
     /** An open-loop run; `onTimed` is called when its timed phase starts (after the warm-up). */
     const openLoopAt =
-      (target: string, headers: Record<string, string>, rate: number, onTimed?: () => Promise<unknown>) => async () => {
-        const child = children.spawn(process.execPath, tsxArgs(SELF, 'load'), {
-          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        });
-        const timed = firstMessage<{ timed: true }>(child, 'the load generator', 60_000);
-        const result = timed.then(() =>
-          firstMessage<LatencySample>(child, 'the load generator', (SECONDS + 40) * 1000)
+      (url: string, headers: Record<string, string>, rate: number, onTimed?: () => Promise<unknown>) => () =>
+        openLoopRun(
+          children,
+          { url, headers, bodies, rate, seconds: SECONDS, warmupSeconds: SMOKE ? 0 : 2, connections: CONNECTIONS },
+          onTimed
         );
-        const spec: LoadSpec = {
-          url: target,
-          headers,
-          bodies,
-          rate,
-          seconds: SECONDS,
-          warmupSeconds: SMOKE ? 0 : 2,
-          connections: CONNECTIONS,
-        };
-        child.send(spec);
-        await timed;
-        await onTimed?.();
-        const sample = await result;
-        if (sample.failed) throw new Error(`open loop against ${target}: ${sample.failed} requests failed`);
-        return sample;
-      };
     const half = (await interleave(
       {
         cairn: openLoopAt(cairn.url, { authorization: auth }, halfRate.cairn),
@@ -852,14 +525,10 @@ async function main(): Promise<void> {
         headers: Record<string, string>,
         rate: number
       ) => {
-        const ask = (loop: 'start' | 'stop') => {
-          const answered = firstMessage<{ loop: true | LoopRecord }>(side.child, 'a server (loop record)', 60_000);
-          side.child.send({ loop });
-          return answered;
-        };
-        const sample = await openLoopAt(side.url, headers, rate, () => ask('start'))();
-        const { loop } = await ask('stop');
-        return { sample, loop: loop as LoopRecord };
+        const what = 'a server (loop record)';
+        const sample = await openLoopAt(side.url, headers, rate, () => ask(side.child, { loop: 'start' }, what))();
+        const { loop } = await ask<{ loop: LoopRecord }>(side.child, { loop: 'stop' }, what);
+        return { sample, loop };
       };
       const loops = {
         ours: await recorded(cairn, { authorization: auth }, halfRate.cairn),
@@ -886,19 +555,14 @@ async function main(): Promise<void> {
       );
       const profDir = mkdtempSync(join(tmpdir(), 'cairn-prof-'));
       try {
-        const path = join(profDir, 'cairn-server.cpuprofile');
-        const ask = (message: ProfileMessage) => {
-          const answered = firstMessage(cairn.child, 'the Cairn server profiler', 60_000);
-          cairn.child.send(message);
-          return answered;
-        };
-        await ask({ profile: 'start' });
-        await openLoopAt(cairn.url, { authorization: auth }, halfRate.cairn)();
-        await ask({ profile: 'stop', path });
+        const times = await profiled(
+          cairn.child,
+          join(profDir, 'cairn-server.cpuprofile'),
+          openLoopAt(cairn.url, { authorization: auth }, halfRate.cairn)
+        );
         process.stdout.write(
           `${targets.p99AtHalfRate ? 'profile asked for' : 'the target is missed'}; self time of the Cairn server ` +
-            `under the open loop at ${halfRate.cairn} req/s (${SECONDS} s, warm):\n` +
-            `${formatSelfTimes(selfTimes([path]), 20)}\n`
+            `under the open loop at ${halfRate.cairn} req/s (${SECONDS} s, warm):\n${times}\n`
         );
       } finally {
         rmSync(profDir, { recursive: true, force: true });
@@ -917,6 +581,5 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === 'server') runMain('bench-feature-serving', cairnServer);
-else if (process.argv[2] === 'load') loadChild();
 // The feature activities keep a Redis connection until it is closed, as a worker does at shutdown.
 else runMain('bench', () => main().then(closeRedisConnections));
