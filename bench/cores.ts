@@ -28,29 +28,37 @@ export interface Pinning {
 
 /**
  * Pins this process (all its threads, and so everything it starts later) to `self` and each server process (all
- * threads) to `servers`, remembering the servers' previous masks. With fewer than two cores, or without taskset,
- * pins nothing and says so; BENCH_PIN=0 turns pinning off.
+ * threads) to `serverCore`, and the processes of `besideBenchmark` (a service both servers call, which must not
+ * take the servers' core from them) to `self`, remembering their previous masks. With fewer than two cores, or
+ * without taskset, pins nothing and says so; BENCH_PIN=0 turns pinning off.
  */
 export function pinApart(
   servers: { name: string; pid: number }[],
-  options: { self?: number; serverCore?: number; startedOnServerCore?: string[] } = {}
+  options: {
+    self?: number;
+    serverCore?: number;
+    startedOnServerCore?: string[];
+    besideBenchmark?: { name: string; pid: number }[];
+  } = {}
 ): Pinning {
-  const { self = 1, serverCore = 0, startedOnServerCore = [] } = options;
+  const { self = 1, serverCore = 0, startedOnServerCore = [], besideBenchmark = [] } = options;
   if (process.env.BENCH_PIN === '0') return { description: 'not pinned (BENCH_PIN=0)', restore: () => undefined };
   if (cpus().length < 2 || !maskOf(process.pid)) {
     return { description: 'not pinned (needs taskset and two cores)', restore: () => undefined };
   }
   const previous: { pid: number; mask: string }[] = [];
-  for (const { pid } of servers) {
-    const mask = maskOf(pid);
-    if (!mask || taskset(['-a', '-p', '-c', String(serverCore), String(pid)]) === undefined) continue;
-    previous.push({ pid, mask });
-  }
+  const pin = (processes: { name: string; pid: number }[], core: number) =>
+    processes
+      .filter(({ pid }) => {
+        const mask = maskOf(pid);
+        if (!mask || taskset(['-a', '-p', '-c', String(core), String(pid)]) === undefined) return false;
+        previous.push({ pid, mask });
+        return true;
+      })
+      .map((p) => p.name);
+  const pinned = [...startedOnServerCore, ...pin(servers, serverCore)];
+  const beside = pin(besideBenchmark, self);
   taskset(['-a', '-p', '-c', String(self), String(process.pid)]);
-  const pinned = [
-    ...startedOnServerCore,
-    ...servers.filter((s) => previous.some((p) => p.pid === s.pid)).map((s) => s.name),
-  ];
   const onSignal = (signal: NodeJS.Signals) => {
     restore();
     process.kill(process.pid, signal);
@@ -66,7 +74,9 @@ export function pinApart(
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   return {
-    description: `benchmark on core ${self}, ${pinned.length ? pinned.join(' and ') : 'no server'} on core ${serverCore}`,
+    description:
+      `benchmark${beside.map((name) => ` and ${name}`).join('')} on core ${self}, ` +
+      `${pinned.length ? pinned.join(' and ') : 'no server'} on core ${serverCore}`,
     restore,
   };
 }

@@ -26,8 +26,8 @@
 // script cycling through the bodies (each thread from another one); Cairn and the peer interleaved after a warm-up
 // run of each; medians of BENCH_REPS (3). Then an open-loop generator of our own (wrk cannot hold a rate), cycling
 // through the same bodies, at half of each side's own median maximum rate, latency timed from each request's scheduled
-// send. Servers run on core 0, wrk and the generator on core 1 (bench/cores.ts); Redis and the rest of the stack are
-// not pinned. The floor: the latency of one MGET of two keys from this process, one at a time, without load.
+// send. Servers run on core 0; wrk, the generator and a local Redis on core 1 (bench/cores.ts: Redis works for both
+// sides on every request, and would otherwise take the servers' core from them); the rest of the stack unpinned. The floor: the latency of one MGET of two keys from this process, one at a time, without load.
 // A missed target is diagnosed (BENCH_PROFILE=1 always, 0 never): each side runs once more at its half rate with its
 // process watched (CPU time, and event-loop stalls over 8 ms: how much of them the process spent on the CPU, in GC,
 // or off the CPU; bench/feature-serving-peer.ts `recordLoop`), then the Cairn server is CPU-profiled at half rate.
@@ -284,6 +284,16 @@ async function redisFloor(redis: Redis, prefix: string, pkg: ServablePackage, bo
   return { calls: n, p50Ms: percentile(times, 0.5), p99Ms: percentile(times, 0.99) };
 }
 
+/**
+ * The Redis server's process when it runs on this machine (its pid, from INFO): both servers call it on every
+ * request, so it is kept off their core.
+ */
+async function localRedis(redis: Redis, url: string): Promise<{ name: string; pid: number }[]> {
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname)) return [];
+  const pid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
+  return pid > 0 ? [{ name: 'Redis', pid }] : [];
+}
+
 type Answer = {
   predictions: { value: number; features: Record<string, { status: string; asOf?: string }> }[];
 };
@@ -362,10 +372,13 @@ async function main(): Promise<void> {
       { ...process.env, BENCH_REDIS_URL: config.features.redisUrl, BENCH_PREFIX: prefix },
       PATH
     );
-    const pinning = pinApart([
-      { name: 'Cairn server', pid: cairn.child.pid! },
-      { name: 'peer server', pid: peer.child.pid! },
-    ]);
+    const pinning = pinApart(
+      [
+        { name: 'Cairn server', pid: cairn.child.pid! },
+        { name: 'peer server', pid: peer.child.pid! },
+      ],
+      { besideBenchmark: await localRedis(redis, config.features.redisUrl) }
+    );
 
     // Both answer every body, and agree on every value and every view's status.
     const answer = async (target: string, headers: Record<string, string>, body: string) => {
@@ -512,7 +525,7 @@ async function main(): Promise<void> {
         `(${VIEWS.map((v) => `${v} ${prepared.materialized[v]!.entities} entities`).join(', ')}); ` +
         `setup ${setupSeconds.toFixed(0)} s\n` +
         `this machine has ${cpus().length} cores: the load generator shares it with both servers and Redis ` +
-        `(${pinning.description}; Redis and the rest of the stack unpinned), so absolute figures are low; the ratios ` +
+        `(${pinning.description}; the rest of the stack unpinned), so absolute figures are low; the ratios ` +
         `against the peer, measured in the same run, say what Cairn adds; 1-minute load average ` +
         `${loadBefore.toFixed(2)} before the run, ${loadavg()[0]!.toFixed(2)} after\n`
     );
