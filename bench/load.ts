@@ -66,15 +66,25 @@ export class Children {
 /** The next IPC message of a child (a server's `{ port }`, the generator's result); fails if it exits first. */
 export function firstMessage<T>(child: ChildProcess, what: string, timeoutMs: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: no answer within ${timeoutMs / 1000} s`)), timeoutMs);
-    child.once('message', (message) => {
-      clearTimeout(timer);
+    const onMessage = (message: unknown) => {
+      settle();
       resolve(message as T);
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+      settle();
       reject(new Error(`${what} exited (${signal ?? `code ${code}`}) before answering`));
-    });
+    };
+    const timer = setTimeout(() => {
+      settle();
+      reject(new Error(`${what}: no answer within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    const settle = () => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    child.once('message', onMessage);
+    child.once('exit', onExit);
   });
 }
 
