@@ -23,6 +23,7 @@ import { addMonitorCommands } from './monitor.js';
 import { addReleaseCommands } from './release.js';
 import { addScheduleCommands } from './schedule.js';
 import { addFeatureCommands } from './features.js';
+import { addPromptCommands } from './prompts.js';
 import { formatTable, short } from './table.js';
 import {
   addProjectCommands,
@@ -498,6 +499,7 @@ addProjectCommands(program);
 addReleaseCommands(program);
 addScheduleCommands(program);
 addFeatureCommands(program);
+addPromptCommands(program);
 addMonitorCommands(program);
 addKeyCommands(program);
 addCodecCommands(program);

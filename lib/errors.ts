@@ -31,6 +31,9 @@ export const NON_RETRYABLE_TYPES = [
   'FeatureViewError',
   'UnknownFeatureView',
   'FeatureLookupError',
+  'PromptDefinitionError',
+  'PromptVariablesError',
+  'UnknownPrompt',
 ] as const;
 export type NonRetryableType = (typeof NON_RETRYABLE_TYPES)[number];
 

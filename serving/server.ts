@@ -44,6 +44,7 @@ import {
   Predictor,
 } from './predict.js';
 import type { PredictResponse, PredictState } from './predict.js';
+import { PromptRenderer } from './prompts.js';
 import { boundedError, HttpError, parseFeedbackBody } from './requests.js';
 
 export type { AnsweredPrediction, PredictResponse } from './predict.js';
@@ -268,7 +269,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
 
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({
-      error: `no route ${request.method} ${request.url.split('?')[0]} (routes: POST /v1/models/:name/predict, POST /v1/models/:name/feedback, GET /v1/models, GET /metrics, GET /healthz, GET /readyz)`,
+      error: `no route ${request.method} ${request.url.split('?')[0]} (routes: POST /v1/models/:name/predict, POST /v1/models/:name/feedback, POST /v1/prompts/:name/render, GET /v1/models, GET /metrics, GET /healthz, GET /readyz)`,
     })
   );
 
@@ -360,6 +361,13 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
   );
 
   // Any live token may ask; it is told about the models it may call.
+  const prompts = new PromptRenderer(db, durationMs(serving.reloadInterval));
+  app.post<{ Params: { name: string } }>(
+    '/v1/prompts/:name/render',
+    { onRequest: authorize((request) => `render:${(request.params as { name: string }).name}`) },
+    (request) => prompts.render(request.params.name, request.body)
+  );
+
   app.get('/v1/models', { onRequest: authorize(() => undefined) }, async (request) => ({
     environment: serving.environment,
     models: models

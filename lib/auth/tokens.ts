@@ -3,16 +3,24 @@ import { durationMs } from '../config/duration.js';
 import type { Queryable } from '../db/pool.js';
 
 /** Role families; each but `admin` is scoped to a model, or to every model with `*`. */
-export const ROLE_FORMS = ['admin', 'release:<model>', 'approver:<model>', 'predict:<model>'] as const;
+export const ROLE_FORMS = [
+  'admin',
+  'release:<model>',
+  'approver:<model>',
+  'predict:<model>',
+  'render:<prompt>',
+] as const;
 /**
  * - `admin`: issue and revoke tokens, change schedules and keys (nothing else: it cannot approve or predict).
  * - `release:<model>`: start releases of the model and roll it back.
  * - `approver:<model>`: approve or reject its releases.
  * - `predict:<model>`: call its online endpoints.
+ * - `render:<prompt>`: render the prompt online (`POST /v1/prompts/:name/render`). `release:<prompt>` moves its
+ *   aliases.
  */
-export type Role = 'admin' | `${'release' | 'approver' | 'predict'}:${string}`;
+export type Role = 'admin' | `${'release' | 'approver' | 'predict' | 'render'}:${string}`;
 
-const ROLE = /^(admin|(release|approver|predict):([a-z][a-z0-9-]*|\*))$/;
+const ROLE = /^(admin|(release|approver|predict|render):([a-z][a-z0-9-]*|\*))$/;
 
 export function isRole(text: string): text is Role {
   return ROLE.test(text);

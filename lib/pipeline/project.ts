@@ -5,6 +5,7 @@ import { bundleProject } from './bundle.js';
 import type { AnyPipeline } from './pipeline.js';
 import { CairnError } from '../errors.js';
 import type { FeatureView } from '../features/store/view.js';
+import type { PromptDefinition } from '../prompts/prompt.js';
 
 /** What a project's `cairn.config.ts` exports by default. */
 export interface ProjectSpec {
@@ -12,6 +13,8 @@ export interface ProjectSpec {
   pipelines: AnyPipeline[];
   /** The project's feature views (`defineFeatureView`); names must be unique. */
   featureViews?: FeatureView[];
+  /** The project's prompts (`definePrompt`), pushed as versions by `cairn prompts create <name>`. */
+  prompts?: PromptDefinition[];
 }
 
 export interface Project {
@@ -23,6 +26,7 @@ export interface Project {
   readonly featureViews: ReadonlyMap<string, FeatureView>;
   /** The feature view by name; UnknownFeatureViewError names the known ones. */
   featureView(name: string): FeatureView;
+  readonly prompts: ReadonlyMap<string, PromptDefinition>;
   /** The project's code as loaded (see `bundleProject`): recorded in the packages its pipelines make. */
   readonly bundle?: { digest: string; bytes: Buffer };
 }
@@ -66,8 +70,14 @@ export function defineProject(spec: ProjectSpec, dir?: string, bundle?: Project[
     if (featureViews.has(v.name)) throw new ProjectLoadError(`two feature views are named ${v.name}`);
     featureViews.set(v.name, v);
   }
+  const prompts = new Map<string, PromptDefinition>();
+  for (const p of spec.prompts ?? []) {
+    if (prompts.has(p.name)) throw new ProjectLoadError(`two prompts are named ${p.name}`);
+    prompts.set(p.name, p);
+  }
   return {
     dir,
+    prompts,
     ...(bundle ? { bundle } : {}),
     pipelines,
     pipeline(name) {
@@ -108,12 +118,17 @@ export async function loadProject(dir: string): Promise<Project> {
   const project = mod.default as Project | ProjectSpec | undefined;
   if (!project || !('pipelines' in project))
     throw new ProjectLoadError(`${file}: expected \`export default defineProject({ pipelines: [...] })\``);
-  const pipelines = project.pipelines instanceof Map ? [...project.pipelines.values()] : project.pipelines;
-  const views = project.featureViews instanceof Map ? [...project.featureViews.values()] : project.featureViews;
+  const listed = <T>(items: ReadonlyMap<string, T> | T[] | undefined) =>
+    items instanceof Map ? [...items.values()] : ((items ?? []) as T[]);
   // Bundled as loaded: an edit after the process started is not the code it runs.
   const { digest, bytes } = bundleProject(root);
-  return defineProject({ pipelines: pipelines as AnyPipeline[], featureViews: (views ?? []) as FeatureView[] }, root, {
-    digest,
-    bytes,
-  });
+  return defineProject(
+    {
+      pipelines: listed(project.pipelines as Project['pipelines'] | AnyPipeline[]),
+      featureViews: listed(project.featureViews as Project['featureViews'] | FeatureView[]),
+      prompts: listed(project.prompts as Project['prompts'] | PromptDefinition[]),
+    },
+    root,
+    { digest, bytes }
+  );
 }
