@@ -4,6 +4,7 @@ import type { Sources } from '../lib/data/sources/index.js';
 import type { CodeVersion } from '../lib/lineage/code-version.js';
 import type { OnlineStoreSettings } from '../lib/features/store/online.js';
 import type { Logger } from '../lib/logging/logger.js';
+import type { LlmSettings } from '../lib/prompts/llm.js';
 import type { Notifications } from '../lib/notifications/webhooks.js';
 import type { Project } from '../lib/pipeline/project.js';
 import type { PackageSigner, PackageTrust } from '../lib/signing/packages.js';
@@ -31,6 +32,8 @@ export interface ActivityDeps {
   trust: PackageTrust;
   /** The online feature store (`features.redisUrl`, `features.prefix`): where materialisations write. */
   onlineStore: OnlineStoreSettings;
+  /** The OpenAI-compatible API prompt evaluations call (`llm.*`). @default none: an evaluation fails, saying so */
+  llm?: LlmSettings;
   /** Webhooks notified of alerts, failed runs and releases (`notifications.webhooks`). @default none */
   notifications?: Notifications;
 }

@@ -1,12 +1,16 @@
 // `cairn prompts …`: the prompt registry (versions, aliases, diffs) and rendering.
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfig } from '../lib/config/index.js';
+import { parseEvaluationRows } from '../lib/prompts/evaluation.js';
+import type { ScorerSpec } from '../lib/prompts/gate.js';
 import { checkPromptContent, diffPromptVersions, PROMPT_NAME, renderPrompt } from '../lib/prompts/prompt.js';
 import type { PromptContent } from '../lib/prompts/prompt.js';
 import {
   createPromptVersion,
   formatPromptRef,
+  listEvaluations,
   listPrompts,
   listPromptVersions,
   parsePromptRef,
@@ -14,9 +18,11 @@ import {
   setPromptAlias,
 } from '../lib/prompts/registry.js';
 import { requirePrincipal, requireRole } from './auth.js';
-import { json, print, UsageError, when, withDb } from './io.js';
+import { json, print, UsageError, when, withClient, withDb } from './io.js';
 import { cliProject } from './pipelines.js';
 import { formatTable, short } from './table.js';
+import { EXIT } from './training.js';
+import type { evaluatePrompt, EvaluatePromptResult } from '../workflows/evaluate-prompt.js';
 
 /** The content of `--file` (JSON: template, variables as JSON Schema, model), or of the project's `definePrompt`. */
 async function contentFor(name: string, file: string | undefined): Promise<PromptContent> {
@@ -46,6 +52,42 @@ function variablesOf(text: string | undefined, file: string | undefined): unknow
     throw new UsageError(`${file ?? '--vars'}: not JSON: ${(err as Error).message}`);
   }
 }
+
+/**
+ * A scorer from the command line: `exact`, `regex:<pattern>`, `json-schema:<file>` or
+ * `embedding-similarity:<model>`.
+ */
+function scorerOf(text: string): ScorerSpec {
+  const at = text.indexOf(':');
+  const kind = at < 0 ? text : text.slice(0, at);
+  const arg = at < 0 ? '' : text.slice(at + 1);
+  const needs = (what: string) => {
+    if (!arg) throw new UsageError(`--scorer ${text}: write ${kind}:<${what}>`);
+    return arg;
+  };
+  switch (kind) {
+    case 'exact':
+      return { kind };
+    case 'regex':
+      return { kind, pattern: needs('pattern') };
+    case 'json-schema': {
+      const file = needs('schema file');
+      try {
+        return { kind, schema: JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> };
+      } catch (err) {
+        throw new UsageError(`--scorer ${text}: ${(err as Error).message}`);
+      }
+    }
+    case 'embedding-similarity':
+      return { kind, model: needs('embedding model') };
+    default:
+      throw new UsageError(
+        `--scorer ${text}: unknown scorer (exact, regex:<pattern>, json-schema:<file>, embedding-similarity:<model>)`
+      );
+  }
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function addPromptCommands(program: Command): void {
   const prompts = program.command('prompts').description('versioned prompts: create, list, show, diff, render, alias');
@@ -116,7 +158,8 @@ export function addPromptCommands(program: Command): void {
       await withDb(async (db) => {
         const version = await resolvePrompt(db, ref);
         const versions = await listPromptVersions(db, ref.prompt);
-        if (o.json) return json({ version, versions });
+        const evaluations = await listEvaluations(db, ref.prompt);
+        if (o.json) return json({ version, versions, evaluations });
         print(`prompt ${version.prompt}@${version.version}  ${version.digest}`);
         print(`  by ${version.author} at ${when(version.createdAt)}: ${version.message}`);
         print(`  model ${JSON.stringify(version.model)}`);
@@ -134,6 +177,26 @@ export function addPromptCommands(program: Command): void {
               v.author,
               when(v.createdAt),
               v.message,
+            ]),
+          ])
+        );
+        if (!evaluations.length) return;
+        print('');
+        print(
+          formatTable([
+            ['EVALUATION', 'VERSION', 'METRICS', 'GATE', 'ROWS', 'ASKED', 'CACHED', 'BY', 'AT'],
+            ...evaluations.map((e) => [
+              String(e.id),
+              String(e.version),
+              Object.entries(e.metrics)
+                .map(([m, v]) => `${m}=${v.toFixed(3)}`)
+                .join(' '),
+              e.gate ? (e.gate.passed ? 'passed' : 'failed') : 'baseline',
+              String(e.rows),
+              String(e.calls),
+              String(e.cached),
+              e.requestedBy,
+              when(e.createdAt),
             ]),
           ])
         );
@@ -181,6 +244,88 @@ export function addPromptCommands(program: Command): void {
         print(rendered);
       });
     });
+
+  prompts
+    .command('evaluate')
+    .description(
+      'evaluate a version over a dataset with an OpenAI-compatible endpoint (llm.baseUrl), gated against an alias'
+    )
+    .argument('<ref>', 'the candidate: name@version')
+    .requiredOption('--data <file>', 'JSON array or JSON lines of {"variables": {...}, "reference": "..."}')
+    .option(
+      '--scorer <spec>',
+      'exact, regex:<pattern>, json-schema:<file>, embedding-similarity:<model> (repeat; the first is gated)',
+      collect
+    )
+    .option('--against <alias>', 'the baseline: the version this alias points at', 'production')
+    .option('--tolerance <x>', 'how far below the baseline the candidate may score', '0')
+    .option('--min-score <x>', 'the least the candidate must score')
+    .option('--json', 'print JSON')
+    .action(
+      async (
+        text: string,
+        o: { data: string; scorer?: string[]; against: string; tolerance: string; minScore?: string; json?: boolean }
+      ) => {
+        const ref = parsePromptRef(text);
+        if (ref.version === undefined)
+          throw new UsageError(`${text}: name the candidate version, e.g. ${ref.prompt}@2`);
+        const scorers = (o.scorer?.length ? o.scorer : ['exact']).map(scorerOf);
+        const tolerance = Number(o.tolerance);
+        const minScore = o.minScore === undefined ? undefined : Number(o.minScore);
+        if (!(tolerance >= 0) || (minScore !== undefined && !(minScore >= 0 && minScore <= 1)))
+          throw new UsageError('--tolerance: a number >= 0; --min-score: a number from 0 to 1');
+        const data = readFileSync(o.data, 'utf8');
+        const rows = parseEvaluationRows(data, o.data);
+        const { dataset, requestedBy } = await withDb(async (db, store) => {
+          const { principal } = await requirePrincipal(db);
+          // Every row must render: a row the version refuses is named now, not after the workflow has started.
+          const version = await resolvePrompt(db, ref);
+          rows.forEach((row, i) => renderPrompt(`${o.data}: row ${i}`, version, row.variables));
+          return { dataset: (await store.putBytes(data)).digest, requestedBy: principal };
+        });
+        const result = await withClient(async (client, config) => {
+          const handle = await client.workflow.start<typeof evaluatePrompt>('evaluatePrompt', {
+            taskQueue: config.temporal.taskQueue,
+            workflowId: `evaluate-prompt-${ref.prompt}-${ref.version}-${randomUUID().slice(0, 8)}`,
+            args: [
+              {
+                prompt: ref.prompt,
+                version: ref.version!,
+                dataset,
+                scorers,
+                against: o.against,
+                tolerance,
+                ...(minScore === undefined ? {} : { minScore }),
+                requestedBy,
+              },
+            ],
+          });
+          if (!o.json) print(`started ${handle.workflowId} (${rows.length} rows, dataset ${dataset})`);
+          return handle.result();
+        });
+        process.exitCode = result.gate.passed ? EXIT.ok : EXIT.gateFailed;
+        if (o.json) {
+          json(result);
+          return;
+        }
+        const line = (e: EvaluatePromptResult['candidate']) =>
+          `${e.prompt}@${e.version}: ${Object.entries(e.metrics)
+            .map(([m, v]) => `${m} ${v.toFixed(4)}`)
+            .join(', ')} (${e.rows} rows; ${e.calls} answers asked, ${e.cached} from the cache)`;
+        print(`candidate ${line(result.candidate)}`);
+        print(
+          result.baseline
+            ? `baseline  ${line(result.baseline)} (${o.against})`
+            : `baseline  none: no version is ${o.against} yet`
+        );
+        const { gate } = result;
+        print(
+          gate.passed
+            ? `gate: passed (${gate.metric} ${gate.candidate.toFixed(4)}${gate.baseline === undefined ? '' : ` vs ${gate.baseline.toFixed(4)} for v${gate.baselineVersion}`})`
+            : `gate: FAILED: ${gate.reasons.join('; ')}`
+        );
+      }
+    );
 
   prompts
     .command('alias')

@@ -34,6 +34,8 @@ export const NON_RETRYABLE_TYPES = [
   'PromptDefinitionError',
   'PromptVariablesError',
   'UnknownPrompt',
+  'PromptEvaluationError',
+  'LlmRequestError',
 ] as const;
 export type NonRetryableType = (typeof NON_RETRYABLE_TYPES)[number];
 

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { onlineStoreOf } from '../lib/features/store/online.js';
+import { llmSettingsOf } from '../lib/prompts/llm.js';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { closeRedisConnections } from '../activities/features.js';
@@ -81,6 +82,7 @@ export async function runWorker(role: WorkerRole): Promise<void> {
         ...signingOf(config),
         notifications: notificationsOf(config),
         onlineStore: onlineStoreOf(config),
+        llm: llmSettingsOf(config),
         project,
       }),
       shutdownGraceTime: config.worker.shutdownGraceTime,

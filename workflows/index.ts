@@ -10,3 +10,4 @@ export { runPipeline } from './run-pipeline.js';
 export { pruneLogs } from './prune-log.js';
 export { notifyWebhooks } from './notify.js';
 export { materializeFeatures } from './materialize-features.js';
+export { evaluatePrompt } from './evaluate-prompt.js';

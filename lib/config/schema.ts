@@ -217,6 +217,21 @@ export const configSchema = z.strictObject({
       prefix: z.string().min(1).default('cairn:'),
     })
     .prefault({}),
+  llm: z
+    .strictObject({
+      /**
+       * An OpenAI-compatible API (e.g. https://api.openai.com/v1): prompt evaluations call <baseUrl>/chat/completions
+       * and, for embedding similarity, <baseUrl>/embeddings. @default unset (evaluations refuse to start)
+       */
+      baseUrl: z.url({ protocol: /^https?$/, error: 'expected http(s)://host[:port]/path' }).optional(),
+      /** The API key, sent as a bearer token (a secret: CAIRN_LLM_API_KEY or CAIRN_LLM_API_KEY_FILE). */
+      apiKey: z.string().min(1).optional(),
+      /** How long one call may take. @default '60s' */
+      timeout: duration.default('60s'),
+      /** Calls in flight at once, per evaluation. @default 4 */
+      concurrency: z.coerce.number().int().min(1).max(64).default(4),
+    })
+    .prefault({}),
   nats: z
     .strictObject({
       /** NATS server with JetStream, for streaming inference. @default 'nats://127.0.0.1:4222' */
@@ -281,6 +296,10 @@ export const ENV_KEYS = {
   CAIRN_TRUST_DIR: 'signing.trustDir',
   CAIRN_REDIS_URL: 'features.redisUrl',
   CAIRN_FEATURES_PREFIX: 'features.prefix',
+  CAIRN_LLM_BASE_URL: 'llm.baseUrl',
+  CAIRN_LLM_API_KEY: 'llm.apiKey',
+  CAIRN_LLM_TIMEOUT: 'llm.timeout',
+  CAIRN_LLM_CONCURRENCY: 'llm.concurrency',
   NATS_URL: 'nats.url',
   CAIRN_STREAM_HEALTH_PORT: 'nats.healthPort',
 } as const satisfies Record<string, string>;
@@ -289,6 +308,7 @@ export const ENV_KEYS = {
 export const SECRET_KEYS: Record<string, keyof typeof ENV_KEYS> = {
   'temporal.apiKey': 'TEMPORAL_API_KEY',
   'store.secretKey': 'S3_SECRET_KEY',
+  'llm.apiKey': 'CAIRN_LLM_API_KEY',
 };
 
 /** Environment variables with the CAIRN_ prefix that are not config keys but are known. */

@@ -7,6 +7,7 @@ import { ArtifactIntegrityError } from '../artifacts/types.js';
 import { CairnError } from '../errors.js';
 import { canonicalJson } from '../ml/canonical-json.js';
 import { promptDigest } from './prompt.js';
+import type { PromptGate } from './gate.js';
 import type { PromptContent } from './prompt.js';
 
 export interface PromptVersion extends PromptContent {
@@ -189,4 +190,84 @@ export async function setPromptAlias(
     });
     return { previous: before };
   });
+}
+
+/** A recorded evaluation of a prompt version: aggregate metrics, with its rows' answers and scores kept beside it. */
+export interface PromptEvaluation {
+  id: number;
+  prompt: string;
+  version: number;
+  digest: string;
+  /** The evaluation dataset's digest in the object store. */
+  dataset: string;
+  scorers: unknown[];
+  metrics: Record<string, number>;
+  rows: number;
+  /** Answers asked of the provider, and answers read from the cache. */
+  calls: number;
+  cached: number;
+  requestedBy: string;
+  /** A candidate's gate against its baseline; null for a baseline's evaluation. */
+  gate: PromptGate | null;
+  createdAt: Date;
+}
+
+const EVALUATION_COLUMNS = `id::int, prompt, version, digest, dataset, scorers, metrics, rows, calls, cached,
+  requested_by AS "requestedBy", gate, created_at AS "createdAt"`;
+
+/** The evaluation recorded for `execution` (a workflow execution and a role), if any: a retry records none again. */
+export async function findEvaluation(db: Queryable, execution: string): Promise<PromptEvaluation | undefined> {
+  const { rows } = await db.query<PromptEvaluation>(
+    `SELECT ${EVALUATION_COLUMNS} FROM cairn.prompt_evaluations WHERE execution = $1`,
+    [execution]
+  );
+  return rows[0];
+}
+
+/** Records an evaluation and its rows in one transaction, once per `execution`. */
+export async function recordEvaluation(
+  db: Pool,
+  execution: string,
+  evaluation: Omit<PromptEvaluation, 'id' | 'createdAt'>,
+  results: { row: number; answer: string; scores: Record<string, number> }[]
+): Promise<PromptEvaluation> {
+  return withTransaction(db, async (client) => {
+    const inserted = await client.query<PromptEvaluation>(
+      `INSERT INTO cairn.prompt_evaluations
+         (execution, prompt, version, digest, dataset, scorers, metrics, rows, calls, cached, requested_by, gate)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (execution) DO NOTHING
+       RETURNING ${EVALUATION_COLUMNS}`,
+      [
+        execution,
+        evaluation.prompt,
+        evaluation.version,
+        evaluation.digest,
+        evaluation.dataset,
+        JSON.stringify(evaluation.scorers),
+        JSON.stringify(evaluation.metrics),
+        evaluation.rows,
+        evaluation.calls,
+        evaluation.cached,
+        evaluation.requestedBy,
+        evaluation.gate === null ? null : JSON.stringify(evaluation.gate),
+      ]
+    );
+    const row = inserted.rows[0];
+    if (!row) return (await findEvaluation(client, execution))!;
+    await client.query(
+      `INSERT INTO cairn.prompt_evaluation_rows (evaluation_id, row, answer, scores)
+       SELECT $1, r.row, r.answer, r.scores FROM jsonb_to_recordset($2::jsonb) AS r(row int, answer text, scores jsonb)`,
+      [row.id, JSON.stringify(results)]
+    );
+    return row;
+  });
+}
+
+/** A prompt's evaluations, newest first. */
+export async function listEvaluations(db: Queryable, prompt: string): Promise<PromptEvaluation[]> {
+  const { rows } = await db.query<PromptEvaluation>(
+    `SELECT ${EVALUATION_COLUMNS} FROM cairn.prompt_evaluations WHERE prompt = $1 ORDER BY id DESC`,
+    [prompt]
+  );
+  return rows;
 }
