@@ -17,12 +17,13 @@ import {
   resolvePrompt,
   setPromptAlias,
 } from '../lib/prompts/registry.js';
-import { requirePrincipal, requireRole } from './auth.js';
+import { requirePrincipal, requireRole, requireToken } from './auth.js';
 import { json, print, UsageError, when, withClient, withDb } from './io.js';
 import { cliProject } from './pipelines.js';
 import { formatTable, short } from './table.js';
-import { EXIT } from './training.js';
+import { describeFailure, EXIT, uiLink } from './training.js';
 import type { evaluatePrompt, EvaluatePromptResult } from '../workflows/evaluate-prompt.js';
+import type { releasePrompt } from '../workflows/release-prompt.js';
 
 /** The content of `--file` (JSON: template, variables as JSON Schema, model), or of the project's `definePrompt`. */
 async function contentFor(name: string, file: string | undefined): Promise<PromptContent> {
@@ -324,6 +325,75 @@ export function addPromptCommands(program: Command): void {
             ? `gate: passed (${gate.metric} ${gate.candidate.toFixed(4)}${gate.baseline === undefined ? '' : ` vs ${gate.baseline.toFixed(4)} for v${gate.baselineVersion}`})`
             : `gate: FAILED: ${gate.reasons.join('; ')}`
         );
+      }
+    );
+
+  prompts
+    .command('release')
+    .description('release a version to an alias: checklist, approval, then direct or canary (token: release:<prompt>)')
+    .argument('<ref>', 'name@version')
+    .option('--alias <alias>', 'the alias the version is to serve', 'production')
+    .option('--strategy <kind>', 'direct or canary', 'direct')
+    .option('--steps <list>', 'canary shares of requests, e.g. 0.1,0.5')
+    .option('--observation <duration>', "how long each canary step lasts, e.g. '5m'")
+    .option('--approval-timeout <duration>', "how long to wait for a decision, e.g. '24h'")
+    .option('--wait', 'wait for the release to end and print its outcome')
+    .action(
+      async (
+        text: string,
+        o: {
+          alias: string;
+          strategy: string;
+          steps?: string;
+          observation?: string;
+          approvalTimeout?: string;
+          wait?: boolean;
+        }
+      ) => {
+        const ref = parsePromptRef(text);
+        if (ref.version === undefined) throw new UsageError(`release takes <prompt>@<version>, got ${text}`);
+        if (o.strategy !== 'direct' && o.strategy !== 'canary')
+          throw new UsageError(`--strategy ${o.strategy}: direct or canary`);
+        const strategy =
+          o.strategy === 'canary'
+            ? {
+                kind: 'canary' as const,
+                ...(o.steps ? { steps: o.steps.split(',').map(Number) } : {}),
+                ...(o.observation ? { observation: o.observation } : {}),
+              }
+            : { kind: 'direct' as const };
+        const token = requireToken(`release:${ref.prompt}`);
+        await withClient(async (client, config) => {
+          const workflowId = `release-prompt-${ref.prompt}-v${ref.version}-${o.alias}`;
+          const handle = await client.workflow.start<typeof releasePrompt>('releasePrompt', {
+            taskQueue: config.temporal.taskQueue,
+            workflowId,
+            args: [
+              {
+                prompt: ref.prompt,
+                version: ref.version!,
+                alias: o.alias,
+                strategy,
+                token,
+                ...(o.approvalTimeout ? { approvalTimeout: o.approvalTimeout } : {}),
+              },
+            ],
+          });
+          print(`started ${workflowId}: ${uiLink(config, workflowId)}`);
+          print(`approve with:  cairn approve ${workflowId}   (CAIRN_TOKEN: a token with approver:${ref.prompt})`);
+          print(
+            `           or  temporal workflow signal --workflow-id ${workflowId} --name approve -i '{"token":"<approver token>"}'`
+          );
+          if (!o.wait) return;
+          try {
+            const r = await handle.result();
+            print(`${r.status}: ${r.outcome}`);
+            process.exitCode = r.status === 'promoted' ? EXIT.ok : EXIT.gateFailed;
+          } catch (err) {
+            process.stderr.write(`cairn: ${describeFailure(err)}\n`);
+            process.exitCode = EXIT.failed;
+          }
+        });
       }
     );
 

@@ -37,7 +37,7 @@ export interface ModelSetDeps {
 }
 
 /** A number in [0, 1) from a request key: the same key always lands on the same side of a split. */
-function stickyPoint(key: string): number {
+export function stickyPoint(key: string): number {
   return createHash('sha1').update(key).digest().readUInt32BE(0) / 2 ** 32;
 }
 

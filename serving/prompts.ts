@@ -2,8 +2,9 @@
 import { z } from 'zod';
 import type { Queryable } from '../lib/db/pool.js';
 import { PromptVariablesError, renderPrompt } from '../lib/prompts/prompt.js';
-import { resolvePrompt, UnknownPromptError } from '../lib/prompts/registry.js';
-import type { PromptVersion } from '../lib/prompts/registry.js';
+import { resolvePrompt, resolvePromptRoute, UnknownPromptError } from '../lib/prompts/registry.js';
+import type { PromptRoute, PromptVersion } from '../lib/prompts/registry.js';
+import { stickyPoint } from './model-set.js';
 import { HttpError, problemsOf } from './requests.js';
 
 const renderBodySchema = z.strictObject({
@@ -14,6 +15,8 @@ const renderBodySchema = z.strictObject({
     .regex(/^[a-z][a-z0-9-]*$/)
     .optional(),
   version: z.number().int().positive().optional(),
+  /** Routes every request with the same key to the same version while the alias has a canary. */
+  key: z.string().min(1).max(256).optional(),
 });
 
 export interface RenderAnswer {
@@ -22,6 +25,8 @@ export interface RenderAnswer {
   digest: string;
   /** The alias that chose the version, when one did. */
   alias?: string;
+  /** With an alias in a canary release: whether this request got the canary or the stable version. */
+  served?: 'stable' | 'canary';
   model: PromptVersion['model'];
   text: string;
 }
@@ -32,30 +37,36 @@ export interface RenderAnswer {
  * version.
  */
 export class PromptRenderer {
-  private readonly aliases = new Map<string, { at: number; version: Promise<PromptVersion> }>();
+  private readonly aliases = new Map<string, { at: number; route: Promise<PromptRoute> }>();
 
   constructor(
     private readonly db: Queryable,
     private readonly aliasTtlMs: number
   ) {}
 
-  async render(name: string, body: unknown): Promise<RenderAnswer> {
+  async render(name: string, body: unknown, headerKey?: string | string[]): Promise<RenderAnswer> {
     const parsed = renderBodySchema.safeParse(body);
     if (!parsed.success)
       throw new HttpError(400, 'the request body is not a render request: expected {"variables": {...}}', {
         problems: problemsOf(parsed.error),
       });
     const { variables, alias: asked, version: number } = parsed.data;
+    const key = parsed.data.key ?? (typeof headerKey === 'string' ? headerKey : undefined);
     if (asked !== undefined && number !== undefined)
       throw new HttpError(400, 'send either "alias" or "version", not both', {
         problems: [{ field: 'version', message: 'not allowed beside alias' }],
       });
     const alias = number === undefined ? (asked ?? 'production') : undefined;
     let version: PromptVersion;
+    let served: RenderAnswer['served'];
     try {
-      version = await (alias === undefined
-        ? resolvePrompt(this.db, { prompt: name, version: number! })
-        : this.byAlias(name, alias));
+      if (alias === undefined) version = await resolvePrompt(this.db, { prompt: name, version: number! });
+      else {
+        const route = await this.byAlias(name, alias);
+        const canary = route.canary && (key === undefined ? Math.random() : stickyPoint(key)) < route.weight;
+        version = canary ? route.canary! : route.stable;
+        if (route.canary) served = canary ? 'canary' : 'stable';
+      }
     } catch (err) {
       if (err instanceof UnknownPromptError) throw new HttpError(404, err.message);
       throw err;
@@ -76,21 +87,22 @@ export class PromptRenderer {
       version: version.version,
       digest: version.digest,
       ...(alias === undefined ? {} : { alias }),
+      ...(served ? { served } : {}),
       model: version.model,
       text,
     };
   }
 
-  private byAlias(prompt: string, alias: string): Promise<PromptVersion> {
+  private byAlias(prompt: string, alias: string): Promise<PromptRoute> {
     const key = `${prompt}@${alias}`;
     const now = Date.now();
     const cached = this.aliases.get(key);
-    if (cached && now - cached.at < this.aliasTtlMs) return cached.version;
-    const version = resolvePrompt(this.db, { prompt, alias });
+    if (cached && now - cached.at < this.aliasTtlMs) return cached.route;
+    const route = resolvePromptRoute(this.db, prompt, alias);
     // A failed lookup is not kept: the next request asks again.
-    version.catch(() => this.aliases.delete(key));
+    route.catch(() => this.aliases.delete(key));
     if (this.aliases.size > 10_000) this.aliases.clear();
-    this.aliases.set(key, { at: now, version });
-    return version;
+    this.aliases.set(key, { at: now, route });
+    return route;
   }
 }

@@ -365,7 +365,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
   app.post<{ Params: { name: string } }>(
     '/v1/prompts/:name/render',
     { onRequest: authorize((request) => `render:${(request.params as { name: string }).name}`) },
-    (request) => prompts.render(request.params.name, request.body)
+    (request) => prompts.render(request.params.name, request.body, request.headers['x-cairn-key'])
   );
 
   app.get('/v1/models', { onRequest: authorize(() => undefined) }, async (request) => ({

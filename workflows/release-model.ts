@@ -16,7 +16,8 @@ import { DEFAULT_CANARY_LIMITS } from '../lib/release/canary.js';
 import { durationMs } from '../lib/config/duration.js';
 import { DEFAULT_REPLICA_TIMEOUT } from '../lib/release/fleet.js';
 import { parseInput } from './input.js';
-import { approveSignal, decideUpdate, rejectSignal, rollbackSignal, statusQuery } from './messages.js';
+import { DecisionBook, decideByToken, handleDecisions } from './decisions.js';
+import { statusQuery } from './messages.js';
 import type { WorkflowStatus } from './messages.js';
 import { CairnModel, CairnModelVersion } from './search-attributes.js';
 import { StageTracker } from './stages.js';
@@ -117,12 +118,6 @@ const {
   retry: boundedRetry({ maximumAttempts: 10 }),
 });
 
-const decideSchema = z.strictObject({
-  decision: z.enum(['approve', 'reject']),
-  token: z.string().min(1, 'a decision presents the token of the principal making it'),
-  comment: z.string().optional(),
-});
-
 /**
  * Takes a registered model version to an environment: the pre-deploy checklist, a human decision (signals `approve`
  * / `reject`, or the `decide` update), then a direct promotion or a canary whose every step is compared with the
@@ -144,19 +139,14 @@ export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModel
     { key: CairnModelVersion, value: String(version) },
   ]);
 
-  const decisions: Decision[] = [];
+  const book = new DecisionBook();
+  const { decisions } = book;
+  const record = (d: Omit<Decision, 'seq' | 'at'>) => book.record(d);
   const steps: CanaryStep[] = [];
   status.results.decisions = decisions;
   status.results.steps = steps;
   let approvers: string[] = [];
-  let verdict: Decision | undefined;
-  let rollback: Decision | undefined;
-  const record = (d: Omit<Decision, 'seq' | 'at'>): Decision => {
-    const full = { ...d, seq: decisions.length + 1, at: new Date().toISOString() };
-    decisions.push(full);
-    return full;
-  };
-  const waiting = () => status.stage === 'awaiting-approval' && !verdict;
+  const waiting = () => status.stage === 'awaiting-approval' && !book.verdict;
   /** Histories from before tokens: a typed name, accepted if it held the approver role at the checklist. */
   const decideByName = (decision: 'approve' | 'reject' | 'rollback', payload: unknown, comment?: string) => {
     const by = String((payload as { by?: unknown }).by);
@@ -166,75 +156,23 @@ export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModel
       ...(comment ? { comment } : {}),
       accepted: (decision === 'rollback' || waiting()) && approvers.includes(by),
     });
-    if (d.accepted && decision === 'rollback') rollback ??= d;
-    else if (d.accepted) verdict = d;
-    return d;
+    return book.take(d);
   };
-  /**
-   * A decision presenting a token: an activity checks it (live, holding `approver:<model>`, or `release:<model>` for a
-   * rollback, and not the requester's own unless allowed), and the principal recorded is the token's. A refusal is
-   * recorded too, with its reason, and audited with the release.
-   */
   let requester: string | undefined;
-  const decideByToken = async (
-    decision: 'approve' | 'reject' | 'rollback',
-    token: unknown,
-    comment?: string
-  ): Promise<Decision> => {
-    const isRollback = decision === 'rollback';
-    const auth = await authorizeRelease({
-      subject: releaseId,
-      token: typeof token === 'string' ? token : undefined,
-      role: isRollback ? `release:${model}` : `approver:${model}`,
-      action: `release.${decision}`,
-      ...(isRollback || requester === undefined ? {} : { requester }),
-    }).catch((err: unknown) => ({ principal: undefined, refusal: `the token could not be checked: ${String(err)}` }));
-    const refusal =
-      auth.refusal ??
-      (isRollback || waiting() ? undefined : `release ${workflowId} is not waiting for a decision (${status.stage})`);
-    const d = record({
-      decision,
-      by: auth.principal ?? 'unknown token',
-      ...(comment ? { comment } : {}),
-      accepted: refusal === undefined,
-      ...(refusal ? { refusal } : {}),
-    });
-    if (d.accepted && isRollback) rollback ??= d;
-    else if (d.accepted) verdict = d;
-    return d;
-  };
+  /** Token decisions (`approver:<model>`, a rollback `release:<model>`); a typed name in histories from before them. */
   const decide = (decision: 'approve' | 'reject' | 'rollback', payload: unknown, comment?: string) =>
     patched('token-decisions')
-      ? decideByToken(decision, (payload as { token?: unknown }).token, comment)
+      ? decideByToken(
+          book,
+          { subject: releaseId, workflowId, stage: () => status.stage, waiting, requester },
+          { decide: `approver:${model}`, rollback: `release:${model}` },
+          decision,
+          (payload as { token?: unknown }).token,
+          comment
+        )
       : Promise.resolve(decideByName(decision, payload, comment));
 
-  // Signals cannot be refused: one without a valid token and role is recorded as not accepted and ignored.
-  setHandler(approveSignal, (p) => void decide('approve', p, p.comment));
-  setHandler(rejectSignal, (p) => void decide('reject', p, p.reason ?? p.comment));
-  setHandler(rollbackSignal, (p) => void decide('rollback', p, p.reason));
-  setHandler(
-    decideUpdate,
-    async (payload) => {
-      const d = await decide(payload.decision, payload, payload.comment);
-      if (!d.accepted)
-        throw ApplicationFailure.create({
-          type: 'DecisionRefused',
-          message: d.refusal ?? 'not accepted',
-          nonRetryable: true,
-        });
-      return { decision: payload.decision, by: d.by, at: d.at };
-    },
-    {
-      validator: (payload) => {
-        const parsed = decideSchema.safeParse(payload);
-        if (!parsed.success)
-          throw new Error(
-            `invalid decision: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`
-          );
-        if (!waiting()) throw new Error(`release ${workflowId} is not waiting for a decision (stage: ${status.stage})`);
-      },
-    }
-  );
+  handleDecisions(decide, { workflowId, stage: () => status.stage, waiting });
 
   const end = async (
     final: ReleaseModelResult['status'],
@@ -332,7 +270,10 @@ export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModel
     summary: `passed its checklist and waits for an approval${requester ? ` (requested by ${requester})` : ''}; silence for ${input.approvalTimeout} counts as a rejection`,
     approveWith: `cairn approve ${workflowId}`,
   });
-  const decided = await condition(() => verdict !== undefined || rollback !== undefined, input.approvalTimeout);
+  const decided = await condition(
+    () => book.verdict !== undefined || book.rollback !== undefined,
+    input.approvalTimeout
+  );
   if (!decided) {
     record({
       decision: 'timeout',
@@ -342,8 +283,9 @@ export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModel
     });
     return end('rejected', `no decision within ${input.approvalTimeout}: counted as rejected`, previous);
   }
+  const { verdict } = book;
   if (!verdict || verdict.decision === 'reject') {
-    const d = verdict ?? rollback!;
+    const d = verdict ?? book.rollback!;
     return end('rejected', `rejected by ${d.by}${d.comment ? `: ${d.comment}` : ''}`, previous);
   }
   const approvedBy = verdict.by;
@@ -385,11 +327,11 @@ export async function releaseModel(raw: ReleaseModelInput): Promise<ReleaseModel
       }
       let judged = false;
       for (let i = 0; i < strategy.maxObservations && !judged; i++) {
-        if (await condition(() => rollback !== undefined, strategy.observation)) {
-          await deploy(request, { kind: 'abort-canary' }, rollback!.by, `rollback requested`);
+        if (await condition(() => book.rollback !== undefined, strategy.observation)) {
+          await deploy(request, { kind: 'abort-canary' }, book.rollback!.by, `rollback requested`);
           return end(
             'rolled-back',
-            `rolled back by ${rollback!.by}${rollback!.comment ? `: ${rollback!.comment}` : ''}`,
+            `rolled back by ${book.rollback!.by}${book.rollback!.comment ? `: ${book.rollback!.comment}` : ''}`,
             previous
           );
         }

@@ -271,3 +271,63 @@ export async function listEvaluations(db: Queryable, prompt: string): Promise<Pr
   );
   return rows;
 }
+
+/** What an alias serves: its stable version, and a canary taking `weight` of the requests (by sticky key). */
+export interface PromptRoute {
+  stable: PromptVersion;
+  canary?: PromptVersion;
+  weight: number;
+}
+
+/** The route of an alias; UnknownPromptError when the prompt or the alias does not exist. */
+export async function resolvePromptRoute(db: Queryable, prompt: string, alias: string): Promise<PromptRoute> {
+  const stable = await resolvePrompt(db, { prompt, alias });
+  const { rows } = await db.query<{ canary: number | null; weight: number }>(
+    'SELECT canary_version AS canary, canary_weight AS weight FROM cairn.prompt_aliases WHERE prompt = $1 AND alias = $2',
+    [prompt, alias]
+  );
+  const { canary, weight } = rows[0] ?? { canary: null, weight: 0 };
+  if (canary === null || weight <= 0) return { stable, weight: 0 };
+  return { stable, canary: await resolvePrompt(db, { prompt, version: canary }), weight };
+}
+
+/** A change of what an alias serves, made by a release. */
+export type AliasMove =
+  { kind: 'canary'; version: number; weight: number } | { kind: 'promote'; version: number } | { kind: 'abort-canary' };
+
+/**
+ * Moves an alias as a release says (a canary share, a promotion, the canary's end) and audits it; idempotent (a
+ * retried activity moves it to the same place). A promotion ends any canary.
+ */
+export async function movePromptAlias(
+  db: Pool,
+  prompt: string,
+  alias: string,
+  move: AliasMove,
+  by: string,
+  releaseId: string
+): Promise<void> {
+  await withTransaction(db, async (client) => {
+    if (move.kind === 'promote')
+      await client.query(
+        `INSERT INTO cairn.prompt_aliases (prompt, alias, version, set_by, release_id) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (prompt, alias) DO UPDATE SET version = EXCLUDED.version, canary_version = NULL, canary_weight = 0,
+           set_by = EXCLUDED.set_by, release_id = EXCLUDED.release_id, set_at = now()`,
+        [prompt, alias, move.version, by, releaseId]
+      );
+    else
+      await client.query(
+        `UPDATE cairn.prompt_aliases SET canary_version = $3, canary_weight = $4, set_by = $5, release_id = $6,
+           set_at = now() WHERE prompt = $1 AND alias = $2`,
+        move.kind === 'canary'
+          ? [prompt, alias, move.version, move.weight, by, releaseId]
+          : [prompt, alias, null, 0, by, releaseId]
+      );
+    await recordAudit(client, {
+      actor: by,
+      action: `prompt.alias.${move.kind}`,
+      subject: `${prompt}@${alias}`,
+      details: { ...move, release: releaseId },
+    });
+  });
+}
