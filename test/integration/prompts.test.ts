@@ -9,7 +9,7 @@ import type { Server } from '../../serving/server.js';
 import { ROOT, runEntry } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/serving.js';
 import { useServices } from '../helpers/temporal.js';
-import { penguinAnswer } from '../../examples/prompts/penguin-answer.js';
+import { penguinIsland } from '../../examples/prompts/penguin-island.js';
 
 const { deps } = useServices();
 const V1 = 'test/fixtures/prompts/answer-v1.json';
@@ -100,21 +100,23 @@ describe('prompt registry', () => {
   it("pushes a project's definePrompt as a version: the same code gives the same version", async () => {
     const env = { CAIRN_PROJECT: `${ROOT}/examples` };
     const push = () =>
-      runEntry('cli/main.ts', ['prompts', 'create', 'penguin-answer', '-m', 'from code', '--json'], env);
+      runEntry('cli/main.ts', ['prompts', 'create', 'penguin-island', '-m', 'from code', '--json'], env);
     const first = await push();
     expect(first.code, first.stderr).toBe(0);
     const pushed = JSON.parse(first.stdout) as { version: number; digest: string };
-    expect(pushed.digest).toBe(penguinAnswer.digest);
+    expect(pushed.digest).toBe(penguinIsland.digest);
     const again = JSON.parse((await push()).stdout) as { version: number; created: boolean };
     expect(again).toMatchObject({ version: pushed.version, created: false });
     const rendered = await cairn(
       'prompts',
       'render',
-      `penguin-answer@${pushed.version}`,
+      `penguin-island@${pushed.version}`,
       '--vars',
-      '{"question":"Which island has the most Adelie penguins?","language":"English","words":20}'
+      '{"species":"Gentoo","beak":46.1,"mass":4500}'
     );
-    expect(rendered.stdout).toContain('in English, in at most 20 words.\nQuestion: Which island has the most Adelie');
+    expect(rendered.stdout).toBe(
+      'A Gentoo penguin has a beak 46.1 mm long and weighs 4500 g.\nOn which island of the Palmer Archipelago was it recorded?\n'
+    );
     const unknown = await runEntry('cli/main.ts', ['prompts', 'create', 'no-such-prompt', '-m', 'x'], env);
     expect(unknown.stderr).toContain('the project defines no prompt no-such-prompt');
   });
