@@ -76,10 +76,14 @@ export class PromptRenderer {
       text = renderPrompt(`${name}@${version.version}`, version, variables);
     } catch (err) {
       if (err instanceof PromptVariablesError)
-        throw new HttpError(400, `the variables do not fit ${name}@${version.version}: ${err.message}`, {
-          problems: err.problems,
-          version: version.version,
-        });
+        throw new HttpError(
+          400,
+          `the variables do not fit ${name}@${version.version}: ${err.problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`,
+          {
+            problems: err.problems,
+            version: version.version,
+          }
+        );
       throw err;
     }
     return {
