@@ -21,7 +21,8 @@ import { requirePrincipal, requireRole, requireToken } from './auth.js';
 import { json, print, UsageError, when, withClient, withDb } from './io.js';
 import { cliProject } from './pipelines.js';
 import { formatTable, short } from './table.js';
-import { describeFailure, EXIT, uiLink } from './training.js';
+import { followRelease } from './release.js';
+import { EXIT, uiLink } from './training.js';
 import type { evaluatePrompt, EvaluatePromptResult } from '../workflows/evaluate-prompt.js';
 import type { releasePrompt } from '../workflows/release-prompt.js';
 
@@ -379,20 +380,7 @@ export function addPromptCommands(program: Command): void {
               },
             ],
           });
-          print(`started ${workflowId}: ${uiLink(config, workflowId)}`);
-          print(`approve with:  cairn approve ${workflowId}   (CAIRN_TOKEN: a token with approver:${ref.prompt})`);
-          print(
-            `           or  temporal workflow signal --workflow-id ${workflowId} --name approve -i '{"token":"<approver token>"}'`
-          );
-          if (!o.wait) return;
-          try {
-            const r = await handle.result();
-            print(`${r.status}: ${r.outcome}`);
-            process.exitCode = r.status === 'promoted' ? EXIT.ok : EXIT.gateFailed;
-          } catch (err) {
-            process.stderr.write(`cairn: ${describeFailure(err)}\n`);
-            process.exitCode = EXIT.failed;
-          }
+          await followRelease(handle, uiLink(config, workflowId), `approver:${ref.prompt}`, o.wait === true);
         });
       }
     );

@@ -37,6 +37,36 @@ async function decide(workflowId: string, decision: 'approve' | 'reject', commen
   });
 }
 
+/**
+ * What every release command prints once its workflow started: where to watch it and how to approve it; with `wait`,
+ * its outcome (exit 0 when promoted, 3 when rejected or rolled back, 1 when it failed). `extra` lines come after the
+ * link.
+ */
+export async function followRelease(
+  handle: { workflowId: string; result(): Promise<{ status: string; outcome: string }> },
+  link: string,
+  approverRole: string,
+  wait: boolean,
+  extra: string[] = []
+): Promise<void> {
+  const { workflowId } = handle;
+  print(`started ${workflowId}: ${link}`);
+  for (const line of extra) print(line);
+  print(`approve with:  cairn approve ${workflowId}   (CAIRN_TOKEN: a token with ${approverRole})`);
+  print(
+    `           or  temporal workflow signal --workflow-id ${workflowId} --name approve -i '{"token":"<approver token>"}'`
+  );
+  if (!wait) return;
+  try {
+    const r = await handle.result();
+    print(`${r.status}: ${r.outcome}`);
+    process.exitCode = r.status === 'promoted' ? EXIT.ok : EXIT.gateFailed;
+  } catch (err) {
+    process.stderr.write(`cairn: ${describeFailure(err)}\n`);
+    process.exitCode = EXIT.failed;
+  }
+}
+
 export function addReleaseCommands(program: Command): void {
   program
     .command('release')
@@ -76,21 +106,9 @@ export function addReleaseCommands(program: Command): void {
           workflowId,
           args: [input],
         });
-        print(`started ${workflowId}: ${uiLink(config, workflowId)}`);
-        print(`console: ${consolePage(config, 'releases', workflowId)} (cairn ui: approve there, with a token)`);
-        print(`approve with:  cairn approve ${workflowId}   (CAIRN_TOKEN: a token with approver:${parsed.model})`);
-        print(
-          `           or  temporal workflow signal --workflow-id ${workflowId} --name approve -i '{"token":"<approver token>"}'`
-        );
-        if (!o.wait) return;
-        try {
-          const r = await handle.result();
-          print(`${r.status}: ${r.outcome}`);
-          process.exitCode = r.status === 'promoted' ? EXIT.ok : EXIT.gateFailed;
-        } catch (err) {
-          process.stderr.write(`cairn: ${describeFailure(err)}\n`);
-          process.exitCode = EXIT.failed;
-        }
+        await followRelease(handle, uiLink(config, workflowId), `approver:${parsed.model}`, o.wait === true, [
+          `console: ${consolePage(config, 'releases', workflowId)} (cairn ui: approve there, with a token)`,
+        ]);
       });
     });
 
