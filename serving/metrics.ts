@@ -93,6 +93,8 @@ export interface ServingMetrics {
   /** Feedback labels by model and outcome (stored, unknown). */
   feedback: Counter<'model' | 'outcome'>;
   feedFlushErrors: Counter;
+  /** Prompt render requests by prompt, version and outcome (rendered, refused: the variables; unknown: no such prompt). */
+  promptRenders: Counter<'prompt' | 'version' | 'outcome'>;
   /**
    * The request metrics of a loaded version. Its requests and predictions are plain numbers until a scrape adds them
    * to `requests` and `predictions` (prom-client hashes a label object on every call).
@@ -211,6 +213,12 @@ export function createServingMetrics(state: {
     feedFlushErrors: new Counter({
       name: 'cairn_serving_feed_flush_errors_total',
       help: 'Monitoring feed writes to PostgreSQL that failed (their data is kept for the next flush).',
+      registers,
+    }),
+    promptRenders: new Counter({
+      name: 'cairn_serving_prompt_renders_total',
+      help: 'Prompt render requests by prompt, version and outcome (rendered; refused: variables; unknown prompt).',
+      labelNames: ['prompt', 'version', 'outcome'] as const,
       registers,
     }),
   };

@@ -41,7 +41,13 @@ export class PromptRenderer {
 
   constructor(
     private readonly db: Queryable,
-    private readonly aliasTtlMs: number
+    private readonly aliasTtlMs: number,
+    /** Told of every render: the version (none for an unknown prompt) and whether it rendered. */
+    private readonly counted: (
+      prompt: string,
+      version: number | undefined,
+      outcome: 'rendered' | 'refused' | 'unknown'
+    ) => void = () => undefined
   ) {}
 
   async render(name: string, body: unknown, headerKey?: string | string[]): Promise<RenderAnswer> {
@@ -68,14 +74,19 @@ export class PromptRenderer {
         if (route.canary) served = canary ? 'canary' : 'stable';
       }
     } catch (err) {
-      if (err instanceof UnknownPromptError) throw new HttpError(404, err.message);
+      if (err instanceof UnknownPromptError) {
+        // A name nobody registered is not a label of its own (anyone may send any name).
+        this.counted(err.promptExists ? name : '(unknown)', undefined, 'unknown');
+        throw new HttpError(404, err.message);
+      }
       throw err;
     }
     let text: string;
     try {
       text = renderPrompt(`${name}@${version.version}`, version, variables);
     } catch (err) {
-      if (err instanceof PromptVariablesError)
+      if (err instanceof PromptVariablesError) {
+        this.counted(name, version.version, 'refused');
         throw new HttpError(
           400,
           `the variables do not fit ${name}@${version.version}: ${err.problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`,
@@ -84,8 +95,10 @@ export class PromptRenderer {
             version: version.version,
           }
         );
+      }
       throw err;
     }
+    this.counted(name, version.version, 'rendered');
     return {
       prompt: name,
       version: version.version,

@@ -361,7 +361,9 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
   );
 
   // Any live token may ask; it is told about the models it may call.
-  const prompts = new PromptRenderer(db, durationMs(serving.reloadInterval));
+  const prompts = new PromptRenderer(db, durationMs(serving.reloadInterval), (prompt, version, outcome) =>
+    metrics.promptRenders.inc({ prompt, version: version === undefined ? '-' : String(version), outcome })
+  );
   app.post<{ Params: { name: string } }>(
     '/v1/prompts/:name/render',
     { onRequest: authorize((request) => `render:${(request.params as { name: string }).name}`) },

@@ -23,6 +23,13 @@ export interface PromptVersion extends PromptContent {
 export class UnknownPromptError extends CairnError {
   override readonly name = 'UnknownPromptError';
   readonly type = 'UnknownPrompt';
+  constructor(
+    message: string,
+    /** The prompt exists; the version or alias asked for does not. */
+    readonly promptExists = false
+  ) {
+    super(message);
+  }
 }
 
 /** `name`, `name@3` or `name@production`. */
@@ -157,7 +164,8 @@ export async function resolvePrompt(db: Queryable, ref: PromptRef): Promise<Prom
     throw new UnknownPromptError(
       ref.alias !== undefined
         ? `prompt ${ref.prompt} has no alias ${ref.alias}`
-        : `prompt ${ref.prompt} has no version ${ref.version}`
+        : `prompt ${ref.prompt} has no version ${ref.version}`,
+      true
     );
   return versionOf(rows[0]);
 }

@@ -102,7 +102,7 @@ describe('prompt release', () => {
       // Evaluated against v1 (exact 1 vs 0): released as a canary taking half of the keys, approved by `cairn approve`.
       expect((await evaluate(2)).code).toBe(0);
       const canary = await cairn(
-        ['prompts', 'release', `${name}@2`, '--strategy', 'canary', '--steps', '0.5', '--observation', '6s'],
+        ['prompts', 'release', `${name}@2`, '--strategy', 'canary', '--steps', '0.5', '--observation', '15s'],
         tokens.releaser
       );
       expect(canary.code, canary.stderr).toBe(0);

@@ -168,6 +168,22 @@ describe('prompt registry', () => {
       (await render('no-such-prompt', (await createToken(deps.db, 'any', ['render:*'])).token, { variables })).status
     ).toBe(404);
     expect(await resolvePrompt(deps.db, { prompt: name, alias: 'production' })).toMatchObject({ version: 2 });
+
+    // Render outcomes in the server's metrics: the refusal rate of each version is there to alert on.
+    const metrics = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+    const count = (version: string, outcome: string) =>
+      Number(
+        new RegExp(
+          `cairn_serving_prompt_renders_total\\{prompt="${name}",version="${version}",outcome="${outcome}"\\} (\\d+)`
+        ).exec(metrics)?.[1] ?? 0
+      );
+    expect(count('-', 'unknown')).toBe(1);
+    expect(count('1', 'refused')).toBe(1);
+    expect(count('1', 'rendered')).toBeGreaterThanOrEqual(1);
+    expect(count('2', 'rendered')).toBeGreaterThanOrEqual(2);
+    expect(metrics).toMatch(
+      /cairn_serving_prompt_renders_total\{prompt="\(unknown\)",version="-",outcome="unknown"\} 1/
+    );
     expect((await listPromptVersions(deps.db, name)).length).toBe(2);
   });
 });
