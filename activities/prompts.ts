@@ -166,7 +166,8 @@ export function createPromptActivities(deps: ActivityDeps) {
         input.scorers,
         llm,
         deps.llm?.concurrency ?? 1,
-        (done) => ctx.heartbeat({ done, rows: rows.length })
+        (done) => ctx.heartbeat({ done, rows: rows.length }),
+        deps.project.scorers
       );
       const metric = metricName(input.scorers[0]!);
       const gate =

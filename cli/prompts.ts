@@ -56,8 +56,8 @@ function variablesOf(text: string | undefined, file: string | undefined): unknow
 }
 
 /**
- * A scorer from the command line: `exact`, `regex:<pattern>`, `json-schema:<file>` or
- * `embedding-similarity:<model>`.
+ * A scorer from the command line: `exact`, `regex:<pattern>`, `json-schema:<file>`,
+ * `embedding-similarity:<model>` or `project:<name>` (a `defineScorer` of the project the worker loads).
  */
 function scorerOf(text: string): ScorerSpec {
   const at = text.indexOf(':');
@@ -82,9 +82,11 @@ function scorerOf(text: string): ScorerSpec {
     }
     case 'embedding-similarity':
       return { kind, model: needs('embedding model') };
+    case 'project':
+      return { kind, scorer: needs('scorer name') };
     default:
       throw new UsageError(
-        `--scorer ${text}: unknown scorer (exact, regex:<pattern>, json-schema:<file>, embedding-similarity:<model>)`
+        `--scorer ${text}: unknown scorer (exact, regex:<pattern>, json-schema:<file>, embedding-similarity:<model>, project:<name>)`
       );
   }
 }
@@ -256,7 +258,7 @@ export function addPromptCommands(program: Command): void {
     .requiredOption('--data <file>', 'JSON array or JSON lines of {"variables": {...}, "reference": "..."}')
     .option(
       '--scorer <spec>',
-      'exact, regex:<pattern>, json-schema:<file>, embedding-similarity:<model> (repeat; the first is gated)',
+      'exact, regex:<pattern>, json-schema:<file>, embedding-similarity:<model>, project:<name> (repeat; the first is gated)',
       collect
     )
     .option('--against <alias>', 'the baseline: the version this alias points at', 'production')

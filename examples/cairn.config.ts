@@ -6,7 +6,7 @@ import type { Task, TabularSpec } from 'cairn';
 import { flightDelays } from '../pipelines/flight-delays/pipeline.js';
 import { penguins } from '../pipelines/penguins/pipeline.js';
 import { originDelays, routeDelays } from './features/flight-delays.js';
-import { penguinIsland } from './prompts/penguin-island.js';
+import { namesTheIsland, penguinIsland } from './prompts/penguin-island.js';
 
 /** A built-in tabular pipeline as a DAG: read its source file, then the tabular recipe's steps. */
 function asSteps<const R extends z.ZodObject, const C extends z.ZodObject, const T extends Task>(
@@ -50,4 +50,5 @@ export default defineProject({
   pipelines: [asSteps(flightDelays), asSteps(penguins), flightDelaysFeatures],
   featureViews: [originDelays, routeDelays],
   prompts: [penguinIsland],
+  scorers: [namesTheIsland],
 });

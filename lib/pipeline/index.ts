@@ -37,6 +37,8 @@ export type { MonitoringPolicy } from '../monitoring/policy.js';
 export { bucketize, category, datePart, numeric } from '../features/builders.js';
 export { defineFeatureView } from '../features/store/view.js';
 export { definePrompt } from '../prompts/prompt.js';
+export { defineScorer } from '../prompts/evaluation.js';
+export type { EvaluationRow, ProjectScorer } from '../prompts/evaluation.js';
 export type { PromptDefinition, PromptModel } from '../prompts/prompt.js';
 export type { FeatureView, FeatureViewSpec } from '../features/store/view.js';
 export type { FeatureDef } from '../features/feature.js';

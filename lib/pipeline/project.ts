@@ -5,6 +5,7 @@ import { bundleProject } from './bundle.js';
 import type { AnyPipeline } from './pipeline.js';
 import { CairnError } from '../errors.js';
 import type { FeatureView } from '../features/store/view.js';
+import type { ProjectScorer } from '../prompts/evaluation.js';
 import type { PromptDefinition } from '../prompts/prompt.js';
 
 /** What a project's `cairn.config.ts` exports by default. */
@@ -15,6 +16,8 @@ export interface ProjectSpec {
   featureViews?: FeatureView[];
   /** The project's prompts (`definePrompt`), pushed as versions by `cairn prompts create <name>`. */
   prompts?: PromptDefinition[];
+  /** Scorers of prompt evaluations (`defineScorer`), used as `project:<name>`. */
+  scorers?: ProjectScorer[];
 }
 
 export interface Project {
@@ -27,6 +30,7 @@ export interface Project {
   /** The feature view by name; UnknownFeatureViewError names the known ones. */
   featureView(name: string): FeatureView;
   readonly prompts: ReadonlyMap<string, PromptDefinition>;
+  readonly scorers: ReadonlyMap<string, ProjectScorer>;
   /** The project's code as loaded (see `bundleProject`): recorded in the packages its pipelines make. */
   readonly bundle?: { digest: string; bytes: Buffer };
 }
@@ -75,9 +79,15 @@ export function defineProject(spec: ProjectSpec, dir?: string, bundle?: Project[
     if (prompts.has(p.name)) throw new ProjectLoadError(`two prompts are named ${p.name}`);
     prompts.set(p.name, p);
   }
+  const scorers = new Map<string, ProjectScorer>();
+  for (const sc of spec.scorers ?? []) {
+    if (scorers.has(sc.name)) throw new ProjectLoadError(`two scorers are named ${sc.name}`);
+    scorers.set(sc.name, sc);
+  }
   return {
     dir,
     prompts,
+    scorers,
     ...(bundle ? { bundle } : {}),
     pipelines,
     pipeline(name) {
@@ -127,6 +137,7 @@ export async function loadProject(dir: string): Promise<Project> {
       pipelines: listed(project.pipelines as Project['pipelines'] | AnyPipeline[]),
       featureViews: listed(project.featureViews as Project['featureViews'] | FeatureView[]),
       prompts: listed(project.prompts as Project['prompts'] | PromptDefinition[]),
+      scorers: listed(project.scorers as Project['scorers'] | ProjectScorer[]),
     },
     root,
     { digest, bytes }

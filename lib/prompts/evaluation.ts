@@ -57,7 +57,40 @@ export function parseEvaluationRows(text: string, where: string): EvaluationRow[
 
 type Score = (answer: string, row: EvaluationRow, i: number) => Promise<number> | number;
 
-function scorerOf(spec: ScorerSpec, llm: Llm): Score {
+/** A scorer of the project's own: an answer and its row in, a score from 0 to 1 out. */
+export interface ProjectScorer {
+  name: string;
+  description?: string;
+  score(answer: string, row: EvaluationRow): number | Promise<number>;
+}
+
+/** Declares a scorer in a project (`defineProject({ scorers: [...] })`); evaluations use it as `project:<name>`. */
+export function defineScorer(spec: ProjectScorer): ProjectScorer {
+  if (!/^[a-z][a-z0-9_-]*$/.test(spec.name))
+    throw new PromptEvaluationError(
+      `scorer name ${JSON.stringify(spec.name)}: expected lowercase letters, digits, - or _`
+    );
+  return spec;
+}
+
+function projectScorer(
+  spec: Extract<ScorerSpec, { kind: 'project' }>,
+  known: ReadonlyMap<string, ProjectScorer>
+): Score {
+  const scorer = known.get(spec.scorer);
+  if (!scorer)
+    throw new PromptEvaluationError(
+      `unknown scorer ${spec.scorer} (the project defines: ${[...known.keys()].sort().join(', ') || 'none'})`
+    );
+  return async (answer, row, i) => {
+    const value = await scorer.score(answer, row);
+    if (typeof value !== 'number' || !(value >= 0 && value <= 1))
+      throw new PromptEvaluationError(`row ${i}: scorer ${spec.scorer} gave ${String(value)}, not a score from 0 to 1`);
+    return value;
+  };
+}
+
+function scorerOf(spec: ScorerSpec, llm: Llm, known: ReadonlyMap<string, ProjectScorer>): Score {
   const reference = (row: EvaluationRow, i: number) => {
     if (row.reference === undefined)
       throw new PromptEvaluationError(`row ${i}: scorer ${metricName(spec)} needs a reference answer`);
@@ -80,6 +113,8 @@ function scorerOf(spec: ScorerSpec, llm: Llm): Score {
         }
       };
     }
+    case 'project':
+      return projectScorer(spec, known);
     case 'embedding-similarity':
       return async (answer, row, i) => {
         const [a, b] = await Promise.all([
@@ -119,13 +154,14 @@ export async function evaluateRows(
   scorers: ScorerSpec[],
   llm: Llm,
   concurrency: number,
-  progress: (done: number) => void = () => undefined
+  progress: (done: number) => void = () => undefined,
+  known: ReadonlyMap<string, ProjectScorer> = new Map()
 ): Promise<{ results: RowResult[]; metrics: Record<string, number> }> {
   if (!scorers.length) throw new PromptEvaluationError('no scorers: give at least one');
   const names = scorers.map(metricName);
   if (new Set(names).size !== names.length)
     throw new PromptEvaluationError(`two scorers share a metric name (${names.join(', ')}): name them`);
-  const scores = scorers.map((s) => scorerOf(s, llm));
+  const scores = scorers.map((s) => scorerOf(s, llm, known));
   const results: RowResult[] = new Array(rows.length);
   let next = 0;
   let done = 0;

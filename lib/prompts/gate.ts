@@ -28,10 +28,12 @@ export const scorerSpec = z.discriminatedUnion('kind', [
     model: z.string().min(1),
     name: z.string().min(1).optional(),
   }),
+  /** A scorer the project defines (`defineScorer` in cairn.config.ts), by its name. */
+  z.strictObject({ kind: z.literal('project'), scorer: z.string().min(1), name: z.string().min(1).optional() }),
 ]);
 export type ScorerSpec = z.output<typeof scorerSpec>;
 
-export const metricName = (s: ScorerSpec) => s.name ?? s.kind.replaceAll('-', '_');
+export const metricName = (s: ScorerSpec) => s.name ?? (s.kind === 'project' ? s.scorer : s.kind).replaceAll('-', '_');
 
 export interface PromptGate {
   passed: boolean;

@@ -3,7 +3,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { namesTheIsland } from '../../examples/prompts/penguin-island.js';
 import { createToken } from '../../lib/auth/tokens.js';
+import { defineProject } from '../../lib/pipeline/project.js';
 import type { EvaluatePromptResult } from '../../workflows/evaluate-prompt.js';
 import { runEntry } from '../helpers/cli.js';
 import { freshPrompt, penguins, STAND_IN_KEY, startStandIn, writeIslandDataset } from '../helpers/llm-stand-in.js';
@@ -40,7 +42,9 @@ describe('prompt evaluation', () => {
       timeoutMs: 10_000,
       concurrency: 4,
     };
-    await withWorker({ ...deps, llm }, async (taskQueue) => {
+    // The example project's scorers, as a worker loading it has them.
+    const project = defineProject({ pipelines: [], scorers: [namesTheIsland] });
+    await withWorker({ ...deps, llm, project }, async (taskQueue) => {
       const evaluate = (ref: string, ...more: string[]) =>
         cairn(
           [
@@ -55,6 +59,8 @@ describe('prompt evaluation', () => {
             'regex:Biscoe|Dream|Torgersen',
             '--scorer',
             `embedding-similarity:bag-of-words-${name}`,
+            '--scorer',
+            'project:names-the-island',
             '--json',
             ...more,
           ],
@@ -72,6 +78,9 @@ describe('prompt evaluation', () => {
       expect(result.candidate.metrics.regex).toBe(1);
       expect(result.baseline!.metrics.exact).toBe(0);
       expect(result.baseline!.metrics.regex).toBe(1);
+      // The project's scorer: both name the right island, one in a sentence.
+      expect(result.baseline!.metrics.names_the_island).toBe(1);
+      expect(result.candidate.metrics.names_the_island).toBe(1);
       expect(result.baseline!.metrics.embedding_similarity).toBeGreaterThan(0.2);
       expect(result.baseline!.metrics.embedding_similarity).toBeLessThan(1);
       expect(result.gate).toMatchObject({

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { evaluateRows, parseEvaluationRows, PromptEvaluationError } from '../../../lib/prompts/evaluation.js';
+import {
+  defineScorer,
+  evaluateRows,
+  parseEvaluationRows,
+  PromptEvaluationError,
+} from '../../../lib/prompts/evaluation.js';
 import type { Llm } from '../../../lib/prompts/evaluation.js';
 import { promptGate } from '../../../lib/prompts/gate.js';
 import { definePrompt } from '../../../lib/prompts/prompt.js';
@@ -70,6 +75,33 @@ describe('prompt evaluation', () => {
     ]);
     expect(metrics).toEqual({ exact: 0.5, json_schema: 0.75, says_biscoe: 0.25, embedding_similarity: 0.75 });
     expect(done.sort()).toEqual([1, 2, 3, 4]);
+  });
+
+  it("uses the project's own scorers by name, refusing an unknown one and a score outside 0..1", async () => {
+    const length = defineScorer({ name: 'short', score: (answer) => (answer.length <= 20 ? 1 : 0) });
+    const broken = defineScorer({ name: 'broken', score: () => 2 });
+    const known = new Map([
+      ['short', length],
+      ['broken', broken],
+    ]);
+    const rows = [{ variables: { text: 'seen on Biscoe' } }, { variables: { text: 'seen at sea' } }];
+    const { metrics } = await evaluateRows(
+      version,
+      rows,
+      [{ kind: 'project', scorer: 'short' }],
+      model,
+      1,
+      undefined,
+      known
+    );
+    expect(metrics).toEqual({ short: 1 });
+    await expect(
+      evaluateRows(version, rows, [{ kind: 'project', scorer: 'long' }], model, 1, undefined, known)
+    ).rejects.toThrow('unknown scorer long (the project defines: broken, short)');
+    await expect(
+      evaluateRows(version, rows, [{ kind: 'project', scorer: 'broken' }], model, 1, undefined, known)
+    ).rejects.toThrow('row 0: scorer broken gave 2, not a score from 0 to 1');
+    expect(() => defineScorer({ name: 'Bad Name', score: () => 0 })).toThrow(PromptEvaluationError);
   });
 
   it('names the row a reference-based scorer has no reference for', async () => {
