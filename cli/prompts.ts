@@ -14,6 +14,7 @@ import {
   listPrompts,
   listPromptVersions,
   parsePromptRef,
+  promptAliasState,
   resolvePrompt,
   setPromptAlias,
 } from '../lib/prompts/registry.js';
@@ -21,6 +22,7 @@ import { requirePrincipal, requireRole, requireToken } from './auth.js';
 import { json, print, UsageError, when, withClient, withDb } from './io.js';
 import { cliProject } from './pipelines.js';
 import { formatTable, short } from './table.js';
+import { rollbackSignal } from '../workflows/messages.js';
 import { followRelease } from './release.js';
 import { EXIT, uiLink } from './training.js';
 import type { evaluatePrompt, EvaluatePromptResult } from '../workflows/evaluate-prompt.js';
@@ -386,6 +388,36 @@ export function addPromptCommands(program: Command): void {
         });
       }
     );
+
+  prompts
+    .command('rollback')
+    .description(
+      "end an alias's running canary, or point the alias back at the version it served before (release:<prompt>)"
+    )
+    .argument('<name>', 'prompt name')
+    .option('--alias <alias>', 'the alias', 'production')
+    .option('-r, --reason <text>', 'why', 'manual rollback')
+    .action(async (name: string, o: { alias: string; reason: string }) => {
+      await withDb(async (db) => {
+        const { principal } = await requireRole(`release:${name}`, db);
+        const state = await promptAliasState(db, name, o.alias);
+        if (!state) throw new UsageError(`prompt ${name} has no alias ${o.alias}`);
+        if (state.canary !== null && state.releaseId) {
+          // A canary belongs to its release: the workflow ends it and records the outcome.
+          const [workflowId, runId] = state.releaseId.split('/');
+          await withClient((client) =>
+            client.workflow
+              .getHandle(workflowId!, runId)
+              .signal(rollbackSignal, { token: requireToken(`release:${name}`), reason: o.reason })
+          );
+          print(`asked release ${state.releaseId} to roll back the canary of ${name}@${state.canary}`);
+          return;
+        }
+        if (state.previous === null) throw new UsageError(`${name}@${o.alias} has no previous version to roll back to`);
+        await setPromptAlias(db, name, o.alias, state.previous, principal);
+        print(`${name}@${o.alias} -> ${state.previous} (was ${state.version}), by ${principal}: ${o.reason}`);
+      });
+    });
 
   prompts
     .command('alias')

@@ -186,7 +186,10 @@ export async function setPromptAlias(
     );
     await client.query(
       `INSERT INTO cairn.prompt_aliases (prompt, alias, version, set_by) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (prompt, alias) DO UPDATE SET version = EXCLUDED.version, set_by = EXCLUDED.set_by, set_at = now()`,
+       ON CONFLICT (prompt, alias) DO UPDATE SET version = EXCLUDED.version,
+         previous_version = CASE WHEN cairn.prompt_aliases.version <> EXCLUDED.version THEN cairn.prompt_aliases.version
+           ELSE cairn.prompt_aliases.previous_version END,
+         set_by = EXCLUDED.set_by, set_at = now()`,
       [prompt, alias, version, by]
     );
     const before = previous.rows[0]?.version ?? null;
@@ -299,6 +302,25 @@ export async function resolvePromptRoute(db: Queryable, prompt: string, alias: s
   return { stable, canary: await resolvePrompt(db, { prompt, version: canary }), weight };
 }
 
+/** What an alias holds: the version it serves, the one before its last move, and a canary's release if one runs. */
+export async function promptAliasState(
+  db: Queryable,
+  prompt: string,
+  alias: string
+): Promise<{ version: number; previous: number | null; canary: number | null; releaseId: string | null } | undefined> {
+  const { rows } = await db.query<{
+    version: number;
+    previous: number | null;
+    canary: number | null;
+    releaseId: string | null;
+  }>(
+    `SELECT version, previous_version AS previous, canary_version AS canary, release_id AS "releaseId"
+     FROM cairn.prompt_aliases WHERE prompt = $1 AND alias = $2`,
+    [prompt, alias]
+  );
+  return rows[0];
+}
+
 /** A change of what an alias serves, made by a release. */
 export type AliasMove =
   { kind: 'canary'; version: number; weight: number } | { kind: 'promote'; version: number } | { kind: 'abort-canary' };
@@ -320,6 +342,8 @@ export async function movePromptAlias(
       await client.query(
         `INSERT INTO cairn.prompt_aliases (prompt, alias, version, set_by, release_id) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (prompt, alias) DO UPDATE SET version = EXCLUDED.version, canary_version = NULL, canary_weight = 0,
+           previous_version = CASE WHEN cairn.prompt_aliases.version <> EXCLUDED.version THEN cairn.prompt_aliases.version
+           ELSE cairn.prompt_aliases.previous_version END,
            set_by = EXCLUDED.set_by, release_id = EXCLUDED.release_id, set_at = now()`,
         [prompt, alias, move.version, by, releaseId]
       );

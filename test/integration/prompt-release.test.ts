@@ -137,6 +137,12 @@ describe('prompt release', () => {
       expect(await render(name, tokens.client, 'user-2')).not.toHaveProperty('served');
       const actions = (await listAudit(deps.db, { subject: `${name}@production` })).map((e) => e.action).reverse();
       expect(actions).toEqual(['prompt.alias.promote', 'prompt.alias.canary', 'prompt.alias.promote']);
+
+      // Back to the version production served before, by someone holding release:<prompt> only.
+      expect((await cairn(['prompts', 'rollback', name], tokens.approver)).code).toBe(4);
+      const rolledBack = await cairn(['prompts', 'rollback', name, '-r', 'answers too terse'], tokens.releaser);
+      expect(rolledBack.stdout).toContain(`${name}@production -> 1 (was 2), by rita: answers too terse`);
+      await expect.poll(async () => (await render(name, tokens.client, 'user-1')).version, { timeout: 5000 }).toBe(1);
     });
   });
 });
