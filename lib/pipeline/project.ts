@@ -62,28 +62,22 @@ export class ProjectLoadError extends CairnError {
   readonly type = 'ProjectLoadError';
 }
 
+/** A project's items by name; two of a kind with one name are refused. */
+function byName<T extends { name: string }>(items: readonly T[] | undefined, kind: string): Map<string, T> {
+  const named = new Map<string, T>();
+  for (const item of items ?? []) {
+    if (named.has(item.name)) throw new ProjectLoadError(`two ${kind} are named ${item.name}`);
+    named.set(item.name, item);
+  }
+  return named;
+}
+
 /** Declares a project: `export default defineProject({ pipelines: [...] })` in `cairn.config.ts`. */
 export function defineProject(spec: ProjectSpec, dir?: string, bundle?: Project['bundle']): Project {
-  const pipelines = new Map<string, AnyPipeline>();
-  for (const p of spec.pipelines) {
-    if (pipelines.has(p.name)) throw new ProjectLoadError(`two pipelines are named ${p.name}`);
-    pipelines.set(p.name, p);
-  }
-  const featureViews = new Map<string, FeatureView>();
-  for (const v of spec.featureViews ?? []) {
-    if (featureViews.has(v.name)) throw new ProjectLoadError(`two feature views are named ${v.name}`);
-    featureViews.set(v.name, v);
-  }
-  const prompts = new Map<string, PromptDefinition>();
-  for (const p of spec.prompts ?? []) {
-    if (prompts.has(p.name)) throw new ProjectLoadError(`two prompts are named ${p.name}`);
-    prompts.set(p.name, p);
-  }
-  const scorers = new Map<string, ProjectScorer>();
-  for (const sc of spec.scorers ?? []) {
-    if (scorers.has(sc.name)) throw new ProjectLoadError(`two scorers are named ${sc.name}`);
-    scorers.set(sc.name, sc);
-  }
+  const pipelines = byName(spec.pipelines, 'pipelines');
+  const featureViews = byName(spec.featureViews, 'feature views');
+  const prompts = byName(spec.prompts, 'prompts');
+  const scorers = byName(spec.scorers, 'scorers');
   return {
     dir,
     prompts,

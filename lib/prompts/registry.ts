@@ -170,6 +170,10 @@ export async function resolvePrompt(db: Queryable, ref: PromptRef): Promise<Prom
   return versionOf(rows[0]);
 }
 
+/** In an alias's upsert: the version it served before, when the move changes it. */
+const KEEP_PREVIOUS = `previous_version = CASE WHEN cairn.prompt_aliases.version <> EXCLUDED.version
+  THEN cairn.prompt_aliases.version ELSE cairn.prompt_aliases.previous_version END`;
+
 /** Points `alias` of a prompt at a version (which must exist); the move is in the audit log with who and from what. */
 export async function setPromptAlias(
   db: Pool,
@@ -187,8 +191,7 @@ export async function setPromptAlias(
     await client.query(
       `INSERT INTO cairn.prompt_aliases (prompt, alias, version, set_by) VALUES ($1, $2, $3, $4)
        ON CONFLICT (prompt, alias) DO UPDATE SET version = EXCLUDED.version,
-         previous_version = CASE WHEN cairn.prompt_aliases.version <> EXCLUDED.version THEN cairn.prompt_aliases.version
-           ELSE cairn.prompt_aliases.previous_version END,
+         ${KEEP_PREVIOUS},
          set_by = EXCLUDED.set_by, set_at = now()`,
       [prompt, alias, version, by]
     );
@@ -342,8 +345,7 @@ export async function movePromptAlias(
       await client.query(
         `INSERT INTO cairn.prompt_aliases (prompt, alias, version, set_by, release_id) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (prompt, alias) DO UPDATE SET version = EXCLUDED.version, canary_version = NULL, canary_weight = 0,
-           previous_version = CASE WHEN cairn.prompt_aliases.version <> EXCLUDED.version THEN cairn.prompt_aliases.version
-           ELSE cairn.prompt_aliases.previous_version END,
+           ${KEEP_PREVIOUS},
            set_by = EXCLUDED.set_by, release_id = EXCLUDED.release_id, set_at = now()`,
         [prompt, alias, move.version, by, releaseId]
       );
