@@ -38,6 +38,8 @@ export interface RenderAnswer {
  */
 export class PromptRenderer {
   private readonly aliases = new Map<string, { at: number; route: Promise<PromptRoute> }>();
+  /** Versions asked for by number, kept: a version never changes. */
+  private readonly versions = new Map<string, Promise<PromptVersion>>();
 
   constructor(
     private readonly db: Queryable,
@@ -66,7 +68,7 @@ export class PromptRenderer {
     let version: PromptVersion;
     let served: RenderAnswer['served'];
     try {
-      if (alias === undefined) version = await resolvePrompt(this.db, { prompt: name, version: number! });
+      if (alias === undefined) version = await this.byVersion(name, number!);
       else {
         const route = await this.byAlias(name, alias);
         const canary = route.canary && (key === undefined ? Math.random() : stickyPoint(key)) < route.weight;
@@ -108,6 +110,19 @@ export class PromptRenderer {
       model: version.model,
       text,
     };
+  }
+
+  private byVersion(prompt: string, number: number): Promise<PromptVersion> {
+    const key = `${prompt}@${number}`;
+    let version = this.versions.get(key);
+    if (!version) {
+      version = resolvePrompt(this.db, { prompt, version: number });
+      // A failed lookup is not kept: the version may be registered by the next request.
+      version.catch(() => this.versions.delete(key));
+      if (this.versions.size > 10_000) this.versions.clear();
+      this.versions.set(key, version);
+    }
+    return version;
   }
 
   private byAlias(prompt: string, alias: string): Promise<PromptRoute> {
