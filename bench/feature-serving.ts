@@ -83,7 +83,7 @@ import {
   wrkRunner,
 } from './load.js';
 import type { LatencySample, LoopRecord, ThroughputSample } from './load.js';
-import { interleave, needStack, report, sized, SMOKE, stats } from './harness.js';
+import { interleave, needStack, report, servableVersion, sized, SMOKE, stats } from './harness.js';
 import type { Row, Sample } from './harness.js';
 import { quietTemporalRuntime } from './temporal-server.js';
 
@@ -338,6 +338,7 @@ async function main(): Promise<void> {
   try {
     const prepared = await prepare(config, db, store, project, { url: config.features.redisUrl, prefix });
     const { version } = prepared;
+    const digest = (await servableVersion(config, db, MODEL, version)).packageDigest;
     await changeDeployment(db, MODEL, ENVIRONMENT, moves.promote(version, null), {
       action: 'promote',
       by: 'bench',
@@ -346,7 +347,6 @@ async function main(): Promise<void> {
     const issued = await createToken(db, 'bench-feature-serving', [`predict:${MODEL}`]);
     tokenId = issued.id;
     const auth = `Bearer ${issued.token}`;
-    const digest = (await listVersions(db, MODEL)).find((v) => v.version === version)!.packageDigest;
     const pkg = await store.getJson<ServablePackage>(digest);
     const packagePath = join(dir, 'package.json');
     writeFileSync(packagePath, JSON.stringify(pkg));

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { CairnConfig } from '../lib/config/index.js';
+import type { Queryable } from '../lib/db/pool.js';
 import type { ProbeResult } from '../lib/health/probes.js';
 
 /**
@@ -118,6 +119,24 @@ export async function needStack(config: CairnConfig, components: ProbeResult['co
     }
     throw err;
   }
+}
+
+/**
+ * `model@version` as the benchmark will serve it. A benchmark database outlives the checkout that filled it, and
+ * registering the same package again returns the version already there, still signed by the key of that checkout,
+ * which the server here refuses: such a version is signed again with this checkout's key, as `cairn keys sign` would.
+ */
+export async function servableVersion(config: CairnConfig, db: Queryable, model: string, version: number) {
+  const { listVersions, setSignature } = await import('../lib/registry/models.js');
+  const { signingOf } = await import('../lib/signing/packages.js');
+  const v = (await listVersions(db, model)).find((found) => found.version === version);
+  if (!v) throw new Error(`${model}@${version} is not registered`);
+  const { signer, trust } = signingOf(config);
+  if (trust.problem(v)) {
+    if (!signer) throw new Error(`${model}@${version} is not trusted here, and there is no signing key to sign it`);
+    v.signature = await setSignature(db, v, signer);
+  }
+  return v;
 }
 
 let reported = false;

@@ -55,7 +55,7 @@ import { trainingPipeline } from '../workflows/training-pipeline.js';
 import { pinApart } from './cores.js';
 import { answerProfileAsks, ask, Children, openLoopRun, profiled, requireWrk, serveChild, wrkRunner } from './load.js';
 import type { LatencySample, ThroughputSample } from './load.js';
-import { interleave, needStack, report, sized, SMOKE, stats } from './harness.js';
+import { interleave, needStack, report, servableVersion, sized, SMOKE, stats } from './harness.js';
 import type { Row, Sample } from './harness.js';
 import { quietTemporalRuntime } from './temporal-server.js';
 import { sourcesOf } from '../lib/pipeline/run-config.js';
@@ -207,6 +207,7 @@ async function main(): Promise<void> {
   let tokenId: string | undefined;
   try {
     const version = await ensureModel(config, db, store);
+    const digest = (await servableVersion(config, db, MODEL, version)).packageDigest;
     await changeDeployment(db, MODEL, ENVIRONMENT, moves.promote(version, null), {
       action: 'promote',
       by: 'bench',
@@ -215,7 +216,6 @@ async function main(): Promise<void> {
     const issued = await createToken(db, 'bench-serving', ['predict:*']);
     tokenId = issued.id;
     const auth = `Bearer ${issued.token}`;
-    const digest = (await listVersions(db, MODEL)).find((v) => v.version === version)!.packageDigest;
     const packagePath = join(dir, 'package.json');
     writeFileSync(packagePath, JSON.stringify(await store.getJson(digest)));
 
