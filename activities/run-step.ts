@@ -14,6 +14,7 @@ import { failFast } from './failures.js';
 import { previousSnapshot } from './ingest.js';
 import { latestSnapshot } from '../lib/features/store/registry.js';
 import { trackedStage } from './tracked-stage.js';
+import { vectorServices } from './vectors.js';
 
 export interface PlanPipelineInput {
   pipeline: string;
@@ -84,6 +85,7 @@ export function createRunStepActivities(deps: ActivityDeps, stages: TabularStage
   };
 
   const storeView = stepStore(store);
+  const vectors = vectorServices(deps);
 
   async function execute(step: AnyStep, plan: StepRunPlan, node: string, input: unknown): Promise<RunStepResult> {
     const services: StepServices = {
@@ -92,6 +94,7 @@ export function createRunStepActivities(deps: ActivityDeps, stages: TabularStage
       previousSnapshot: (pipeline, path) => previousSnapshot(deps, pipeline, path),
       latestFeatureSnapshot: async (view) => (await latestSnapshot(db, view))?.snapshot,
       plan: { code, configDigest: plan.configDigest },
+      vectors,
     };
     const ctx = Context.current();
     const parsed = parseStepInput(step, node, input);

@@ -6,6 +6,7 @@ import type { Task, TabularSpec } from 'cairn';
 import { flightDelays } from '../pipelines/flight-delays/pipeline.js';
 import { penguins } from '../pipelines/penguins/pipeline.js';
 import { originDelays, routeDelays } from './features/flight-delays.js';
+import { wordnetSearch } from './indexes/wordnet.js';
 import { namesTheIsland, penguinIsland } from './prompts/penguin-island.js';
 
 /** A built-in tabular pipeline as a DAG: read its source file, then the tabular recipe's steps. */
@@ -47,7 +48,7 @@ const flightDelaysFeatures = asSteps({
 });
 
 export default defineProject({
-  pipelines: [asSteps(flightDelays), asSteps(penguins), flightDelaysFeatures],
+  pipelines: [asSteps(flightDelays), asSteps(penguins), flightDelaysFeatures, wordnetSearch],
   featureViews: [originDelays, routeDelays],
   prompts: [penguinIsland],
   scorers: [namesTheIsland],

@@ -36,6 +36,8 @@ export const NON_RETRYABLE_TYPES = [
   'UnknownPrompt',
   'PromptEvaluationError',
   'LlmRequestError',
+  'EmbeddingModelError',
+  'VectorIndexError',
 ] as const;
 export type NonRetryableType = (typeof NON_RETRYABLE_TYPES)[number];
 

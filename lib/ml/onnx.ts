@@ -46,7 +46,7 @@ const ELEMENT = { float64: Float64Array, float32: Float32Array } as const;
 type Ort = typeof OrtModule;
 let runtime: Promise<Ort> | undefined;
 /** onnxruntime-node is loaded by the processes that score an ONNX model, and only then. */
-const ort = () =>
+export const ort = () =>
   (runtime ??= import('onnxruntime-node').then((m) => (m as unknown as { default?: Ort }).default ?? m));
 
 const sessions = new WeakMap<OnnxModel, Promise<InferenceSession>>();

@@ -42,3 +42,13 @@ export type { EvaluationRow, ProjectScorer } from '../prompts/evaluation.js';
 export type { PromptDefinition, PromptModel } from '../prompts/prompt.js';
 export type { FeatureView, FeatureViewSpec } from '../features/store/view.js';
 export type { FeatureDef } from '../features/feature.js';
+// Text search: an embedding model from a Python package, then the vector index recipe (embed, build, gate, register).
+export {
+  buildVectorIndex,
+  embeddingModel,
+  embedTexts,
+  evaluateVectorIndex,
+  registerVectorIndex,
+  vectorIndex,
+} from '../embeddings/steps.js';
+export type { EmbeddingModelRef, VectorIndexInputs } from '../embeddings/steps.js';

@@ -5,6 +5,7 @@ import type { PreviousSnapshot, SourceRecord, SourceRequest, Sources } from '../
 import type { Ref, PipelineBuilder } from './pipeline.js';
 import { PipelineDefinitionError } from './pipeline.js';
 import { artifactRef, defineStep, StepValidationError } from './step.js';
+import type { VectorServices } from '../embeddings/steps.js';
 import type { StepContext } from './step.js';
 import { joinSnapshots } from '../features/store/offline.js';
 import type { FeatureSnapshot } from '../features/store/offline.js';
@@ -62,14 +63,17 @@ export interface StepServices {
   latestFeatureSnapshot(view: FeatureView): Promise<string | undefined>;
   /** The run as the step activity knows it. */
   plan: Pick<RunPlan, 'code' | 'configDigest'>;
+  /** Embedding models and vector indexes (lib/embeddings/steps.ts). */
+  vectors: VectorServices;
 }
 export const STEP_SERVICES = Symbol.for('cairn.step-services');
 
-function services(ctx: StepContext): StepServices {
+/** What the worker lends a built-in step; a built-in step run outside a worker (runLocally) is refused. */
+export function services(ctx: StepContext): StepServices {
   const found = (ctx as StepContext & { [STEP_SERVICES]?: StepServices })[STEP_SERVICES];
   if (!found)
     throw new StepValidationError(
-      `step ${ctx.node} is a built-in tabular step: it runs on a Cairn worker (runPipeline), not in runLocally`
+      `step ${ctx.node} is a built-in step: it runs on a Cairn worker (runPipeline), not in runLocally`
     );
   return found;
 }

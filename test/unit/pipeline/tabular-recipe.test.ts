@@ -76,7 +76,7 @@ describe('the tabular recipe', () => {
 
   it('says that its steps need a worker when run in process', async () => {
     await expect(runLocally(pipeline('recipe-local'))).rejects.toThrow(
-      /tabular-dataset is a built-in tabular step: it runs on a Cairn worker/
+      /tabular-dataset is a built-in step: it runs on a Cairn worker/
     );
   });
 });

