@@ -23,6 +23,7 @@ import { addMonitorCommands } from './monitor.js';
 import { addReleaseCommands } from './release.js';
 import { addScheduleCommands } from './schedule.js';
 import { addFeatureCommands } from './features.js';
+import { addIndexCommands } from './indexes.js';
 import { addPromptCommands } from './prompts.js';
 import { formatTable, short } from './table.js';
 import {
@@ -500,6 +501,7 @@ addReleaseCommands(program);
 addScheduleCommands(program);
 addFeatureCommands(program);
 addPromptCommands(program);
+addIndexCommands(program);
 addMonitorCommands(program);
 addKeyCommands(program);
 addCodecCommands(program);

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Metric, MetricValue } from 'prom-client';
 import type { LoadedModel, ModelRoute } from './model-set.js';
 
@@ -95,6 +95,8 @@ export interface ServingMetrics {
   feedFlushErrors: Counter;
   /** Prompt render requests by prompt, version and outcome (rendered, refused: the variables; unknown: no such prompt). */
   promptRenders: Counter<'prompt' | 'version' | 'outcome'>;
+  indexSearches: Counter<'index' | 'version' | 'outcome'>;
+  indexSearchSeconds: Histogram<'index'>;
   /**
    * The request metrics of a loaded version. Its requests and predictions are plain numbers until a scrape adds them
    * to `requests` and `predictions` (prom-client hashes a label object on every call).
@@ -219,6 +221,19 @@ export function createServingMetrics(state: {
       name: 'cairn_serving_prompt_renders_total',
       help: 'Prompt render requests by prompt, version and outcome (rendered; refused: variables; unknown prompt).',
       labelNames: ['prompt', 'version', 'outcome'] as const,
+      registers,
+    }),
+    indexSearches: new Counter({
+      name: 'cairn_serving_index_searches_total',
+      help: 'Vector index searches by index, version and outcome (found; empty: no neighbour within maxDistance; refused: body; unknown index).',
+      labelNames: ['index', 'version', 'outcome'] as const,
+      registers,
+    }),
+    indexSearchSeconds: new Histogram({
+      name: 'cairn_serving_index_search_seconds',
+      help: 'Vector index search latency (query embedding and search) by index.',
+      labelNames: ['index'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     }),
   };

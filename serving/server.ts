@@ -44,6 +44,7 @@ import {
   Predictor,
 } from './predict.js';
 import type { PredictResponse, PredictState } from './predict.js';
+import { IndexSearch } from './indexes.js';
 import { PromptRenderer } from './prompts.js';
 import { boundedError, HttpError, parseFeedbackBody } from './requests.js';
 
@@ -269,7 +270,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
 
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({
-      error: `no route ${request.method} ${request.url.split('?')[0]} (routes: POST /v1/models/:name/predict, POST /v1/models/:name/feedback, POST /v1/prompts/:name/render, GET /v1/models, GET /metrics, GET /healthz, GET /readyz)`,
+      error: `no route ${request.method} ${request.url.split('?')[0]} (routes: POST /v1/models/:name/predict, POST /v1/models/:name/feedback, POST /v1/prompts/:name/render, POST /v1/indexes/:name/search, GET /v1/models, GET /metrics, GET /healthz, GET /readyz)`,
     })
   );
 
@@ -368,6 +369,16 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
     '/v1/prompts/:name/render',
     { onRequest: authorize((request) => `render:${(request.params as { name: string }).name}`) },
     (request) => prompts.render(request.params.name, request.body, request.headers['x-cairn-key'])
+  );
+
+  const indexes = new IndexSearch(db, deps.store, durationMs(serving.reloadInterval), (index, version, outcome, s) => {
+    metrics.indexSearches.inc({ index, version: version === undefined ? '-' : String(version), outcome });
+    if (s !== undefined) metrics.indexSearchSeconds.observe({ index }, s);
+  });
+  app.post<{ Params: { name: string } }>(
+    '/v1/indexes/:name/search',
+    { onRequest: authorize((request) => `search:${(request.params as { name: string }).name}`) },
+    (request) => indexes.search(request.params.name, request.body)
   );
 
   app.get('/v1/models', { onRequest: authorize(() => undefined) }, async (request) => ({

@@ -9,6 +9,7 @@ export const ROLE_FORMS = [
   'approver:<model>',
   'predict:<model>',
   'render:<prompt>',
+  'search:<index>',
 ] as const;
 /**
  * - `admin`: issue and revoke tokens, change schedules and keys (nothing else: it cannot approve or predict).
@@ -17,10 +18,12 @@ export const ROLE_FORMS = [
  * - `predict:<model>`: call its online endpoints.
  * - `render:<prompt>`: render the prompt online (`POST /v1/prompts/:name/render`). `release:<prompt>` moves its
  *   aliases.
+ * - `search:<index>`: search the vector index online (`POST /v1/indexes/:name/search`). `release:<index>` moves its
+ *   aliases.
  */
-export type Role = 'admin' | `${'release' | 'approver' | 'predict' | 'render'}:${string}`;
+export type Role = 'admin' | `${'release' | 'approver' | 'predict' | 'render' | 'search'}:${string}`;
 
-const ROLE = /^(admin|(release|approver|predict|render):([a-z][a-z0-9-]*|\*))$/;
+const ROLE = /^(admin|(release|approver|predict|render|search):([a-z][a-z0-9-]*|\*))$/;
 
 export function isRole(text: string): text is Role {
   return ROLE.test(text);

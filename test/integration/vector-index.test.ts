@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createToken } from '../../lib/auth/tokens.js';
 import { embeddingDrift } from '../../lib/embeddings/drift.js';
 import type { EmbeddingBaseline } from '../../lib/embeddings/drift.js';
 import { loadEmbedder } from '../../lib/embeddings/import.js';
 import { listEmbeddingModels, listVectorIndexes } from '../../lib/embeddings/registry.js';
+import type { Server } from '../../serving/server.js';
+import { runEntry } from '../helpers/cli.js';
+import { startTestServer } from '../helpers/serving.js';
 import type { VectorIndexManifest } from '../../lib/embeddings/vector-index.js';
 import { IndexSearcher } from '../../lib/embeddings/vector-index.js';
 import { stepStore } from '../../lib/pipeline/invoke.js';
@@ -17,6 +21,11 @@ const project = await loadProject('examples');
 const ctx = useServices({ project });
 const { deps } = ctx;
 const store = stepStore(deps.store);
+const cairn = (...args: string[]) => runEntry('cli/main.ts', args);
+let server: Server | undefined;
+afterAll(async () => {
+  await server?.close();
+});
 
 interface Outputs {
   index: string;
@@ -95,6 +104,65 @@ describe('a vector index of WordNet glosses, embedded with all-MiniLM-L6-v2 (exa
       expect(animals.drifted).toBe(false);
       expect(food.drifted).toBe(true);
       expect(food.centroidDistance).toBeGreaterThan(animals.centroidDistance + 0.05);
+
+      // Released to production by alias (role release:<index>), then searched by CLI and online.
+      const name = outputs.index;
+      expect((await cairn('indexes', 'alias', name, 'production', String(outputs.version))).code).not.toBe(0);
+      const releaser = (await createToken(deps.db, 'index-releaser', [`release:${name}`])).token;
+      const aliased = await runEntry('cli/main.ts', ['indexes', 'alias', name, 'production', String(outputs.version)], {
+        CAIRN_TOKEN: releaser,
+      });
+      expect(aliased.stdout).toContain(`${name}@production -> ${outputs.version}`);
+      const listed = await cairn('indexes', 'list', name);
+      expect(listed.stdout).toMatch(new RegExp(`${name}\\s+${outputs.version}\\s.*passed\\s+production`));
+      const searched = await cairn('indexes', 'search', name, 'a big bird of Australia that cannot fly', '--json');
+      expect(JSON.parse(searched.stdout)).toMatchObject({ version: outputs.version, alias: 'production' });
+
+      let base: string;
+      ({ server, base } = await startTestServer(deps, { reloadInterval: 200 }));
+      const token = (await createToken(deps.db, 'index-client', [`search:${name}`])).token;
+      const search = async (index: string, body: unknown, bearer = token) => {
+        const res = await fetch(`${base}/v1/indexes/${index}/search`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
+          body: JSON.stringify(body),
+        });
+        return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+      };
+      const found = await search(name, { query: 'a big bird of Australia that cannot fly', k: 3 });
+      expect(found).toMatchObject({
+        status: 200,
+        body: {
+          index: name,
+          version: outputs.version,
+          digest: outputs.digest,
+          alias: 'production',
+          embeddingModel: { name: 'all-minilm-l6-v2', version: model.version },
+        },
+      });
+      const neighbours = found.body.neighbours as { id: string; text: string; distance: number }[];
+      expect(neighbours).toHaveLength(3);
+      expect(neighbours[0]!.text).toMatch(/^emu: /);
+      expect(neighbours[0]!.distance).toBeLessThanOrEqual(neighbours[1]!.distance);
+      // Nothing within a tight distance: an empty result, counted as such.
+      expect(await search(name, { query: 'quarterly tax return deadline', maxDistance: 0.2 })).toMatchObject({
+        status: 200,
+        body: { neighbours: [] },
+      });
+      expect((await search(name, { k: 3 })).status).toBe(400);
+      expect(
+        (await search('no-such-index', { query: 'x' }, (await createToken(deps.db, 'any', ['search:*'])).token)).status
+      ).toBe(404);
+      expect(
+        (await search(name, { query: 'x' }, (await createToken(deps.db, 'other', ['search:other'])).token)).status
+      ).toBe(403);
+      const metrics = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+      expect(metrics).toContain(
+        `cairn_serving_index_searches_total{index="${name}",version="${outputs.version}",outcome="found"} 1`
+      );
+      expect(metrics).toContain(
+        `cairn_serving_index_searches_total{index="${name}",version="${outputs.version}",outcome="empty"} 1`
+      );
     });
   }, 600_000);
 });

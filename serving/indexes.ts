@@ -1,0 +1,177 @@
+// `POST /v1/indexes/:name/search`: the query embedded with the index's own embedding model version, its nearest
+// corpus rows, and the index version that found them.
+import { z } from 'zod';
+import type { ArtifactStore } from '../lib/artifacts/index.js';
+import type { Table } from '../lib/data/table.js';
+import type { Queryable } from '../lib/db/pool.js';
+import { loadEmbedder } from '../lib/embeddings/import.js';
+import type { TextEmbedder } from '../lib/embeddings/model.js';
+import { resolveVectorIndex, VectorIndexError } from '../lib/embeddings/registry.js';
+import type { VectorIndexVersion } from '../lib/embeddings/registry.js';
+import { IndexSearcher } from '../lib/embeddings/vector-index.js';
+import type { VectorIndexManifest } from '../lib/embeddings/vector-index.js';
+import { stepStore } from '../lib/pipeline/invoke.js';
+import { HttpError, problemsOf } from './requests.js';
+
+const searchBodySchema = z.strictObject({
+  query: z.string().min(1).max(10_000),
+  k: z.number().int().min(1).max(100).default(10),
+  /** Neighbours further than this cosine distance are left out; none left is an empty result. @default 2 (all) */
+  maxDistance: z.number().min(0).max(2).default(2),
+  /** Which version: an alias (default `production`) or a version number. */
+  alias: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]*$/)
+    .optional(),
+  version: z.number().int().positive().optional(),
+});
+
+export interface SearchAnswer {
+  index: string;
+  version: number;
+  /** The index file's digest. */
+  digest: string;
+  alias?: string;
+  embeddingModel: { name: string; version: number };
+  neighbours: { id: string; text: string; distance: number }[];
+}
+
+export type SearchOutcome = 'found' | 'empty' | 'unknown' | 'refused';
+
+interface LoadedIndex {
+  version: VectorIndexVersion;
+  manifest: VectorIndexManifest;
+  searcher: IndexSearcher;
+  embedder: TextEmbedder;
+  ids: string[];
+  texts: string[];
+}
+
+const columnStrings = (table: Table, name: string): string[] => {
+  const col = table.columns[name];
+  if (!col) throw new VectorIndexError(`the corpus has no column ${name}`);
+  if (col.type === 'string') return Array.from(col.codes, (c) => (c < 0 ? '' : col.dictionary[c]!));
+  return Array.from(col.values as ArrayLike<number>, String);
+};
+
+/**
+ * Searches vector indexes for the online server. An index version is loaded once (its file, its corpus's ids and
+ * texts, its embedding model); aliases are resolved again after `aliasTtlMs`, so a moved alias serves its new version.
+ */
+export class IndexSearch {
+  private readonly aliases = new Map<string, { at: number; version: Promise<VectorIndexVersion> }>();
+  private readonly loaded = new Map<string, Promise<LoadedIndex>>();
+  private readonly embedders = new Map<string, Promise<TextEmbedder>>();
+
+  constructor(
+    private readonly db: Queryable,
+    private readonly store: ArtifactStore,
+    private readonly aliasTtlMs: number,
+    /** Told of every search: the version (none for an unknown index), the outcome and its seconds. */
+    private readonly counted: (
+      index: string,
+      version: number | undefined,
+      outcome: SearchOutcome,
+      seconds?: number
+    ) => void = () => undefined
+  ) {}
+
+  async search(name: string, body: unknown): Promise<SearchAnswer> {
+    const started = performance.now();
+    const parsed = searchBodySchema.safeParse(body);
+    if (!parsed.success) {
+      this.counted('(unknown)', undefined, 'refused');
+      throw new HttpError(400, 'the request body is not a search request: expected {"query": "..."}', {
+        problems: problemsOf(parsed.error),
+      });
+    }
+    const { query, k, maxDistance, alias: asked, version: number } = parsed.data;
+    if (asked !== undefined && number !== undefined)
+      throw new HttpError(400, 'send either "alias" or "version", not both', {
+        problems: [{ field: 'version', message: 'not allowed beside alias' }],
+      });
+    const alias = number === undefined ? (asked ?? 'production') : undefined;
+    let index: LoadedIndex;
+    try {
+      const version = await this.resolve(name, alias === undefined ? String(number) : alias, alias !== undefined);
+      index = await this.load(version);
+    } catch (err) {
+      if (err instanceof VectorIndexError) {
+        this.counted('(unknown)', undefined, 'unknown');
+        throw new HttpError(404, err.message);
+      }
+      throw err;
+    }
+    const vector = await index.embedder.embed([query]);
+    const neighbours = index.searcher
+      .search(vector, Math.min(k, index.ids.length))
+      .filter((n) => n.distance <= maxDistance)
+      .map((n) => ({ id: index.ids[n.row]!, text: index.texts[n.row]!, distance: n.distance }));
+    this.counted(
+      name,
+      index.version.version,
+      neighbours.length ? 'found' : 'empty',
+      (performance.now() - started) / 1000
+    );
+    return {
+      index: name,
+      version: index.version.version,
+      digest: index.version.digest,
+      ...(alias === undefined ? {} : { alias }),
+      embeddingModel: { name: index.manifest.embeddingModel.name, version: index.manifest.embeddingModel.version },
+      neighbours,
+    };
+  }
+
+  /** A version by number (kept: it never changes) or by alias (kept for `aliasTtlMs`). */
+  private resolve(name: string, at: string, isAlias: boolean): Promise<VectorIndexVersion> {
+    const key = `${name}@${at}`;
+    const now = Date.now();
+    const cached = this.aliases.get(key);
+    if (cached && (!isAlias || now - cached.at < this.aliasTtlMs)) return cached.version;
+    const version = resolveVectorIndex(this.db, key);
+    // A failed lookup is not kept: the next request asks again.
+    version.catch(() => this.aliases.delete(key));
+    if (this.aliases.size > 10_000) this.aliases.clear();
+    this.aliases.set(key, { at: now, version });
+    return version;
+  }
+
+  private load(version: VectorIndexVersion): Promise<LoadedIndex> {
+    const key = `${version.name}@${version.version}`;
+    let loading = this.loaded.get(key);
+    if (!loading) {
+      loading = (async () => {
+        const manifest = await this.store.getJson<VectorIndexManifest>(version.manifest);
+        const [searcher, embedder, corpus] = await Promise.all([
+          this.store
+            .getBytes(manifest.index.digest)
+            .then((bytes) => IndexSearcher.load(bytes, manifest.dimensions, manifest.params)),
+          this.embedder(manifest.embeddingModel.manifest.digest),
+          stepStore(this.store).getTable(manifest.corpus.table),
+        ]);
+        return {
+          version,
+          manifest,
+          searcher,
+          embedder,
+          ids: columnStrings(corpus, manifest.corpus.id),
+          texts: columnStrings(corpus, manifest.corpus.text),
+        };
+      })();
+      loading.catch(() => this.loaded.delete(key));
+      this.loaded.set(key, loading);
+    }
+    return loading;
+  }
+
+  private embedder(manifest: string): Promise<TextEmbedder> {
+    let embedder = this.embedders.get(manifest);
+    if (!embedder) {
+      embedder = loadEmbedder(this.store, manifest).then((e) => e.embedder);
+      embedder.catch(() => this.embedders.delete(manifest));
+      this.embedders.set(manifest, embedder);
+    }
+    return embedder;
+  }
+}
