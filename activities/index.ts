@@ -8,6 +8,7 @@ import { createMonitorActivities } from './monitor.js';
 import { createNotifyActivities } from './notify.js';
 import { createPackageActivities } from './package.js';
 import { createPrepareActivities } from './prepare.js';
+import { createAliasReleaseActivities } from './alias-release.js';
 import { createPromptActivities } from './prompts.js';
 import { createPruneActivities } from './prune-log.js';
 import { createRegisterActivities } from './register.js';
@@ -41,6 +42,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createNotifyActivities(deps),
     ...createFeatureActivities(deps),
     ...createPromptActivities(deps),
+    ...createAliasReleaseActivities(deps),
     // The tabular recipe's built-in steps run the same stage code inside their step activity.
     ...createRunStepActivities(deps, { ...stages, snapshot: createSnapshotStage(deps) }),
   };

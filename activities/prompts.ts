@@ -3,17 +3,8 @@ import { evaluateRows, parseEvaluationRows } from '../lib/prompts/evaluation.js'
 import { metricName, promptGate } from '../lib/prompts/gate.js';
 import type { ScorerSpec } from '../lib/prompts/gate.js';
 import { CachedLlm } from '../lib/prompts/llm.js';
-import { approversOf } from '../lib/auth/tokens.js';
-import {
-  findEvaluation,
-  listEvaluations,
-  movePromptAlias,
-  recordEvaluation,
-  resolvePrompt,
-  UnknownPromptError,
-} from '../lib/prompts/registry.js';
-import type { AliasMove, PromptEvaluation, PromptRef } from '../lib/prompts/registry.js';
-import type { Decision } from './release.js';
+import { findEvaluation, recordEvaluation, resolvePrompt, UnknownPromptError } from '../lib/prompts/registry.js';
+import type { PromptEvaluation, PromptRef } from '../lib/prompts/registry.js';
 import type { ActivityDeps } from './deps.js';
 
 export interface EvaluatePromptVersionInput {
@@ -33,112 +24,8 @@ export interface EvaluatePromptVersionInput {
   };
 }
 
-/** A release of a prompt version to an alias (releasePrompt). */
-export interface PromptReleaseRequest {
-  releaseId: string;
-  prompt: string;
-  version: number;
-  alias: string;
-  strategy: unknown;
-  requestedBy?: string;
-}
-
-export interface PromptChecklistItem {
-  item: 'version-registered' | 'evaluation-passed' | 'rollback-ready' | 'approvers';
-  ok: boolean;
-  detail: string;
-}
-
-export interface PromptChecklist {
-  passed: boolean;
-  items: PromptChecklistItem[];
-  approvers: string[];
-  /** The version the alias serves now: the rollback target (null: the alias's first release). */
-  current: number | null;
-}
-
 export function createPromptActivities(deps: ActivityDeps) {
-  const { db } = deps;
   return {
-    /** Records a prompt release (idempotent by its id). */
-    async startPromptRelease(r: PromptReleaseRequest): Promise<void> {
-      await db.query(
-        `INSERT INTO cairn.prompt_releases (id, prompt, version, alias, strategy, status, requested_by)
-         VALUES ($1, $2, $3, $4, $5, 'checking', $6) ON CONFLICT (id) DO NOTHING`,
-        [r.releaseId, r.prompt, r.version, r.alias, JSON.stringify(r.strategy), r.requestedBy ?? null]
-      );
-    },
-
-    /**
-     * Before a prompt version may serve an alias: it is registered, it passed an evaluation gated against the
-     * version the alias serves now (the rollback target), and someone other than the requester may approve it.
-     */
-    async promptReleaseChecklist(r: PromptReleaseRequest): Promise<PromptChecklist> {
-      const version = await resolvePrompt(db, { prompt: r.prompt, version: r.version });
-      const current = await resolvePrompt(db, { prompt: r.prompt, alias: r.alias }).then(
-        (v) => v.version,
-        (err: unknown) => {
-          if (err instanceof UnknownPromptError) return null;
-          throw err;
-        }
-      );
-      const evaluation = (await listEvaluations(db, r.prompt)).find(
-        (e) => e.version === r.version && e.gate?.passed && (e.gate.baselineVersion ?? null) === current
-      );
-      const approvers = (await approversOf(db, r.prompt)).filter((p) => deps.selfApproval || p !== r.requestedBy);
-      const against = current === null ? 'no baseline (the alias serves nothing yet)' : `${r.alias} v${current}`;
-      const items: PromptChecklistItem[] = [
-        {
-          item: 'version-registered',
-          ok: true,
-          detail: `${r.prompt}@${r.version} ${version.digest} by ${version.author}`,
-        },
-        {
-          item: 'evaluation-passed',
-          ok: evaluation !== undefined,
-          detail: evaluation
-            ? `evaluation ${evaluation.id}: ${evaluation.gate!.metric} ${evaluation.gate!.candidate.toFixed(4)} against ${against}`
-            : `no passing evaluation of v${r.version} against ${against}: cairn prompts evaluate ${r.prompt}@${r.version} --against ${r.alias}`,
-        },
-        {
-          item: 'rollback-ready',
-          ok: current !== r.version,
-          detail:
-            current === r.version
-              ? `${r.alias} serves v${r.version} already`
-              : current === null
-                ? `first release of ${r.alias}: nothing serves it before`
-                : `v${current} stays the rollback target`,
-        },
-        {
-          item: 'approvers',
-          ok: approvers.length > 0,
-          detail: approvers.length
-            ? `can approve: ${approvers.join(', ')}`
-            : `nobody but the requester holds approver:${r.prompt}`,
-        },
-      ];
-      const passed = items.every((i) => i.ok);
-      await db.query('UPDATE cairn.prompt_releases SET checklist = $2, updated_at = now() WHERE id = $1', [
-        r.releaseId,
-        JSON.stringify(items),
-      ]);
-      return { passed, items, approvers, current };
-    },
-
-    async recordPromptRelease(id: string, status: string, decisions: Decision[], outcome?: string): Promise<void> {
-      await db.query(
-        `UPDATE cairn.prompt_releases SET status = $2, decisions = $3, outcome = COALESCE($4, outcome), updated_at = now()
-         WHERE id = $1`,
-        [id, status, JSON.stringify(decisions), outcome ?? null]
-      );
-    },
-
-    /** Moves the release's alias (a canary share, the promotion, the canary's end). */
-    async movePromptRelease(r: PromptReleaseRequest, move: AliasMove, by: string): Promise<void> {
-      await movePromptAlias(db, r.prompt, r.alias, move, by, r.releaseId);
-    },
-
     /**
      * Evaluates a prompt version over a dataset (answers through the response cache) and records it, once per
      * workflow execution and role. Null when `ref` is an alias nothing points at (no baseline yet).

@@ -4,6 +4,7 @@ import { listEmbeddingModels, listVectorIndexes, setVectorIndexAlias } from '../
 import type { VectorIndexVersion } from '../lib/embeddings/registry.js';
 import { PROMPT_NAME } from '../lib/prompts/prompt.js';
 import { IndexSearch } from '../serving/indexes.js';
+import { addAliasReleaseCommands } from './alias-release.js';
 import { requireRole } from './auth.js';
 import { json, print, UsageError, when, withDb } from './io.js';
 import { formatTable, short } from './table.js';
@@ -42,7 +43,7 @@ export function addIndexCommands(program: Command): void {
       });
     });
 
-  const indexes = program.command('indexes').description('vector indexes: list, alias, search');
+  const indexes = program.command('indexes').description('vector indexes: list, release, rollback, alias, search');
   indexes
     .command('list')
     .description('vector index versions: digest, embedding model, corpus, gate, aliases')
@@ -72,6 +73,8 @@ export function addIndexCommands(program: Command): void {
         );
       });
     });
+
+  addAliasReleaseCommands(indexes, 'index');
 
   indexes
     .command('alias')

@@ -14,19 +14,16 @@ import {
   listPrompts,
   listPromptVersions,
   parsePromptRef,
-  promptAliasState,
   resolvePrompt,
   setPromptAlias,
 } from '../lib/prompts/registry.js';
-import { requirePrincipal, requireRole, requireToken } from './auth.js';
+import { requirePrincipal, requireRole } from './auth.js';
 import { json, print, UsageError, when, withClient, withDb } from './io.js';
 import { cliProject } from './pipelines.js';
 import { formatTable, short } from './table.js';
-import { rollbackSignal } from '../workflows/messages.js';
-import { followRelease } from './release.js';
-import { EXIT, uiLink } from './training.js';
+import { addAliasReleaseCommands } from './alias-release.js';
+import { EXIT } from './training.js';
 import type { evaluatePrompt, EvaluatePromptResult } from '../workflows/evaluate-prompt.js';
-import type { releasePrompt } from '../workflows/release-prompt.js';
 
 /** The content of `--file` (JSON: template, variables as JSON Schema, model), or of the project's `definePrompt`. */
 async function contentFor(name: string, file: string | undefined): Promise<PromptContent> {
@@ -333,91 +330,7 @@ export function addPromptCommands(program: Command): void {
       }
     );
 
-  prompts
-    .command('release')
-    .description('release a version to an alias: checklist, approval, then direct or canary (token: release:<prompt>)')
-    .argument('<ref>', 'name@version')
-    .option('--alias <alias>', 'the alias the version is to serve', 'production')
-    .option('--strategy <kind>', 'direct or canary', 'direct')
-    .option('--steps <list>', 'canary shares of requests, e.g. 0.1,0.5')
-    .option('--observation <duration>', "how long each canary step lasts, e.g. '5m'")
-    .option('--approval-timeout <duration>', "how long to wait for a decision, e.g. '24h'")
-    .option('--wait', 'wait for the release to end and print its outcome')
-    .action(
-      async (
-        text: string,
-        o: {
-          alias: string;
-          strategy: string;
-          steps?: string;
-          observation?: string;
-          approvalTimeout?: string;
-          wait?: boolean;
-        }
-      ) => {
-        const ref = parsePromptRef(text);
-        if (ref.version === undefined) throw new UsageError(`release takes <prompt>@<version>, got ${text}`);
-        if (o.strategy !== 'direct' && o.strategy !== 'canary')
-          throw new UsageError(`--strategy ${o.strategy}: direct or canary`);
-        const strategy =
-          o.strategy === 'canary'
-            ? {
-                kind: 'canary' as const,
-                ...(o.steps ? { steps: o.steps.split(',').map(Number) } : {}),
-                ...(o.observation ? { observation: o.observation } : {}),
-              }
-            : { kind: 'direct' as const };
-        const token = requireToken(`release:${ref.prompt}`);
-        await withClient(async (client, config) => {
-          const workflowId = `release-prompt-${ref.prompt}-v${ref.version}-${o.alias}`;
-          const handle = await client.workflow.start<typeof releasePrompt>('releasePrompt', {
-            taskQueue: config.temporal.taskQueue,
-            workflowId,
-            args: [
-              {
-                prompt: ref.prompt,
-                version: ref.version!,
-                alias: o.alias,
-                strategy,
-                token,
-                ...(o.approvalTimeout ? { approvalTimeout: o.approvalTimeout } : {}),
-              },
-            ],
-          });
-          await followRelease(handle, uiLink(config, workflowId), `approver:${ref.prompt}`, o.wait === true);
-        });
-      }
-    );
-
-  prompts
-    .command('rollback')
-    .description(
-      "end an alias's running canary, or point the alias back at the version it served before (release:<prompt>)"
-    )
-    .argument('<name>', 'prompt name')
-    .option('--alias <alias>', 'the alias', 'production')
-    .option('-r, --reason <text>', 'why', 'manual rollback')
-    .action(async (name: string, o: { alias: string; reason: string }) => {
-      await withDb(async (db) => {
-        const { principal } = await requireRole(`release:${name}`, db);
-        const state = await promptAliasState(db, name, o.alias);
-        if (!state) throw new UsageError(`prompt ${name} has no alias ${o.alias}`);
-        if (state.canary !== null && state.releaseId) {
-          // A canary belongs to its release: the workflow ends it and records the outcome.
-          const [workflowId, runId] = state.releaseId.split('/');
-          await withClient((client) =>
-            client.workflow
-              .getHandle(workflowId!, runId)
-              .signal(rollbackSignal, { token: requireToken(`release:${name}`), reason: o.reason })
-          );
-          print(`asked release ${state.releaseId} to roll back the canary of ${name}@${state.canary}`);
-          return;
-        }
-        if (state.previous === null) throw new UsageError(`${name}@${o.alias} has no previous version to roll back to`);
-        await setPromptAlias(db, name, o.alias, state.previous, principal);
-        print(`${name}@${o.alias} -> ${state.previous} (was ${state.version}), by ${principal}: ${o.reason}`);
-      });
-    });
+  addAliasReleaseCommands(prompts, 'prompt');
 
   prompts
     .command('alias')

@@ -6,11 +6,12 @@ import type { Table } from '../lib/data/table.js';
 import type { Queryable } from '../lib/db/pool.js';
 import { loadEmbedder } from '../lib/embeddings/import.js';
 import type { TextEmbedder } from '../lib/embeddings/model.js';
-import { resolveVectorIndex, VectorIndexError } from '../lib/embeddings/registry.js';
-import type { VectorIndexVersion } from '../lib/embeddings/registry.js';
+import { resolveIndexRoute, resolveVectorIndex, VectorIndexError } from '../lib/embeddings/registry.js';
+import type { IndexRoute, VectorIndexVersion } from '../lib/embeddings/registry.js';
 import { IndexSearcher } from '../lib/embeddings/vector-index.js';
 import type { VectorIndexManifest } from '../lib/embeddings/vector-index.js';
 import { stepStore } from '../lib/pipeline/invoke.js';
+import { stickyPoint } from './model-set.js';
 import { HttpError, problemsOf } from './requests.js';
 
 const searchBodySchema = z.strictObject({
@@ -24,6 +25,8 @@ const searchBodySchema = z.strictObject({
     .regex(/^[a-z][a-z0-9-]*$/)
     .optional(),
   version: z.number().int().positive().optional(),
+  /** Routes every search with the same key to the same version while the alias has a canary. */
+  key: z.string().min(1).max(256).optional(),
 });
 
 export interface SearchAnswer {
@@ -32,6 +35,8 @@ export interface SearchAnswer {
   /** The index file's digest. */
   digest: string;
   alias?: string;
+  /** With an alias in a canary release: whether this search got the canary or the stable version. */
+  served?: 'stable' | 'canary';
   embeddingModel: { name: string; version: number };
   neighbours: { id: string; text: string; distance: number }[];
 }
@@ -59,7 +64,9 @@ const columnStrings = (table: Table, name: string): string[] => {
  * texts, its embedding model); aliases are resolved again after `aliasTtlMs`, so a moved alias serves its new version.
  */
 export class IndexSearch {
-  private readonly aliases = new Map<string, { at: number; version: Promise<VectorIndexVersion> }>();
+  private readonly aliases = new Map<string, { at: number; route: Promise<IndexRoute> }>();
+  /** Versions asked for by number, kept: a version never changes. */
+  private readonly versions = new Map<string, Promise<VectorIndexVersion>>();
   private readonly loaded = new Map<string, Promise<LoadedIndex>>();
   private readonly embedders = new Map<string, Promise<TextEmbedder>>();
 
@@ -76,7 +83,7 @@ export class IndexSearch {
     ) => void = () => undefined
   ) {}
 
-  async search(name: string, body: unknown): Promise<SearchAnswer> {
+  async search(name: string, body: unknown, headerKey?: string | string[]): Promise<SearchAnswer> {
     const started = performance.now();
     const parsed = searchBodySchema.safeParse(body);
     if (!parsed.success) {
@@ -91,9 +98,18 @@ export class IndexSearch {
         problems: [{ field: 'version', message: 'not allowed beside alias' }],
       });
     const alias = number === undefined ? (asked ?? 'production') : undefined;
+    const key = parsed.data.key ?? (typeof headerKey === 'string' ? headerKey : undefined);
     let index: LoadedIndex;
+    let served: SearchAnswer['served'];
     try {
-      const version = await this.resolve(name, alias === undefined ? String(number) : alias, alias !== undefined);
+      let version: VectorIndexVersion;
+      if (alias === undefined) version = await this.byVersion(name, number!);
+      else {
+        const route = await this.byAlias(name, alias);
+        const canary = route.canary && (key === undefined ? Math.random() : stickyPoint(key)) < route.weight;
+        version = canary ? route.canary! : route.stable;
+        if (route.canary) served = canary ? 'canary' : 'stable';
+      }
       index = await this.load(version);
     } catch (err) {
       if (err instanceof VectorIndexError) {
@@ -118,23 +134,37 @@ export class IndexSearch {
       version: index.version.version,
       digest: index.version.digest,
       ...(alias === undefined ? {} : { alias }),
+      ...(served ? { served } : {}),
       embeddingModel: { name: index.manifest.embeddingModel.name, version: index.manifest.embeddingModel.version },
       neighbours,
     };
   }
 
-  /** A version by number (kept: it never changes) or by alias (kept for `aliasTtlMs`). */
-  private resolve(name: string, at: string, isAlias: boolean): Promise<VectorIndexVersion> {
-    const key = `${name}@${at}`;
+  private byVersion(name: string, number: number): Promise<VectorIndexVersion> {
+    const key = `${name}@${number}`;
+    let version = this.versions.get(key);
+    if (!version) {
+      version = resolveVectorIndex(this.db, key);
+      // A failed lookup is not kept: the version may be registered by the next request.
+      version.catch(() => this.versions.delete(key));
+      if (this.versions.size > 10_000) this.versions.clear();
+      this.versions.set(key, version);
+    }
+    return version;
+  }
+
+  /** An alias's route, kept for `aliasTtlMs`. */
+  private byAlias(name: string, alias: string): Promise<IndexRoute> {
+    const key = `${name}@${alias}`;
     const now = Date.now();
     const cached = this.aliases.get(key);
-    if (cached && (!isAlias || now - cached.at < this.aliasTtlMs)) return cached.version;
-    const version = resolveVectorIndex(this.db, key);
+    if (cached && now - cached.at < this.aliasTtlMs) return cached.route;
+    const route = resolveIndexRoute(this.db, name, alias);
     // A failed lookup is not kept: the next request asks again.
-    version.catch(() => this.aliases.delete(key));
+    route.catch(() => this.aliases.delete(key));
     if (this.aliases.size > 10_000) this.aliases.clear();
-    this.aliases.set(key, { at: now, version });
-    return version;
+    this.aliases.set(key, { at: now, route });
+    return route;
   }
 
   private load(version: VectorIndexVersion): Promise<LoadedIndex> {

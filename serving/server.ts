@@ -378,7 +378,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
   app.post<{ Params: { name: string } }>(
     '/v1/indexes/:name/search',
     { onRequest: authorize((request) => `search:${(request.params as { name: string }).name}`) },
-    (request) => indexes.search(request.params.name, request.body)
+    (request) => indexes.search(request.params.name, request.body, request.headers['x-cairn-key'])
   );
 
   app.get('/v1/models', { onRequest: authorize(() => undefined) }, async (request) => ({

@@ -11,4 +11,4 @@ export { pruneLogs } from './prune-log.js';
 export { notifyWebhooks } from './notify.js';
 export { materializeFeatures } from './materialize-features.js';
 export { evaluatePrompt } from './evaluate-prompt.js';
-export { releasePrompt } from './release-prompt.js';
+export { releaseIndex, releasePrompt } from './release-alias.js';

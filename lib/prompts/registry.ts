@@ -6,6 +6,7 @@ import { withTransaction } from '../db/transaction.js';
 import { ArtifactIntegrityError } from '../artifacts/types.js';
 import { CairnError } from '../errors.js';
 import { canonicalJson } from '../ml/canonical-json.js';
+import { aliasState, PROMPT_ALIASES, setAlias } from '../release/aliases.js';
 import { promptDigest } from './prompt.js';
 import type { PromptGate } from './gate.js';
 import type { PromptContent } from './prompt.js';
@@ -170,10 +171,6 @@ export async function resolvePrompt(db: Queryable, ref: PromptRef): Promise<Prom
   return versionOf(rows[0]);
 }
 
-/** In an alias's upsert: the version it served before, when the move changes it. */
-const KEEP_PREVIOUS = `previous_version = CASE WHEN cairn.prompt_aliases.version <> EXCLUDED.version
-  THEN cairn.prompt_aliases.version ELSE cairn.prompt_aliases.previous_version END`;
-
 /** Points `alias` of a prompt at a version (which must exist); the move is in the audit log with who and from what. */
 export async function setPromptAlias(
   db: Pool,
@@ -183,27 +180,7 @@ export async function setPromptAlias(
   by: string
 ): Promise<{ previous: number | null }> {
   await resolvePrompt(db, { prompt, version });
-  return withTransaction(db, async (client) => {
-    const previous = await client.query<{ version: number }>(
-      'SELECT version FROM cairn.prompt_aliases WHERE prompt = $1 AND alias = $2 FOR UPDATE',
-      [prompt, alias]
-    );
-    await client.query(
-      `INSERT INTO cairn.prompt_aliases (prompt, alias, version, set_by) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (prompt, alias) DO UPDATE SET version = EXCLUDED.version,
-         ${KEEP_PREVIOUS},
-         set_by = EXCLUDED.set_by, set_at = now()`,
-      [prompt, alias, version, by]
-    );
-    const before = previous.rows[0]?.version ?? null;
-    await recordAudit(client, {
-      actor: by,
-      action: 'prompt.alias.moved',
-      subject: `${prompt}@${alias}`,
-      details: { version, previous: before },
-    });
-    return { previous: before };
-  });
+  return setAlias(db, PROMPT_ALIASES, prompt, alias, version, by);
 }
 
 /** A recorded evaluation of a prompt version: aggregate metrics, with its rows' answers and scores kept beside it. */
@@ -296,72 +273,7 @@ export interface PromptRoute {
 /** The route of an alias; UnknownPromptError when the prompt or the alias does not exist. */
 export async function resolvePromptRoute(db: Queryable, prompt: string, alias: string): Promise<PromptRoute> {
   const stable = await resolvePrompt(db, { prompt, alias });
-  const { rows } = await db.query<{ canary: number | null; weight: number }>(
-    'SELECT canary_version AS canary, canary_weight AS weight FROM cairn.prompt_aliases WHERE prompt = $1 AND alias = $2',
-    [prompt, alias]
-  );
-  const { canary, weight } = rows[0] ?? { canary: null, weight: 0 };
-  if (canary === null || weight <= 0) return { stable, weight: 0 };
-  return { stable, canary: await resolvePrompt(db, { prompt, version: canary }), weight };
-}
-
-/** What an alias holds: the version it serves, the one before its last move, and a canary's release if one runs. */
-export async function promptAliasState(
-  db: Queryable,
-  prompt: string,
-  alias: string
-): Promise<{ version: number; previous: number | null; canary: number | null; releaseId: string | null } | undefined> {
-  const { rows } = await db.query<{
-    version: number;
-    previous: number | null;
-    canary: number | null;
-    releaseId: string | null;
-  }>(
-    `SELECT version, previous_version AS previous, canary_version AS canary, release_id AS "releaseId"
-     FROM cairn.prompt_aliases WHERE prompt = $1 AND alias = $2`,
-    [prompt, alias]
-  );
-  return rows[0];
-}
-
-/** A change of what an alias serves, made by a release. */
-export type AliasMove =
-  { kind: 'canary'; version: number; weight: number } | { kind: 'promote'; version: number } | { kind: 'abort-canary' };
-
-/**
- * Moves an alias as a release says (a canary share, a promotion, the canary's end) and audits it; idempotent (a
- * retried activity moves it to the same place). A promotion ends any canary.
- */
-export async function movePromptAlias(
-  db: Pool,
-  prompt: string,
-  alias: string,
-  move: AliasMove,
-  by: string,
-  releaseId: string
-): Promise<void> {
-  await withTransaction(db, async (client) => {
-    if (move.kind === 'promote')
-      await client.query(
-        `INSERT INTO cairn.prompt_aliases (prompt, alias, version, set_by, release_id) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (prompt, alias) DO UPDATE SET version = EXCLUDED.version, canary_version = NULL, canary_weight = 0,
-           ${KEEP_PREVIOUS},
-           set_by = EXCLUDED.set_by, release_id = EXCLUDED.release_id, set_at = now()`,
-        [prompt, alias, move.version, by, releaseId]
-      );
-    else
-      await client.query(
-        `UPDATE cairn.prompt_aliases SET canary_version = $3, canary_weight = $4, set_by = $5, release_id = $6,
-           set_at = now() WHERE prompt = $1 AND alias = $2`,
-        move.kind === 'canary'
-          ? [prompt, alias, move.version, move.weight, by, releaseId]
-          : [prompt, alias, null, 0, by, releaseId]
-      );
-    await recordAudit(client, {
-      actor: by,
-      action: `prompt.alias.${move.kind}`,
-      subject: `${prompt}@${alias}`,
-      details: { ...move, release: releaseId },
-    });
-  });
+  const state = await aliasState(db, PROMPT_ALIASES, prompt, alias);
+  if (!state || state.canary === null || state.weight <= 0) return { stable, weight: 0 };
+  return { stable, canary: await resolvePrompt(db, { prompt, version: state.canary }), weight: state.weight };
 }

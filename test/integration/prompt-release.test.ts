@@ -9,7 +9,7 @@ import { ensureBinaries } from '../../infra/stack/binaries.js';
 import { listAudit } from '../../lib/audit/log.js';
 import { createToken } from '../../lib/auth/tokens.js';
 import type { Server } from '../../serving/server.js';
-import type { ReleasePromptResult } from '../../workflows/release-prompt.js';
+import type { AliasReleaseResult } from '../../workflows/release-alias.js';
 import { runEntry } from '../helpers/cli.js';
 import { STAND_IN_KEY, startStandIn, writeIslandDataset } from '../helpers/llm-stand-in.js';
 import { services } from '../helpers/services.js';
@@ -87,7 +87,7 @@ describe('prompt release', () => {
         '--address',
         s.temporalAddress,
       ]);
-      const firstResult = (await ctx.client.workflow.getHandle(firstId).result()) as ReleasePromptResult;
+      const firstResult = (await ctx.client.workflow.getHandle(firstId).result()) as AliasReleaseResult;
       expect(firstResult).toMatchObject({ status: 'promoted', previousVersion: null });
       expect(firstResult.decisions).toEqual([
         expect.objectContaining({ decision: 'approve', by: 'alice', accepted: true }),
@@ -130,7 +130,7 @@ describe('prompt release', () => {
       const again = await Promise.all(keys.map((k) => render(name, tokens.client, k)));
       expect(again.map((r) => r.version)).toEqual(served.map((r) => r.version));
 
-      const result = (await ctx.client.workflow.getHandle(canaryId).result()) as ReleasePromptResult;
+      const result = (await ctx.client.workflow.getHandle(canaryId).result()) as AliasReleaseResult;
       expect(result).toMatchObject({ status: 'promoted', previousVersion: 1 });
       expect(result.checklist.every((i) => i.ok)).toBe(true);
       await expect.poll(async () => (await render(name, tokens.client, 'user-1')).version, { timeout: 5000 }).toBe(2);

