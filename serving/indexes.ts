@@ -74,17 +74,16 @@ export class IndexSearch {
     private readonly db: Queryable,
     private readonly store: ArtifactStore,
     private readonly aliasTtlMs: number,
-    /** Told of every search: the version (none for an unknown index), the outcome and its seconds. */
+    /** Told of every search: the version (none for an unknown index), the outcome, its seconds and the query's vector. */
     private readonly counted: (
       index: string,
       version: number | undefined,
       outcome: SearchOutcome,
-      seconds?: number
+      answered?: { seconds: number; embedding: Float32Array }
     ) => void = () => undefined
   ) {}
 
   async search(name: string, body: unknown, headerKey?: string | string[]): Promise<SearchAnswer> {
-    const started = performance.now();
     const parsed = searchBodySchema.safeParse(body);
     if (!parsed.success) {
       this.counted('(unknown)', undefined, 'refused');
@@ -118,17 +117,17 @@ export class IndexSearch {
       }
       throw err;
     }
+    // Timed from here: embedding the query and searching (a version's first search also loads it, once).
+    const started = performance.now();
     const vector = await index.embedder.embed([query]);
     const neighbours = index.searcher
       .search(vector, Math.min(k, index.ids.length))
       .filter((n) => n.distance <= maxDistance)
       .map((n) => ({ id: index.ids[n.row]!, text: index.texts[n.row]!, distance: n.distance }));
-    this.counted(
-      name,
-      index.version.version,
-      neighbours.length ? 'found' : 'empty',
-      (performance.now() - started) / 1000
-    );
+    this.counted(name, index.version.version, neighbours.length ? 'found' : 'empty', {
+      seconds: (performance.now() - started) / 1000,
+      embedding: vector,
+    });
     return {
       index: name,
       version: index.version.version,

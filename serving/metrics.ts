@@ -231,7 +231,7 @@ export function createServingMetrics(state: {
     }),
     indexSearchSeconds: new Histogram({
       name: 'cairn_serving_index_search_seconds',
-      help: 'Vector index search latency (query embedding and search) by index.',
+      help: 'Vector index search latency (embedding the query and searching; not loading a version) by index.',
       labelNames: ['index'] as const,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,

@@ -45,6 +45,7 @@ import {
 } from './predict.js';
 import type { PredictResponse, PredictState } from './predict.js';
 import { IndexSearch } from './indexes.js';
+import { IndexSearchLog } from '../lib/embeddings/monitor.js';
 import { PromptRenderer } from './prompts.js';
 import { boundedError, HttpError, parseFeedbackBody } from './requests.js';
 
@@ -371,9 +372,21 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
     (request) => prompts.render(request.params.name, request.body, request.headers['x-cairn-key'])
   );
 
-  const indexes = new IndexSearch(db, deps.store, durationMs(serving.reloadInterval), (index, version, outcome, s) => {
+  // Searches are logged for the index monitor (monitorIndex): outcome, latency, and a sample of query embeddings.
+  const searchLog = new IndexSearchLog(db, durationMs(serving.flushInterval), (err) =>
+    log.warn({ err }, 'index search log write failed; its rows are kept for the next flush')
+  );
+  const indexes = new IndexSearch(db, deps.store, durationMs(serving.reloadInterval), (index, version, outcome, a) => {
     metrics.indexSearches.inc({ index, version: version === undefined ? '-' : String(version), outcome });
-    if (s !== undefined) metrics.indexSearchSeconds.observe({ index }, s);
+    if (!a || version === undefined || (outcome !== 'found' && outcome !== 'empty')) return;
+    metrics.indexSearchSeconds.observe({ index }, a.seconds);
+    searchLog.record({
+      name: index,
+      version,
+      outcome,
+      seconds: a.seconds,
+      ...(Math.random() < serving.sampleRate ? { embedding: a.embedding } : {}),
+    });
   });
   app.post<{ Params: { name: string } }>(
     '/v1/indexes/:name/search',
@@ -441,6 +454,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
         await models.stop();
         await app.close();
         await features.close();
+        await searchLog.close();
         try {
           await feed.close();
         } catch (err) {

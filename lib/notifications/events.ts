@@ -21,6 +21,8 @@ export interface NotificationEvent {
   /** The workflow the event happened in. */
   workflowId: string;
   model?: string;
+  /** The vector index (an alert of monitorIndex). */
+  index?: string;
   version?: number;
   environment?: string;
   pipeline?: string;

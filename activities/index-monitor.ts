@@ -1,0 +1,106 @@
+import { Context } from '@temporalio/activity';
+import { DEFAULT_INDEX_POLICY, checkIndex } from '../lib/embeddings/monitor.js';
+import type { IndexPolicy, IndexReport } from '../lib/embeddings/monitor.js';
+import { resolveVectorIndex } from '../lib/embeddings/registry.js';
+import { aliasState, INDEX_ALIASES } from '../lib/release/aliases.js';
+import { getRun } from '../lib/tracking/queries.js';
+import { retrainRequestSignal } from '../workflows/messages.js';
+import type { RebuildIndexInput } from '../workflows/rebuild-index.js';
+import type { ActivityDeps } from './deps.js';
+
+export interface IndexCheckInput {
+  monitorId: string;
+  seq: number;
+  name: string;
+  alias: string;
+  from: string;
+  to: string;
+  policy?: Partial<IndexPolicy>;
+}
+
+export interface IndexCheckSummary {
+  reportId?: number;
+  /** The alias still points at a version. */
+  served: boolean;
+  version?: number;
+  status: IndexReport['status'];
+  reason: string;
+}
+
+export function createIndexMonitorActivities(deps: ActivityDeps) {
+  const { db, store } = deps;
+  return {
+    /**
+     * Checks the searches of the version the alias serves in the window and stores the report, once per monitor
+     * execution and check number (a retried activity finds the report it wrote).
+     */
+    async indexMonitorCheck(c: IndexCheckInput): Promise<IndexCheckSummary> {
+      const existing = await db.query<{ id: number; status: IndexReport['status']; version: number; reason: string }>(
+        `SELECT id, status, version, report->>'summary' AS reason FROM cairn.index_reports
+         WHERE monitor_id = $1 AND seq = $2`,
+        [c.monitorId, c.seq]
+      );
+      if (existing.rows[0]) {
+        const r = existing.rows[0];
+        return { reportId: r.id, served: true, version: r.version, status: r.status, reason: r.reason };
+      }
+      const state = await aliasState(db, INDEX_ALIASES, c.name, c.alias);
+      if (!state) return { served: false, status: 'no-traffic', reason: `${c.name}@${c.alias} serves nothing` };
+      const report = await checkIndex(db, store, c.name, state.version, c, { ...DEFAULT_INDEX_POLICY, ...c.policy });
+      const summary =
+        report.status === 'alert'
+          ? `${c.name}@${state.version}: ${report.breaches.join('; ')}`
+          : report.status === 'ok'
+            ? `${c.name}@${state.version}: ${report.searches} searches, nothing out of bounds`
+            : `${c.name}@${state.version}: ${report.searches} searches, fewer than ${report.policy.minSearches}`;
+      const { rows } = await db.query<{ id: number }>(
+        `INSERT INTO cairn.index_reports (monitor_id, seq, name, alias, version, window_start, window_end, status,
+           breaches, report)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (monitor_id, seq) DO UPDATE SET monitor_id = EXCLUDED.monitor_id RETURNING id`,
+        [
+          c.monitorId,
+          c.seq,
+          c.name,
+          c.alias,
+          state.version,
+          c.from,
+          c.to,
+          report.status,
+          JSON.stringify(report.breaches),
+          JSON.stringify({ ...report, summary }),
+        ]
+      );
+      return { reportId: rows[0]!.id, served: true, version: state.version, status: report.status, reason: summary };
+    },
+
+    /**
+     * Asks for a rebuild of the index with the pipeline and config of the run that built the version it serves:
+     * signal-with-start on `rebuild-<index>`, so a burst of alerts while one runs gives one rebuild. Links the report.
+     */
+    async requestIndexRebuild(r: { monitorId: string; seq: number; name: string; version: number; reason: string }) {
+      const built = await getRun(db, (await resolveVectorIndex(db, `${r.name}@${r.version}`)).runId);
+      if (!built) throw new Error(`the run that built ${r.name}@${r.version} is not recorded`);
+      const workflowId = `rebuild-${r.name}`;
+      const input: RebuildIndexInput = {
+        index: r.name,
+        pipeline: built.pipeline,
+        config: built.config as Record<string, unknown>,
+        reason: r.reason,
+      };
+      const handle = await Context.current().client.workflow.signalWithStart('rebuildIndex', {
+        workflowId,
+        taskQueue: Context.current().info.taskQueue,
+        args: [input],
+        signal: retrainRequestSignal,
+        signalArgs: [{ reason: r.reason }],
+      });
+      await db.query('UPDATE cairn.index_reports SET rebuild_id = $3 WHERE monitor_id = $1 AND seq = $2', [
+        r.monitorId,
+        r.seq,
+        workflowId,
+      ]);
+      return { workflowId, runId: handle.signaledRunId };
+    },
+  };
+}

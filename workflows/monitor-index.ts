@@ -1,0 +1,120 @@
+import { condition, continueAsNew, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { z } from 'zod';
+import type { Activities } from '../activities/index.js';
+import type { IndexCheckSummary } from '../activities/index-monitor.js';
+import { parseInput } from './input.js';
+import { statusQuery } from './messages.js';
+import type { WorkflowStatus } from './messages.js';
+import { checkNowSignal, stopMonitorSignal } from './monitor-model.js';
+import { notify } from './notify.js';
+import { boundedRetry } from './retry.js';
+import { StageTracker } from './stages.js';
+
+export const monitorIndexInput = z.strictObject({
+  index: z.string().regex(/^[a-z][a-z0-9-]*$/, 'expected an index name'),
+  alias: z.string().min(1).default('production'),
+  interval: z
+    .union([z.number().int().positive(), z.string().regex(/^\d+(ms|s|m|h|d)$/, "expected a duration like '1h'")])
+    .default('15m'),
+  /** Thresholds over the defaults (lib/embeddings/monitor.ts DEFAULT_INDEX_POLICY). */
+  policy: z
+    .strictObject({
+      minSearches: z.number().int().positive().optional(),
+      maxEmptyRate: z.number().min(0).max(1).optional(),
+      maxP99Ms: z.number().positive().optional(),
+      alpha: z.number().gt(0).lt(1).optional(),
+      minShift: z.number().min(0).optional(),
+    })
+    .default({}),
+  /** `on-alert`: an alert asks for a rebuild of the index (rebuildIndex). @default 'on-alert' */
+  rebuild: z.enum(['on-alert', 'never']).default('on-alert'),
+  checksPerRun: z.number().int().min(1).default(100),
+  state: z.strictObject({ seq: z.number().int().min(0), since: z.string() }).optional(),
+});
+export type MonitorIndexInput = z.input<typeof monitorIndexInput>;
+
+const { indexMonitorCheck, requestIndexRebuild, authorizeRelease } = proxyActivities<Activities>({
+  startToCloseTimeout: '5m',
+  retry: boundedRetry({ maximumAttempts: 10 }),
+});
+
+/**
+ * Watches an index alias as monitorModel watches a deployment: every interval, a check of the searches since the
+ * last one (query embedding drift from the corpus, empty-result rate, latency) stored as a report; an alert notifies
+ * the webhooks and asks for a rebuild. Ends when the alias serves nothing or on a `stop` signal (release:<index>).
+ */
+export async function monitorIndex(raw: MonitorIndexInput): Promise<{ checks: number; reason: string }> {
+  const input = parseInput('monitorIndex', monitorIndexInput, raw);
+  const { index, alias } = input;
+  const info = workflowInfo();
+  // Reports are keyed by (monitor, seq): the run id keeps a monitor started again under the same id apart.
+  const monitorId = `${info.workflowId}@${info.runId}`;
+  const status: WorkflowStatus = { stage: 'watching', results: {} };
+  const stages = new StageTracker(status);
+  setHandler(statusQuery, () => status);
+  let stopped: string | undefined;
+  setHandler(stopMonitorSignal, async (payload) => {
+    const auth = await authorizeRelease({
+      subject: monitorId,
+      token: typeof payload.token === 'string' ? payload.token : undefined,
+      role: `release:${index}`,
+      action: 'monitor.stop',
+      audit: 'always',
+    }).catch((err: unknown) => ({ principal: undefined, refusal: `the token could not be checked: ${String(err)}` }));
+    if (auth.refusal === undefined)
+      stopped = `stopped by ${auth.principal}${payload.reason ? `: ${payload.reason}` : ''}`;
+    else {
+      log.warn('stop refused', { refusal: auth.refusal });
+      status.results.refusedStop = auth.refusal;
+    }
+  });
+  let checkNow = false;
+  setHandler(checkNowSignal, () => void (checkNow = true));
+
+  let seq = input.state?.seq ?? 0;
+  let since = input.state?.since ?? info.startTime.toISOString();
+  for (let i = 0; i < input.checksPerRun; i++) {
+    await condition(() => stopped !== undefined || checkNow, input.interval);
+    if (stopped) break;
+    checkNow = false;
+    const to = new Date().toISOString();
+    seq += 1;
+    const report: IndexCheckSummary = await indexMonitorCheck({
+      monitorId,
+      seq,
+      name: index,
+      alias,
+      from: since,
+      to,
+      policy: input.policy,
+    });
+    since = to;
+    status.results.seq = seq;
+    status.results.last = report;
+    if (!report.served) return { checks: seq, reason: report.reason };
+    if (report.status === 'alert') {
+      await notify({
+        type: 'alert',
+        seq,
+        index,
+        ...(report.version === undefined ? {} : { version: report.version }),
+        ...(report.reportId === undefined ? {} : { reportId: report.reportId }),
+        summary: report.reason,
+      });
+      if (input.rebuild === 'on-alert') {
+        stages.enter('requesting a rebuild');
+        status.results.rebuild = await requestIndexRebuild({
+          monitorId,
+          seq,
+          name: index,
+          version: report.version!,
+          reason: report.reason,
+        });
+      }
+    }
+    stages.enter('watching');
+    if (workflowInfo().continueAsNewSuggested) break;
+  }
+  if (stopped) return { checks: seq, reason: stopped };
+  return continueAsNew<typeof monitorIndex>({ ...input, state: { seq, since } });
+}
