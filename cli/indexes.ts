@@ -1,6 +1,14 @@
 // `cairn indexes …` and `cairn embeddings list`: vector index versions (lineage, gate), aliases, and search.
 import type { Command } from 'commander';
-import { listEmbeddingModels, listVectorIndexes, setVectorIndexAlias } from '../lib/embeddings/registry.js';
+import {
+  listEmbeddingModels,
+  listVectorIndexes,
+  resolveVectorIndex,
+  setVectorIndexAlias,
+} from '../lib/embeddings/registry.js';
+import { createRebuildSchedule } from '../lib/temporal/schedules.js';
+import { getRun } from '../lib/tracking/queries.js';
+import { asAdmin } from './schedule.js';
 import type { VectorIndexVersion } from '../lib/embeddings/registry.js';
 import { PROMPT_NAME } from '../lib/prompts/prompt.js';
 import { IndexSearch } from '../serving/indexes.js';
@@ -102,6 +110,41 @@ export function addIndexCommands(program: Command): void {
           `${workflowId}: watching ${name}@${o.alias}${o.checkNow ? ', checking now' : ''}: ${uiLink(config, workflowId)}`
         );
       });
+    });
+
+  indexes
+    .command('schedule')
+    .description(
+      'rebuild the index on a cron schedule with the pipeline and config of the version an alias serves (admin)'
+    )
+    .argument('<name>', 'index name')
+    .requiredOption('--cron <expression>', 'cron expression, e.g. "0 3 * * *"')
+    .option('--alias <alias>', 'the alias whose version is rebuilt', 'production')
+    .action(async (name: string, o: { cron: string; alias: string }) => {
+      const built = await withDb(async (db) => {
+        const served = await resolveVectorIndex(db, `${name}@${o.alias}`).catch((err: Error) => {
+          throw new UsageError(err.message);
+        });
+        const run = await getRun(db, served.runId);
+        if (!run) throw new UsageError(`the run that built ${name}@${served.version} is not recorded`);
+        return { pipeline: run.pipeline, config: run.config as Record<string, unknown> };
+      });
+      const id = `rebuild-${name}`;
+      await asAdmin(
+        'create',
+        id,
+        async (client, config) => {
+          await createRebuildSchedule(client, {
+            index: name,
+            ...built,
+            cron: o.cron,
+            taskQueue: config.temporal.taskQueue,
+          });
+          print(`schedule ${id}: rebuildIndex(${name}, pipeline ${built.pipeline}) on cron ${o.cron}`);
+          return id;
+        },
+        { index: name, cron: o.cron }
+      );
     });
 
   indexes

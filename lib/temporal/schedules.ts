@@ -1,5 +1,6 @@
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Client, ScheduleDescription } from '@temporalio/client';
+import type { RebuildIndexInput } from '../../workflows/rebuild-index.js';
 
 export const OVERLAP_POLICIES = {
   skip: ScheduleOverlapPolicy.SKIP,
@@ -80,6 +81,31 @@ export async function createMaterializeSchedule(
       taskQueue: o.taskQueue,
       workflowId: scheduleId,
       args: [{ view: o.view, ...(o.trainTaskQueue ? { trainTaskQueue: o.trainTaskQueue } : {}) }],
+    },
+    policies: { overlap: ScheduleOverlapPolicy.SKIP },
+    memo: { cron: o.cron },
+  });
+}
+
+/**
+ * Rebuilds an index on a cron schedule (`rebuildIndex`): its pipeline reads the corpus again, so a grown corpus gives
+ * a new version with its gate, and an unchanged one the same version from the step cache.
+ */
+export async function createRebuildSchedule(
+  client: Client,
+  o: { index: string; pipeline: string; config: Record<string, unknown>; cron: string; taskQueue: string }
+) {
+  const scheduleId = `rebuild-${o.index}`;
+  const args: [RebuildIndexInput] = [{ index: o.index, pipeline: o.pipeline, config: o.config, reason: 'schedule' }];
+  return client.schedule.create({
+    scheduleId,
+    spec: { cronExpressions: [o.cron] },
+    action: {
+      type: 'startWorkflow',
+      workflowType: 'rebuildIndex',
+      taskQueue: o.taskQueue,
+      workflowId: scheduleId,
+      args,
     },
     policies: { overlap: ScheduleOverlapPolicy.SKIP },
     memo: { cron: o.cron },

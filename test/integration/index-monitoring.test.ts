@@ -110,6 +110,21 @@ describe('monitoring a vector index in service (monitorIndex)', () => {
       const reports = await runEntry('cli/main.ts', ['indexes', 'reports', name]);
       expect(reports.stdout).toMatch(/2\s+\d+\s+alert\s+\S+\s+rebuild-/);
       await monitor.terminate('test over');
+
+      // Rebuilds on a schedule (a grown corpus makes a new version): the pipeline and config of the served version.
+      const admin = (await createToken(deps.db, 'index-admin', ['admin'])).token;
+      const scheduled = await runEntry('cli/main.ts', ['indexes', 'schedule', name, '--cron', '0 3 * * *'], {
+        CAIRN_TOKEN: admin,
+        CAIRN_TASK_QUEUE: taskQueue,
+      });
+      expect(scheduled.stdout).toContain(`schedule rebuild-${name}: rebuildIndex(${name}, pipeline wordnet-search)`);
+      const schedule = ctx.client.schedule.getHandle(`rebuild-${name}`);
+      const { action } = await schedule.describe();
+      expect(action).toMatchObject({
+        workflowType: 'rebuildIndex',
+        args: [{ index: name, pipeline: 'wordnet-search', reason: 'schedule', config: { index: name, limit: 2000 } }],
+      });
+      await schedule.delete();
     });
   }, 600_000);
 });
