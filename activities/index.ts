@@ -9,7 +9,7 @@ import { createNotifyActivities } from './notify.js';
 import { createPackageActivities } from './package.js';
 import { createPrepareActivities } from './prepare.js';
 import { createAliasReleaseActivities } from './alias-release.js';
-import { createIndexMonitorActivities } from './index-monitor.js';
+import { createAliasMonitorActivities } from './alias-monitor.js';
 import { createPromptActivities } from './prompts.js';
 import { createPruneActivities } from './prune-log.js';
 import { createRegisterActivities } from './register.js';
@@ -44,7 +44,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createFeatureActivities(deps),
     ...createPromptActivities(deps),
     ...createAliasReleaseActivities(deps),
-    ...createIndexMonitorActivities(deps),
+    ...createAliasMonitorActivities(deps),
     // The tabular recipe's built-in steps run the same stage code inside their step activity.
     ...createRunStepActivities(deps, { ...stages, snapshot: createSnapshotStage(deps) }),
   };

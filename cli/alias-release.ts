@@ -1,11 +1,14 @@
-// `cairn prompts|indexes release|rollback`: releases of prompt and index versions to an alias (releasePrompt,
-// releaseIndex), and rolling an alias back.
+// `cairn prompts|indexes release|rollback|monitor|reports`: releases of prompt and index versions to an alias
+// (releasePrompt, releaseIndex), rolling an alias back, and watching what it serves (monitorPrompt, monitorIndex).
 import type { Command } from 'commander';
 import { ALIASED, aliasState, setAlias } from '../lib/release/aliases.js';
 import { rollbackSignal } from '../workflows/messages.js';
+import { checkNowSignal } from '../workflows/monitor-model.js';
+import type { monitorIndex, monitorPrompt } from '../workflows/monitor-alias.js';
 import type { releaseIndex, releasePrompt } from '../workflows/release-alias.js';
 import { requireRole, requireToken } from './auth.js';
-import { print, UsageError, withClient, withDb } from './io.js';
+import { json, print, UsageError, when, withClient, withDb } from './io.js';
+import { formatTable } from './table.js';
 import { followRelease } from './release.js';
 import { uiLink } from './training.js';
 
@@ -100,6 +103,84 @@ export function addAliasReleaseCommands(group: Command, kind: 'prompt' | 'index'
         if (state.previous === null) throw new UsageError(`${name}@${o.alias} has no previous version to roll back to`);
         await setAlias(db, ALIASED[kind], name, o.alias, state.previous, principal, o.reason);
         print(`${name}@${o.alias} -> ${state.previous} (was ${state.version}), by ${principal}: ${o.reason}`);
+      });
+    });
+}
+
+/** Adds `monitor <name>` and `reports <name>` to `group` (`cairn prompts`, `cairn indexes`). */
+export function addAliasMonitorCommands(group: Command, kind: 'prompt' | 'index'): void {
+  const watched =
+    kind === 'index' ? 'query embedding drift, empty results, latency; an alert asks for a rebuild' : 'refused renders';
+  group
+    .command('monitor')
+    .description(`watch an alias: ${watched} (monitor${kind === 'index' ? 'Index' : 'Prompt'})`)
+    .argument('<name>', `${kind} name`)
+    .option('--alias <alias>', 'the alias', 'production')
+    .option('--interval <duration>', "how often to check, e.g. '15m'", '15m')
+    .option('--check-now', 'ask a running monitor to check now')
+    .action(async (name: string, o: { alias: string; interval: string; checkNow?: boolean }) => {
+      await withClient(async (client, config) => {
+        const workflowId = `monitor-${kind}-${name}-${o.alias}`;
+        const options = {
+          workflowId,
+          taskQueue: config.temporal.taskQueue,
+          workflowIdConflictPolicy: 'USE_EXISTING' as const,
+        };
+        const common = { alias: o.alias, interval: o.interval };
+        const handle =
+          kind === 'index'
+            ? await client.workflow.start<typeof monitorIndex>('monitorIndex', {
+                ...options,
+                args: [{ index: name, ...common }],
+              })
+            : await client.workflow.start<typeof monitorPrompt>('monitorPrompt', {
+                ...options,
+                args: [{ prompt: name, ...common }],
+              });
+        if (o.checkNow) await handle.signal(checkNowSignal);
+        print(
+          `${workflowId}: watching ${name}@${o.alias}${o.checkNow ? ', checking now' : ''}: ${uiLink(config, workflowId)}`
+        );
+      });
+    });
+
+  group
+    .command('reports')
+    .description(`a ${kind}'s monitoring reports, newest first`)
+    .argument('<name>', `${kind} name`)
+    .option('-n, --limit <n>', 'how many', '10')
+    .option('--json', 'print JSON')
+    .action(async (name: string, o: { limit: string; json?: boolean }) => {
+      await withDb(async (db) => {
+        const { rows } = await db.query<{
+          seq: number;
+          version: number;
+          status: string;
+          windowEnd: Date;
+          summary: string;
+          rebuildId: string | null;
+        }>(
+          `SELECT seq, version, status, window_end AS "windowEnd", report->>'summary' AS summary,
+             rebuild_id AS "rebuildId"
+           FROM cairn.alias_reports WHERE kind = $1 AND name = $2 ORDER BY window_end DESC, id DESC LIMIT $3`,
+          [kind, name, Number(o.limit)]
+        );
+        if (o.json) return json(rows);
+        if (!rows.length)
+          return print(`no reports for ${name} yet: cairn ${kind === 'index' ? 'indexes' : 'prompts'} monitor ${name}`);
+        print(
+          formatTable([
+            ['SEQ', 'VERSION', 'STATUS', 'WINDOW END', ...(kind === 'index' ? ['REBUILD'] : []), 'SUMMARY'],
+            ...rows.map((r) => [
+              String(r.seq),
+              String(r.version),
+              r.status,
+              when(r.windowEnd),
+              ...(kind === 'index' ? [r.rebuildId ?? '-'] : []),
+              r.summary,
+            ]),
+          ])
+        );
       });
     });
 }

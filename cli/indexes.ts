@@ -12,13 +12,10 @@ import { asAdmin } from './schedule.js';
 import type { VectorIndexVersion } from '../lib/embeddings/registry.js';
 import { PROMPT_NAME } from '../lib/prompts/prompt.js';
 import { IndexSearch } from '../serving/indexes.js';
-import { addAliasReleaseCommands } from './alias-release.js';
+import { addAliasMonitorCommands, addAliasReleaseCommands } from './alias-release.js';
 import { requireRole } from './auth.js';
-import { json, print, UsageError, when, withClient, withDb } from './io.js';
+import { json, print, UsageError, when, withDb } from './io.js';
 import { formatTable, short } from './table.js';
-import { uiLink } from './training.js';
-import { checkNowSignal } from '../workflows/monitor-model.js';
-import type { monitorIndex } from '../workflows/monitor-index.js';
 
 const metric = (v: VectorIndexVersion, name: string) => {
   const value = v.metrics[name];
@@ -88,29 +85,7 @@ export function addIndexCommands(program: Command): void {
     });
 
   addAliasReleaseCommands(indexes, 'index');
-
-  indexes
-    .command('monitor')
-    .description('watch an alias: query drift, empty results, latency; an alert asks for a rebuild (monitorIndex)')
-    .argument('<name>', 'index name')
-    .option('--alias <alias>', 'the alias', 'production')
-    .option('--interval <duration>', "how often to check, e.g. '15m'", '15m')
-    .option('--check-now', 'ask a running monitor to check now')
-    .action(async (name: string, o: { alias: string; interval: string; checkNow?: boolean }) => {
-      await withClient(async (client, config) => {
-        const workflowId = `monitor-index-${name}-${o.alias}`;
-        const handle = await client.workflow.start<typeof monitorIndex>('monitorIndex', {
-          workflowId,
-          taskQueue: config.temporal.taskQueue,
-          args: [{ index: name, alias: o.alias, interval: o.interval }],
-          workflowIdConflictPolicy: 'USE_EXISTING',
-        });
-        if (o.checkNow) await handle.signal(checkNowSignal);
-        print(
-          `${workflowId}: watching ${name}@${o.alias}${o.checkNow ? ', checking now' : ''}: ${uiLink(config, workflowId)}`
-        );
-      });
-    });
+  addAliasMonitorCommands(indexes, 'index');
 
   indexes
     .command('schedule')
@@ -145,45 +120,6 @@ export function addIndexCommands(program: Command): void {
         },
         { index: name, cron: o.cron }
       );
-    });
-
-  indexes
-    .command('reports')
-    .description("an index's monitoring reports, newest first")
-    .argument('<name>', 'index name')
-    .option('-n, --limit <n>', 'how many', '10')
-    .option('--json', 'print JSON')
-    .action(async (name: string, o: { limit: string; json?: boolean }) => {
-      await withDb(async (db) => {
-        const { rows } = await db.query<{
-          seq: number;
-          version: number;
-          status: string;
-          windowEnd: Date;
-          summary: string;
-          rebuildId: string | null;
-        }>(
-          `SELECT seq, version, status, window_end AS "windowEnd", report->>'summary' AS summary,
-             rebuild_id AS "rebuildId"
-           FROM cairn.index_reports WHERE name = $1 ORDER BY window_end DESC, id DESC LIMIT $2`,
-          [name, Number(o.limit)]
-        );
-        if (o.json) return json(rows);
-        if (!rows.length) return print(`no reports for ${name} yet: cairn indexes monitor ${name}`);
-        print(
-          formatTable([
-            ['SEQ', 'VERSION', 'STATUS', 'WINDOW END', 'REBUILD', 'SUMMARY'],
-            ...rows.map((r) => [
-              String(r.seq),
-              String(r.version),
-              r.status,
-              when(r.windowEnd),
-              r.rebuildId ?? '-',
-              r.summary,
-            ]),
-          ])
-        );
-      });
     });
 
   indexes

@@ -21,7 +21,7 @@ import { requirePrincipal, requireRole } from './auth.js';
 import { json, print, UsageError, when, withClient, withDb } from './io.js';
 import { cliProject } from './pipelines.js';
 import { formatTable, short } from './table.js';
-import { addAliasReleaseCommands } from './alias-release.js';
+import { addAliasMonitorCommands, addAliasReleaseCommands } from './alias-release.js';
 import { EXIT } from './training.js';
 import type { evaluatePrompt, EvaluatePromptResult } from '../workflows/evaluate-prompt.js';
 
@@ -93,7 +93,7 @@ function scorerOf(text: string): ScorerSpec {
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function addPromptCommands(program: Command): void {
-  const prompts = program.command('prompts').description('versioned prompts: create, list, show, diff, render, alias');
+  const prompts = program.command('prompts').description('versioned prompts: create, list, show, diff, render, evaluate, release, rollback, alias, monitor, reports');
 
   prompts
     .command('create')
@@ -331,6 +331,7 @@ export function addPromptCommands(program: Command): void {
     );
 
   addAliasReleaseCommands(prompts, 'prompt');
+  addAliasMonitorCommands(prompts, 'prompt');
 
   prompts
     .command('alias')

@@ -45,7 +45,9 @@ import {
 } from './predict.js';
 import type { PredictResponse, PredictState } from './predict.js';
 import { IndexSearch } from './indexes.js';
-import { IndexSearchLog } from '../lib/embeddings/monitor.js';
+import { BatchedInsert } from '../lib/db/batched-insert.js';
+import { insertSearches } from '../lib/embeddings/monitor.js';
+import { insertRenders } from '../lib/prompts/monitor.js';
 import { PromptRenderer } from './prompts.js';
 import { boundedError, HttpError, parseFeedbackBody } from './requests.js';
 
@@ -362,20 +364,21 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
     }
   );
 
-  // Any live token may ask; it is told about the models it may call.
-  const prompts = new PromptRenderer(db, durationMs(serving.reloadInterval), (prompt, version, outcome) =>
-    metrics.promptRenders.inc({ prompt, version: version === undefined ? '-' : String(version), outcome })
-  );
+  // Renders and searches are logged for the alias monitors (monitorPrompt, monitorIndex), off the request path.
+  const logError = (what: string) => (err: unknown) =>
+    log.warn({ err }, `${what} log write failed; its rows are kept for the next flush`);
+  const renderLog = new BatchedInsert(db, durationMs(serving.flushInterval), insertRenders, logError('prompt render'));
+  const searchLog = new BatchedInsert(db, durationMs(serving.flushInterval), insertSearches, logError('index search'));
+  const prompts = new PromptRenderer(db, durationMs(serving.reloadInterval), (prompt, version, outcome) => {
+    metrics.promptRenders.inc({ prompt, version: version === undefined ? '-' : String(version), outcome });
+    if (version !== undefined && outcome !== 'unknown') renderLog.record({ name: prompt, version, outcome });
+  });
   app.post<{ Params: { name: string } }>(
     '/v1/prompts/:name/render',
     { onRequest: authorize((request) => `render:${(request.params as { name: string }).name}`) },
     (request) => prompts.render(request.params.name, request.body, request.headers['x-cairn-key'])
   );
 
-  // Searches are logged for the index monitor (monitorIndex): outcome, latency, and a sample of query embeddings.
-  const searchLog = new IndexSearchLog(db, durationMs(serving.flushInterval), (err) =>
-    log.warn({ err }, 'index search log write failed; its rows are kept for the next flush')
-  );
   const indexes = new IndexSearch(db, deps.store, durationMs(serving.reloadInterval), (index, version, outcome, a) => {
     metrics.indexSearches.inc({ index, version: version === undefined ? '-' : String(version), outcome });
     if (!a || version === undefined || (outcome !== 'found' && outcome !== 'empty')) return;
@@ -454,7 +457,7 @@ export async function buildServer(deps: ServerDeps): Promise<Server> {
         await models.stop();
         await app.close();
         await features.close();
-        await searchLog.close();
+        await Promise.all([renderLog.close(), searchLog.close()]);
         try {
           await feed.close();
         } catch (err) {

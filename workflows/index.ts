@@ -12,5 +12,5 @@ export { notifyWebhooks } from './notify.js';
 export { materializeFeatures } from './materialize-features.js';
 export { evaluatePrompt } from './evaluate-prompt.js';
 export { releaseIndex, releasePrompt } from './release-alias.js';
-export { monitorIndex } from './monitor-index.js';
+export { monitorIndex, monitorPrompt } from './monitor-alias.js';
 export { rebuildIndex } from './rebuild-index.js';

@@ -2,7 +2,7 @@
 // embeddings); a check over a window gives the empty-result rate, latency p99 and the query embeddings' drift from
 // the corpus the served version was built from, each against a threshold.
 import type { ArtifactStore } from '../artifacts/index.js';
-import type { Pool, Queryable } from '../db/pool.js';
+import type { Queryable } from '../db/pool.js';
 import { embeddingDrift } from './drift.js';
 import type { EmbeddingBaseline, EmbeddingDrift } from './drift.js';
 import { resolveVectorIndex } from './registry.js';
@@ -17,64 +17,20 @@ export interface SearchRecord {
   embedding?: Float32Array;
 }
 
-/**
- * The search log of one server: searches are appended to a batch, written every `flushMs` in one INSERT, off the
- * request path. A failed write keeps the batch (up to `maxRows`) for the next flush.
- */
-export class IndexSearchLog {
-  private batch: SearchRecord[] = [];
-  private readonly timer: NodeJS.Timeout;
-  private flushing: Promise<void> | undefined;
-
-  constructor(
-    private readonly db: Pool,
-    flushMs: number,
-    private readonly onError: (err: unknown) => void,
-    private readonly maxRows = 10_000
-  ) {
-    this.timer = setInterval(() => void this.flush(), flushMs);
-    this.timer.unref();
-  }
-
-  record(r: SearchRecord): void {
-    if (this.batch.length < this.maxRows) this.batch.push(r);
-  }
-
-  async flush(): Promise<void> {
-    if (this.flushing || !this.batch.length) return this.flushing;
-    const rows = this.batch;
-    this.batch = [];
-    this.flushing = this.db
-      .query(
-        `INSERT INTO cairn.index_searches (name, version, outcome, seconds, embedding)
+/** The statement that writes a batch of searches (BatchedInsert). */
+export const insertSearches = (rows: SearchRecord[]) => ({
+  text: `INSERT INTO cairn.index_searches (name, version, outcome, seconds, embedding)
          SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::float8[], $5::bytea[])`,
-        [
-          rows.map((r) => r.name),
-          rows.map((r) => r.version),
-          rows.map((r) => r.outcome),
-          rows.map((r) => r.seconds),
-          rows.map((r) =>
-            r.embedding ? Buffer.from(r.embedding.buffer, r.embedding.byteOffset, r.embedding.byteLength) : null
-          ),
-        ]
-      )
-      .then(
-        () => undefined,
-        (err: unknown) => {
-          this.batch = [...rows, ...this.batch].slice(0, this.maxRows);
-          this.onError(err);
-        }
-      )
-      .finally(() => (this.flushing = undefined));
-    return this.flushing;
-  }
-
-  async close(): Promise<void> {
-    clearInterval(this.timer);
-    await this.flushing;
-    await this.flush();
-  }
-}
+  values: [
+    rows.map((r) => r.name),
+    rows.map((r) => r.version),
+    rows.map((r) => r.outcome),
+    rows.map((r) => r.seconds),
+    rows.map((r) =>
+      r.embedding ? Buffer.from(r.embedding.buffer, r.embedding.byteOffset, r.embedding.byteLength) : null
+    ),
+  ],
+});
 
 /** Thresholds of an index check. */
 export interface IndexPolicy {

@@ -5,7 +5,7 @@ import { setVectorIndexAlias } from '../../lib/embeddings/registry.js';
 import { loadProject } from '../../lib/pipeline/project.js';
 import type { Server } from '../../serving/server.js';
 import { checkNowSignal } from '../../workflows/monitor-model.js';
-import { monitorIndex } from '../../workflows/monitor-index.js';
+import { monitorIndex } from '../../workflows/monitor-alias.js';
 import type { rebuildIndex } from '../../workflows/rebuild-index.js';
 import { runPipeline } from '../../workflows/run-pipeline.js';
 import { readGlosses } from '../../examples/indexes/wordnet.js';
@@ -100,7 +100,7 @@ describe('monitoring a vector index in service (monitorIndex)', () => {
       expect(rebuilt.run.outputs).toMatchObject({ index: name, version });
 
       const { rows } = await deps.db.query<{ seq: number; status: string; rebuild_id: string | null }>(
-        'SELECT seq, status, rebuild_id FROM cairn.index_reports WHERE name = $1 ORDER BY seq',
+        'SELECT seq, status, rebuild_id FROM cairn.alias_reports WHERE name = $1 ORDER BY seq',
         [name]
       );
       expect(rows).toEqual([

@@ -4,14 +4,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAudit } from '../../lib/audit/log.js';
 import { createToken } from '../../lib/auth/tokens.js';
 import { checkPromptContent } from '../../lib/prompts/prompt.js';
-import { createPromptVersion, listPromptVersions, resolvePrompt } from '../../lib/prompts/registry.js';
+import { createPromptVersion, listPromptVersions, resolvePrompt, setPromptAlias } from '../../lib/prompts/registry.js';
 import type { Server } from '../../serving/server.js';
 import { ROOT, runEntry } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/serving.js';
-import { useServices } from '../helpers/temporal.js';
+import { useServices, withWorker } from '../helpers/temporal.js';
+import { checkNowSignal } from '../../workflows/monitor-model.js';
+import { monitorPrompt } from '../../workflows/monitor-alias.js';
 import { penguinIsland } from '../../examples/prompts/penguin-island.js';
 
-const { deps } = useServices();
+const ctx = useServices();
+const { deps } = ctx;
 const V1 = 'test/fixtures/prompts/answer-v1.json';
 const V2 = 'test/fixtures/prompts/answer-v2.json';
 const cairn = (...args: string[]) => runEntry('cli/main.ts', args);
@@ -145,7 +148,6 @@ describe('prompt registry', () => {
         text: 'You answer questions about penguins, in one sentence.\nAnswer in French.\nQuestion: Do penguins fly?',
       },
     });
-    const { setPromptAlias } = await import('../../lib/prompts/registry.js');
     await setPromptAlias(deps.db, name, 'production', 1, 'test');
     expect(await render(name, token, { variables })).toMatchObject({
       status: 200,
@@ -185,5 +187,55 @@ describe('prompt registry', () => {
       /cairn_serving_prompt_renders_total\{prompt="\(unknown\)",version="-",outcome="unknown"\} 1/
     );
     expect((await listPromptVersions(deps.db, name)).length).toBe(2);
+  });
+});
+
+describe('prompt monitoring (monitorPrompt)', () => {
+  it('reports the render error rate of the version an alias serves, and alerts when too many renders are refused', async () => {
+    const name = `watched-${randomUUID().slice(0, 8)}`;
+    const content = checkPromptContent(JSON.parse(readFileSync(V1, 'utf8')), V1);
+    await createPromptVersion(deps.db, name, content, { author: 'test', message: 'm' });
+    await setPromptAlias(deps.db, name, 'production', 1, 'test');
+    const token = (await createToken(deps.db, 'prompt-client', [`render:${name}`])).token;
+    const good = { variables: { question: 'Do penguins fly?', language: 'French' } };
+    const bad = { variables: { question: 'Do penguins fly?' } };
+    const renderAll = async (bodies: unknown[]) => {
+      for (const body of bodies) await render(name, token, body);
+    };
+    const logged = async () =>
+      (
+        await deps.db.query<{ n: number }>('SELECT count(*)::int AS n FROM cairn.prompt_renders WHERE name = $1', [
+          name,
+        ])
+      ).rows[0]!.n;
+    await withWorker(deps, async (taskQueue) => {
+      const monitor = await ctx.client.workflow.start(monitorPrompt, {
+        taskQueue,
+        workflowId: `monitor-prompt-${name}`,
+        args: [{ prompt: name, interval: '1h', policy: { minRenders: 20 } }],
+      });
+      const check = async (seq: number) => {
+        await monitor.signal(checkNowSignal);
+        await expect
+          .poll(async () => (await monitor.query<{ results: { seq?: number } }>('status')).results.seq, {
+            timeout: 30_000,
+          })
+          .toBe(seq);
+        return (await monitor.query<{ results: { last: { status: string; reason: string } } }>('status')).results.last;
+      };
+      await renderAll(Array.from({ length: 24 }, () => good));
+      await expect.poll(logged, { timeout: 15_000 }).toBe(24);
+      expect(await check(1)).toMatchObject({ status: 'ok', reason: `${name}@1: 24 renders, nothing out of bounds` });
+
+      await renderAll([...Array.from({ length: 16 }, () => good), ...Array.from({ length: 8 }, () => bad)]);
+      await expect.poll(logged, { timeout: 15_000 }).toBe(48);
+      expect(await check(2)).toMatchObject({
+        status: 'alert',
+        reason: `${name}@1: renders refused (variables that do not fit) 33.3% > 5%`,
+      });
+      const reports = await cairn('prompts', 'reports', name);
+      expect(reports.stdout).toMatch(/2\s+1\s+alert\s+\S+\s+watched-\S+@1: renders refused/);
+      await monitor.terminate('test over');
+    });
   });
 });

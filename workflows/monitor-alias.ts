@@ -1,7 +1,7 @@
 import { condition, continueAsNew, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Activities } from '../activities/index.js';
-import type { IndexCheckSummary } from '../activities/index-monitor.js';
+import type { AliasCheckInput, AliasCheckSummary } from '../activities/alias-monitor.js';
 import { parseInput } from './input.js';
 import { statusQuery } from './messages.js';
 import type { WorkflowStatus } from './messages.js';
@@ -10,12 +10,21 @@ import { notify } from './notify.js';
 import { boundedRetry } from './retry.js';
 import { StageTracker } from './stages.js';
 
-export const monitorIndexInput = z.strictObject({
-  index: z.string().regex(/^[a-z][a-z0-9-]*$/, 'expected an index name'),
+const NAME = /^[a-z][a-z0-9-]*$/;
+
+/** What both monitors take beside the name of what they watch. */
+const monitorFields = {
   alias: z.string().min(1).default('production'),
   interval: z
     .union([z.number().int().positive(), z.string().regex(/^\d+(ms|s|m|h|d)$/, "expected a duration like '1h'")])
     .default('15m'),
+  checksPerRun: z.number().int().min(1).default(100),
+  state: z.strictObject({ seq: z.number().int().min(0), since: z.string() }).optional(),
+};
+
+export const monitorIndexInput = z.strictObject({
+  index: z.string().regex(NAME, 'expected an index name'),
+  ...monitorFields,
   /** Thresholds over the defaults (lib/embeddings/monitor.ts DEFAULT_INDEX_POLICY). */
   policy: z
     .strictObject({
@@ -28,12 +37,23 @@ export const monitorIndexInput = z.strictObject({
     .default({}),
   /** `on-alert`: an alert asks for a rebuild of the index (rebuildIndex). @default 'on-alert' */
   rebuild: z.enum(['on-alert', 'never']).default('on-alert'),
-  checksPerRun: z.number().int().min(1).default(100),
-  state: z.strictObject({ seq: z.number().int().min(0), since: z.string() }).optional(),
 });
 export type MonitorIndexInput = z.input<typeof monitorIndexInput>;
 
-const { indexMonitorCheck, requestIndexRebuild, authorizeRelease } = proxyActivities<Activities>({
+export const monitorPromptInput = z.strictObject({
+  prompt: z.string().regex(NAME, 'expected a prompt name'),
+  ...monitorFields,
+  /** Thresholds over the defaults (lib/prompts/monitor.ts DEFAULT_PROMPT_POLICY). */
+  policy: z
+    .strictObject({
+      minRenders: z.number().int().positive().optional(),
+      maxRefusedRate: z.number().min(0).max(1).optional(),
+    })
+    .default({}),
+});
+export type MonitorPromptInput = z.input<typeof monitorPromptInput>;
+
+const { aliasMonitorCheck, requestIndexRebuild, authorizeRelease } = proxyActivities<Activities>({
   startToCloseTimeout: '5m',
   retry: boundedRetry({ maximumAttempts: 10 }),
 });
@@ -44,8 +64,35 @@ const { indexMonitorCheck, requestIndexRebuild, authorizeRelease } = proxyActivi
  * the webhooks and asks for a rebuild. Ends when the alias serves nothing or on a `stop` signal (release:<index>).
  */
 export async function monitorIndex(raw: MonitorIndexInput): Promise<{ checks: number; reason: string }> {
-  const input = parseInput('monitorIndex', monitorIndexInput, raw);
-  const { index, alias } = input;
+  const { index, ...input } = parseInput('monitorIndex', monitorIndexInput, raw);
+  return watchAlias('index', index, input, input.rebuild === 'on-alert', (state) =>
+    continueAsNew<typeof monitorIndex>({ ...raw, state })
+  );
+}
+
+/**
+ * Watches a prompt alias the same way: the share of renders refused because their variables did not fit (the render
+ * error rate), as reports; an alert notifies the webhooks. Stopped by a `stop` signal (release:<prompt>).
+ */
+export async function monitorPrompt(raw: MonitorPromptInput): Promise<{ checks: number; reason: string }> {
+  const { prompt, ...input } = parseInput('monitorPrompt', monitorPromptInput, raw);
+  return watchAlias('prompt', prompt, input, false, (state) => continueAsNew<typeof monitorPrompt>({ ...raw, state }));
+}
+
+async function watchAlias(
+  kind: AliasCheckInput['kind'],
+  name: string,
+  input: {
+    alias: string;
+    interval: number | string;
+    checksPerRun: number;
+    state?: { seq: number; since: string };
+    policy: Record<string, number | undefined>;
+  },
+  rebuild: boolean,
+  continued: (state: { seq: number; since: string }) => Promise<never>
+): Promise<{ checks: number; reason: string }> {
+  const { alias } = input;
   const info = workflowInfo();
   // Reports are keyed by (monitor, seq): the run id keeps a monitor started again under the same id apart.
   const monitorId = `${info.workflowId}@${info.runId}`;
@@ -57,7 +104,7 @@ export async function monitorIndex(raw: MonitorIndexInput): Promise<{ checks: nu
     const auth = await authorizeRelease({
       subject: monitorId,
       token: typeof payload.token === 'string' ? payload.token : undefined,
-      role: `release:${index}`,
+      role: `release:${name}`,
       action: 'monitor.stop',
       audit: 'always',
     }).catch((err: unknown) => ({ principal: undefined, refusal: `the token could not be checked: ${String(err)}` }));
@@ -79,14 +126,18 @@ export async function monitorIndex(raw: MonitorIndexInput): Promise<{ checks: nu
     checkNow = false;
     const to = new Date().toISOString();
     seq += 1;
-    const report: IndexCheckSummary = await indexMonitorCheck({
+    const report: AliasCheckSummary = await aliasMonitorCheck({
+      kind,
       monitorId,
       seq,
-      name: index,
+      name,
       alias,
       from: since,
       to,
-      policy: input.policy,
+      policy: Object.fromEntries(Object.entries(input.policy).filter(([, v]) => v !== undefined)) as Record<
+        string,
+        number
+      >,
     });
     since = to;
     status.results.seq = seq;
@@ -96,17 +147,17 @@ export async function monitorIndex(raw: MonitorIndexInput): Promise<{ checks: nu
       await notify({
         type: 'alert',
         seq,
-        index,
+        [kind]: name,
         ...(report.version === undefined ? {} : { version: report.version }),
         ...(report.reportId === undefined ? {} : { reportId: report.reportId }),
         summary: report.reason,
       });
-      if (input.rebuild === 'on-alert') {
+      if (rebuild) {
         stages.enter('requesting a rebuild');
         status.results.rebuild = await requestIndexRebuild({
           monitorId,
           seq,
-          name: index,
+          name,
           version: report.version!,
           reason: report.reason,
         });
@@ -116,5 +167,5 @@ export async function monitorIndex(raw: MonitorIndexInput): Promise<{ checks: nu
     if (workflowInfo().continueAsNewSuggested) break;
   }
   if (stopped) return { checks: seq, reason: stopped };
-  return continueAsNew<typeof monitorIndex>({ ...input, state: { seq, since } });
+  return continued({ seq, since });
 }

@@ -11,11 +11,22 @@ CREATE TABLE cairn.index_searches (
 );
 CREATE INDEX index_searches_window ON cairn.index_searches (name, at);
 
--- Checks of an index alias (monitorIndex workflows): one per monitor execution and sequence number.
-CREATE TABLE cairn.index_reports (
+-- Every render the online server answers for a registered prompt: rendered, or refused (variables that do not fit).
+CREATE TABLE cairn.prompt_renders (
+  id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  name     text NOT NULL,
+  version  integer NOT NULL,
+  outcome  text NOT NULL CHECK (outcome IN ('rendered', 'refused')),
+  at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX prompt_renders_window ON cairn.prompt_renders (name, at);
+
+-- Checks of an index or prompt alias (monitorIndex, monitorPrompt): one per monitor execution and sequence number.
+CREATE TABLE cairn.alias_reports (
   id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   monitor_id    text NOT NULL,
   seq           integer NOT NULL,
+  kind          text NOT NULL CHECK (kind IN ('index', 'prompt')),
   name          text NOT NULL,
   alias         text NOT NULL,
   version       integer,
@@ -24,12 +35,14 @@ CREATE TABLE cairn.index_reports (
   status        text NOT NULL CHECK (status IN ('ok', 'alert', 'no-traffic')),
   breaches      jsonb NOT NULL,
   report        jsonb NOT NULL,
+  -- The rebuild an alert asked for (indexes).
   rebuild_id    text,
   created_at    timestamptz NOT NULL DEFAULT now(),
   UNIQUE (monitor_id, seq)
 );
-CREATE INDEX index_reports_name ON cairn.index_reports (name, window_end DESC);
+CREATE INDEX alias_reports_name ON cairn.alias_reports (kind, name, window_end DESC);
 
 -- Down Migration
-DROP TABLE cairn.index_reports;
+DROP TABLE cairn.alias_reports;
+DROP TABLE cairn.prompt_renders;
 DROP TABLE cairn.index_searches;

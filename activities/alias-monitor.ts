@@ -1,42 +1,49 @@
 import { Context } from '@temporalio/activity';
 import { DEFAULT_INDEX_POLICY, checkIndex } from '../lib/embeddings/monitor.js';
-import type { IndexPolicy, IndexReport } from '../lib/embeddings/monitor.js';
 import { resolveVectorIndex } from '../lib/embeddings/registry.js';
-import { aliasState, INDEX_ALIASES } from '../lib/release/aliases.js';
+import { checkPrompt, DEFAULT_PROMPT_POLICY } from '../lib/prompts/monitor.js';
+import { ALIASED, aliasState } from '../lib/release/aliases.js';
 import { getRun } from '../lib/tracking/queries.js';
 import { retrainRequestSignal } from '../workflows/messages.js';
 import type { RebuildIndexInput } from '../workflows/rebuild-index.js';
 import type { ActivityDeps } from './deps.js';
 
-export interface IndexCheckInput {
+export interface AliasCheckInput {
+  kind: 'index' | 'prompt';
   monitorId: string;
   seq: number;
   name: string;
   alias: string;
   from: string;
   to: string;
-  policy?: Partial<IndexPolicy>;
+  /** Thresholds over the kind's defaults (IndexPolicy, PromptPolicy). */
+  policy?: Record<string, number>;
 }
 
-export interface IndexCheckSummary {
+export interface AliasCheckSummary {
   reportId?: number;
   /** The alias still points at a version. */
   served: boolean;
   version?: number;
-  status: IndexReport['status'];
+  status: 'ok' | 'alert' | 'no-traffic';
   reason: string;
 }
 
-export function createIndexMonitorActivities(deps: ActivityDeps) {
+export function createAliasMonitorActivities(deps: ActivityDeps) {
   const { db, store } = deps;
   return {
     /**
-     * Checks the searches of the version the alias serves in the window and stores the report, once per monitor
-     * execution and check number (a retried activity finds the report it wrote).
+     * Checks what the version an alias serves did in the window (an index's searches, a prompt's renders) and stores
+     * the report, once per monitor execution and check number (a retried activity finds the report it wrote).
      */
-    async indexMonitorCheck(c: IndexCheckInput): Promise<IndexCheckSummary> {
-      const existing = await db.query<{ id: number; status: IndexReport['status']; version: number; reason: string }>(
-        `SELECT id, status, version, report->>'summary' AS reason FROM cairn.index_reports
+    async aliasMonitorCheck(c: AliasCheckInput): Promise<AliasCheckSummary> {
+      const existing = await db.query<{
+        id: number;
+        status: AliasCheckSummary['status'];
+        version: number;
+        reason: string;
+      }>(
+        `SELECT id, status, version, report->>'summary' AS reason FROM cairn.alias_reports
          WHERE monitor_id = $1 AND seq = $2`,
         [c.monitorId, c.seq]
       );
@@ -44,19 +51,26 @@ export function createIndexMonitorActivities(deps: ActivityDeps) {
         const r = existing.rows[0];
         return { reportId: r.id, served: true, version: r.version, status: r.status, reason: r.reason };
       }
-      const state = await aliasState(db, INDEX_ALIASES, c.name, c.alias);
+      const state = await aliasState(db, ALIASED[c.kind], c.name, c.alias);
       if (!state) return { served: false, status: 'no-traffic', reason: `${c.name}@${c.alias} serves nothing` };
-      const report = await checkIndex(db, store, c.name, state.version, c, { ...DEFAULT_INDEX_POLICY, ...c.policy });
-      const summary =
+      const window = { from: c.from, to: c.to };
+      const report =
+        c.kind === 'index'
+          ? await checkIndex(db, store, c.name, state.version, window, { ...DEFAULT_INDEX_POLICY, ...c.policy })
+          : await checkPrompt(db, c.name, state.version, window, { ...DEFAULT_PROMPT_POLICY, ...c.policy });
+      const traffic = 'searches' in report ? `${report.searches} searches` : `${report.renders} renders`;
+      const least = 'searches' in report ? report.policy.minSearches : report.policy.minRenders;
+      const summary = `${c.name}@${state.version}: ${
         report.status === 'alert'
-          ? `${c.name}@${state.version}: ${report.breaches.join('; ')}`
+          ? report.breaches.join('; ')
           : report.status === 'ok'
-            ? `${c.name}@${state.version}: ${report.searches} searches, nothing out of bounds`
-            : `${c.name}@${state.version}: ${report.searches} searches, fewer than ${report.policy.minSearches}`;
+            ? `${traffic}, nothing out of bounds`
+            : `${traffic}, fewer than ${least}`
+      }`;
       const { rows } = await db.query<{ id: number }>(
-        `INSERT INTO cairn.index_reports (monitor_id, seq, name, alias, version, window_start, window_end, status,
-           breaches, report)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        `INSERT INTO cairn.alias_reports (monitor_id, seq, kind, name, alias, version, window_start, window_end,
+           status, breaches, report)
+         VALUES ($1, $2, $11, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (monitor_id, seq) DO UPDATE SET monitor_id = EXCLUDED.monitor_id RETURNING id`,
         [
           c.monitorId,
@@ -69,6 +83,7 @@ export function createIndexMonitorActivities(deps: ActivityDeps) {
           report.status,
           JSON.stringify(report.breaches),
           JSON.stringify({ ...report, summary }),
+          c.kind,
         ]
       );
       return { reportId: rows[0]!.id, served: true, version: state.version, status: report.status, reason: summary };
@@ -95,7 +110,7 @@ export function createIndexMonitorActivities(deps: ActivityDeps) {
         signal: retrainRequestSignal,
         signalArgs: [{ reason: r.reason }],
       });
-      await db.query('UPDATE cairn.index_reports SET rebuild_id = $3 WHERE monitor_id = $1 AND seq = $2', [
+      await db.query('UPDATE cairn.alias_reports SET rebuild_id = $3 WHERE monitor_id = $1 AND seq = $2', [
         r.monitorId,
         r.seq,
         workflowId,
