@@ -12,6 +12,7 @@ import { IndexSearcher } from '../lib/embeddings/vector-index.js';
 import type { VectorIndexManifest } from '../lib/embeddings/vector-index.js';
 import { stepStore } from '../lib/pipeline/invoke.js';
 import { stickyPoint } from './model-set.js';
+import { Lookups } from './lookups.js';
 import { HttpError, problemsOf } from './requests.js';
 
 const searchBodySchema = z.strictObject({
@@ -64,16 +65,17 @@ const columnStrings = (table: Table, name: string): string[] => {
  * texts, its embedding model); aliases are resolved again after `aliasTtlMs`, so a moved alias serves its new version.
  */
 export class IndexSearch {
-  private readonly aliases = new Map<string, { at: number; route: Promise<IndexRoute> }>();
+  private readonly aliases: Lookups<IndexRoute>;
   /** Versions asked for by number, kept: a version never changes. */
-  private readonly versions = new Map<string, Promise<VectorIndexVersion>>();
-  private readonly loaded = new Map<string, Promise<LoadedIndex>>();
-  private readonly embedders = new Map<string, Promise<TextEmbedder>>();
+  private readonly versions = new Lookups<VectorIndexVersion>(Infinity);
+  /** Loaded versions (file, corpus, model) and embedding models, kept: neither changes. */
+  private readonly loaded = new Lookups<LoadedIndex>(Infinity, 100);
+  private readonly embedders = new Lookups<TextEmbedder>(Infinity, 100);
 
   constructor(
     private readonly db: Queryable,
     private readonly store: ArtifactStore,
-    private readonly aliasTtlMs: number,
+    aliasTtlMs: number,
     /** Told of every search: the version (none for an unknown index), the outcome, its seconds and the query's vector. */
     private readonly counted: (
       index: string,
@@ -81,7 +83,9 @@ export class IndexSearch {
       outcome: SearchOutcome,
       answered?: { seconds: number; embedding: Float32Array }
     ) => void = () => undefined
-  ) {}
+  ) {
+    this.aliases = new Lookups<IndexRoute>(aliasTtlMs);
+  }
 
   async search(name: string, body: unknown, headerKey?: string | string[]): Promise<SearchAnswer> {
     const parsed = searchBodySchema.safeParse(body);
@@ -141,66 +145,32 @@ export class IndexSearch {
 
   private byVersion(name: string, number: number): Promise<VectorIndexVersion> {
     const key = `${name}@${number}`;
-    let version = this.versions.get(key);
-    if (!version) {
-      version = resolveVectorIndex(this.db, key);
-      // A failed lookup is not kept: the version may be registered by the next request.
-      version.catch(() => this.versions.delete(key));
-      if (this.versions.size > 10_000) this.versions.clear();
-      this.versions.set(key, version);
-    }
-    return version;
+    return this.versions.get(key, () => resolveVectorIndex(this.db, key));
   }
 
-  /** An alias's route, kept for `aliasTtlMs`. */
   private byAlias(name: string, alias: string): Promise<IndexRoute> {
-    const key = `${name}@${alias}`;
-    const now = Date.now();
-    const cached = this.aliases.get(key);
-    if (cached && now - cached.at < this.aliasTtlMs) return cached.route;
-    const route = resolveIndexRoute(this.db, name, alias);
-    // A failed lookup is not kept: the next request asks again.
-    route.catch(() => this.aliases.delete(key));
-    if (this.aliases.size > 10_000) this.aliases.clear();
-    this.aliases.set(key, { at: now, route });
-    return route;
+    return this.aliases.get(`${name}@${alias}`, () => resolveIndexRoute(this.db, name, alias));
   }
 
   private load(version: VectorIndexVersion): Promise<LoadedIndex> {
-    const key = `${version.name}@${version.version}`;
-    let loading = this.loaded.get(key);
-    if (!loading) {
-      loading = (async () => {
-        const manifest = await this.store.getJson<VectorIndexManifest>(version.manifest);
-        const [searcher, embedder, corpus] = await Promise.all([
-          this.store
-            .getBytes(manifest.index.digest)
-            .then((bytes) => IndexSearcher.load(bytes, manifest.dimensions, manifest.params)),
-          this.embedder(manifest.embeddingModel.manifest.digest),
-          stepStore(this.store).getTable(manifest.corpus.table),
-        ]);
-        return {
-          version,
-          manifest,
-          searcher,
-          embedder,
-          ids: columnStrings(corpus, manifest.corpus.id),
-          texts: columnStrings(corpus, manifest.corpus.text),
-        };
-      })();
-      loading.catch(() => this.loaded.delete(key));
-      this.loaded.set(key, loading);
-    }
-    return loading;
-  }
-
-  private embedder(manifest: string): Promise<TextEmbedder> {
-    let embedder = this.embedders.get(manifest);
-    if (!embedder) {
-      embedder = loadEmbedder(this.store, manifest).then((e) => e.embedder);
-      embedder.catch(() => this.embedders.delete(manifest));
-      this.embedders.set(manifest, embedder);
-    }
-    return embedder;
+    return this.loaded.get(`${version.name}@${version.version}`, async () => {
+      const manifest = await this.store.getJson<VectorIndexManifest>(version.manifest);
+      const model = manifest.embeddingModel.manifest.digest;
+      const [searcher, embedder, corpus] = await Promise.all([
+        this.store
+          .getBytes(manifest.index.digest)
+          .then((bytes) => IndexSearcher.load(bytes, manifest.dimensions, manifest.params)),
+        this.embedders.get(model, () => loadEmbedder(this.store, model).then((e) => e.embedder)),
+        stepStore(this.store).getTable(manifest.corpus.table),
+      ]);
+      return {
+        version,
+        manifest,
+        searcher,
+        embedder,
+        ids: columnStrings(corpus, manifest.corpus.id),
+        texts: columnStrings(corpus, manifest.corpus.text),
+      };
+    });
   }
 }

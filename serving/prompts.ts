@@ -5,6 +5,7 @@ import { PromptVariablesError, renderPrompt } from '../lib/prompts/prompt.js';
 import { resolvePrompt, resolvePromptRoute, UnknownPromptError } from '../lib/prompts/registry.js';
 import type { PromptRoute, PromptVersion } from '../lib/prompts/registry.js';
 import { stickyPoint } from './model-set.js';
+import { Lookups } from './lookups.js';
 import { HttpError, problemsOf } from './requests.js';
 
 const renderBodySchema = z.strictObject({
@@ -37,20 +38,22 @@ export interface RenderAnswer {
  * version.
  */
 export class PromptRenderer {
-  private readonly aliases = new Map<string, { at: number; route: Promise<PromptRoute> }>();
+  private readonly aliases: Lookups<PromptRoute>;
   /** Versions asked for by number, kept: a version never changes. */
-  private readonly versions = new Map<string, Promise<PromptVersion>>();
+  private readonly versions = new Lookups<PromptVersion>(Infinity);
 
   constructor(
     private readonly db: Queryable,
-    private readonly aliasTtlMs: number,
+    aliasTtlMs: number,
     /** Told of every render: the version (none for an unknown prompt) and whether it rendered. */
     private readonly counted: (
       prompt: string,
       version: number | undefined,
       outcome: 'rendered' | 'refused' | 'unknown'
     ) => void = () => undefined
-  ) {}
+  ) {
+    this.aliases = new Lookups<PromptRoute>(aliasTtlMs);
+  }
 
   async render(name: string, body: unknown, headerKey?: string | string[]): Promise<RenderAnswer> {
     const parsed = renderBodySchema.safeParse(body);
@@ -113,28 +116,10 @@ export class PromptRenderer {
   }
 
   private byVersion(prompt: string, number: number): Promise<PromptVersion> {
-    const key = `${prompt}@${number}`;
-    let version = this.versions.get(key);
-    if (!version) {
-      version = resolvePrompt(this.db, { prompt, version: number });
-      // A failed lookup is not kept: the version may be registered by the next request.
-      version.catch(() => this.versions.delete(key));
-      if (this.versions.size > 10_000) this.versions.clear();
-      this.versions.set(key, version);
-    }
-    return version;
+    return this.versions.get(`${prompt}@${number}`, () => resolvePrompt(this.db, { prompt, version: number }));
   }
 
   private byAlias(prompt: string, alias: string): Promise<PromptRoute> {
-    const key = `${prompt}@${alias}`;
-    const now = Date.now();
-    const cached = this.aliases.get(key);
-    if (cached && now - cached.at < this.aliasTtlMs) return cached.route;
-    const route = resolvePromptRoute(this.db, prompt, alias);
-    // A failed lookup is not kept: the next request asks again.
-    route.catch(() => this.aliases.delete(key));
-    if (this.aliases.size > 10_000) this.aliases.clear();
-    this.aliases.set(key, { at: now, route });
-    return route;
+    return this.aliases.get(`${prompt}@${alias}`, () => resolvePromptRoute(this.db, prompt, alias));
   }
 }

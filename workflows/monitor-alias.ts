@@ -1,11 +1,11 @@
-import { condition, continueAsNew, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Activities } from '../activities/index.js';
 import type { AliasCheckInput, AliasCheckSummary } from '../activities/alias-monitor.js';
 import { parseInput } from './input.js';
 import { statusQuery } from './messages.js';
 import type { WorkflowStatus } from './messages.js';
-import { checkNowSignal, stopMonitorSignal } from './monitor-model.js';
+import { authorizedStop, checkNowSignal, stopMonitorSignal } from './monitor-model.js';
 import { notify } from './notify.js';
 import { boundedRetry } from './retry.js';
 import { StageTracker } from './stages.js';
@@ -53,7 +53,7 @@ export const monitorPromptInput = z.strictObject({
 });
 export type MonitorPromptInput = z.input<typeof monitorPromptInput>;
 
-const { aliasMonitorCheck, requestIndexRebuild, authorizeRelease } = proxyActivities<Activities>({
+const { aliasMonitorCheck, requestIndexRebuild } = proxyActivities<Activities>({
   startToCloseTimeout: '5m',
   retry: boundedRetry({ maximumAttempts: 10 }),
 });
@@ -101,19 +101,8 @@ async function watchAlias(
   setHandler(statusQuery, () => status);
   let stopped: string | undefined;
   setHandler(stopMonitorSignal, async (payload) => {
-    const auth = await authorizeRelease({
-      subject: monitorId,
-      token: typeof payload.token === 'string' ? payload.token : undefined,
-      role: `release:${name}`,
-      action: 'monitor.stop',
-      audit: 'always',
-    }).catch((err: unknown) => ({ principal: undefined, refusal: `the token could not be checked: ${String(err)}` }));
-    if (auth.refusal === undefined)
-      stopped = `stopped by ${auth.principal}${payload.reason ? `: ${payload.reason}` : ''}`;
-    else {
-      log.warn('stop refused', { refusal: auth.refusal });
-      status.results.refusedStop = auth.refusal;
-    }
+    const reason = await authorizedStop(monitorId, `release:${name}`, payload, status);
+    if (reason) stopped = reason;
   });
   let checkNow = false;
   setHandler(checkNowSignal, () => void (checkNow = true));

@@ -70,19 +70,8 @@ export async function monitorModel(raw: MonitorModelInput): Promise<{ checks: nu
       return;
     }
     // Stopping the watch on a deployment is the release owner's call: a token holding release:<model>, audited.
-    const auth = await authorizeRelease({
-      subject: monitorId,
-      token: typeof payload.token === 'string' ? payload.token : undefined,
-      role: `release:${model}`,
-      action: 'monitor.stop',
-      audit: 'always',
-    }).catch((err: unknown) => ({ principal: undefined, refusal: `the token could not be checked: ${String(err)}` }));
-    if (auth.refusal === undefined)
-      stopped = `stopped by ${auth.principal}${payload.reason ? `: ${payload.reason}` : ''}`;
-    else {
-      log.warn('stop refused', { refusal: auth.refusal });
-      status.results.refusedStop = auth.refusal;
-    }
+    const reason = await authorizedStop(monitorId, `release:${model}`, payload, status);
+    if (reason) stopped = reason;
   });
   let checkNow = false;
   setHandler(checkNowSignal, () => void (checkNow = true));
@@ -147,6 +136,29 @@ export async function monitorModel(raw: MonitorModelInput): Promise<{ checks: nu
   }
   if (stopped) return { checks: seq, reason: stopped };
   return continueAsNew<typeof monitorModel>({ ...input, state: { seq, since } });
+}
+
+/**
+ * What a `stop` signal asks, if its token holds `role` (checked and audited by an activity): the reason the monitor
+ * stops. A refused stop is logged and shown in the status, and the monitor goes on (undefined).
+ */
+export async function authorizedStop(
+  monitorId: string,
+  role: `release:${string}`,
+  payload: { token: string; reason?: string },
+  status: WorkflowStatus
+): Promise<string | undefined> {
+  const auth = await authorizeRelease({
+    subject: monitorId,
+    token: typeof payload.token === 'string' ? payload.token : undefined,
+    role,
+    action: 'monitor.stop',
+    audit: 'always',
+  }).catch((err: unknown) => ({ principal: undefined, refusal: `the token could not be checked: ${String(err)}` }));
+  if (auth.refusal === undefined) return `stopped by ${auth.principal}${payload.reason ? `: ${payload.reason}` : ''}`;
+  log.warn('stop refused', { refusal: auth.refusal });
+  status.results.refusedStop = auth.refusal;
+  return undefined;
 }
 
 /** An activity that failed on its retries running out (or its timeout), not on an error a retry cannot fix. */
