@@ -11,8 +11,7 @@ import type { IndexRoute, VectorIndexVersion } from '../lib/embeddings/registry.
 import { IndexSearcher } from '../lib/embeddings/vector-index.js';
 import type { VectorIndexManifest } from '../lib/embeddings/vector-index.js';
 import { stepStore } from '../lib/pipeline/invoke.js';
-import { stickyPoint } from './model-set.js';
-import { Lookups } from './lookups.js';
+import { chooseVersion, Lookups, versionChoice } from './versions.js';
 import { HttpError, problemsOf } from './requests.js';
 
 const searchBodySchema = z.strictObject({
@@ -20,14 +19,7 @@ const searchBodySchema = z.strictObject({
   k: z.number().int().min(1).max(100).default(10),
   /** Neighbours further than this cosine distance are left out; none left is an empty result. @default 2 (all) */
   maxDistance: z.number().min(0).max(2).default(2),
-  /** Which version: an alias (default `production`) or a version number. */
-  alias: z
-    .string()
-    .regex(/^[a-z][a-z0-9-]*$/)
-    .optional(),
-  version: z.number().int().positive().optional(),
-  /** Routes every search with the same key to the same version while the alias has a canary. */
-  key: z.string().min(1).max(256).optional(),
+  ...versionChoice,
 });
 
 export interface SearchAnswer {
@@ -95,24 +87,18 @@ export class IndexSearch {
         problems: problemsOf(parsed.error),
       });
     }
-    const { query, k, maxDistance, alias: asked, version: number } = parsed.data;
-    if (asked !== undefined && number !== undefined)
-      throw new HttpError(400, 'send either "alias" or "version", not both', {
-        problems: [{ field: 'version', message: 'not allowed beside alias' }],
-      });
-    const alias = number === undefined ? (asked ?? 'production') : undefined;
-    const key = parsed.data.key ?? (typeof headerKey === 'string' ? headerKey : undefined);
+    const { query, k, maxDistance } = parsed.data;
     let index: LoadedIndex;
+    let alias: string | undefined;
     let served: SearchAnswer['served'];
     try {
       let version: VectorIndexVersion;
-      if (alias === undefined) version = await this.byVersion(name, number!);
-      else {
-        const route = await this.byAlias(name, alias);
-        const canary = route.canary && (key === undefined ? Math.random() : stickyPoint(key)) < route.weight;
-        version = canary ? route.canary! : route.stable;
-        if (route.canary) served = canary ? 'canary' : 'stable';
-      }
+      ({ version, alias, served } = await chooseVersion(
+        parsed.data,
+        headerKey,
+        (number) => this.byVersion(name, number),
+        (asked) => this.byAlias(name, asked)
+      ));
       index = await this.load(version);
     } catch (err) {
       if (err instanceof VectorIndexError) {

@@ -4,20 +4,12 @@ import type { Queryable } from '../lib/db/pool.js';
 import { PromptVariablesError, renderPrompt } from '../lib/prompts/prompt.js';
 import { resolvePrompt, resolvePromptRoute, UnknownPromptError } from '../lib/prompts/registry.js';
 import type { PromptRoute, PromptVersion } from '../lib/prompts/registry.js';
-import { stickyPoint } from './model-set.js';
-import { Lookups } from './lookups.js';
+import { chooseVersion, Lookups, versionChoice } from './versions.js';
 import { HttpError, problemsOf } from './requests.js';
 
 const renderBodySchema = z.strictObject({
   variables: z.record(z.string(), z.unknown()),
-  /** Which version: an alias (default `production`) or a version number. */
-  alias: z
-    .string()
-    .regex(/^[a-z][a-z0-9-]*$/)
-    .optional(),
-  version: z.number().int().positive().optional(),
-  /** Routes every request with the same key to the same version while the alias has a canary. */
-  key: z.string().min(1).max(256).optional(),
+  ...versionChoice,
 });
 
 export interface RenderAnswer {
@@ -61,23 +53,16 @@ export class PromptRenderer {
       throw new HttpError(400, 'the request body is not a render request: expected {"variables": {...}}', {
         problems: problemsOf(parsed.error),
       });
-    const { variables, alias: asked, version: number } = parsed.data;
-    const key = parsed.data.key ?? (typeof headerKey === 'string' ? headerKey : undefined);
-    if (asked !== undefined && number !== undefined)
-      throw new HttpError(400, 'send either "alias" or "version", not both', {
-        problems: [{ field: 'version', message: 'not allowed beside alias' }],
-      });
-    const alias = number === undefined ? (asked ?? 'production') : undefined;
     let version: PromptVersion;
+    let alias: string | undefined;
     let served: RenderAnswer['served'];
     try {
-      if (alias === undefined) version = await this.byVersion(name, number!);
-      else {
-        const route = await this.byAlias(name, alias);
-        const canary = route.canary && (key === undefined ? Math.random() : stickyPoint(key)) < route.weight;
-        version = canary ? route.canary! : route.stable;
-        if (route.canary) served = canary ? 'canary' : 'stable';
-      }
+      ({ version, alias, served } = await chooseVersion(
+        parsed.data,
+        headerKey,
+        (number) => this.byVersion(name, number),
+        (asked) => this.byAlias(name, asked)
+      ));
     } catch (err) {
       if (err instanceof UnknownPromptError) {
         // A name nobody registered is not a label of its own (anyone may send any name).
@@ -88,7 +73,7 @@ export class PromptRenderer {
     }
     let text: string;
     try {
-      text = renderPrompt(`${name}@${version.version}`, version, variables);
+      text = renderPrompt(`${name}@${version.version}`, version, parsed.data.variables);
     } catch (err) {
       if (err instanceof PromptVariablesError) {
         this.counted(name, version.version, 'refused');
