@@ -29,7 +29,7 @@ export interface EmbeddingModelVersion {
 export interface VectorIndexVersion {
   name: string;
   version: number;
-  /** The manifest's artifact digest (VectorIndexManifest): what the version is. */
+  /** The artifact digest of the manifest (VectorIndexManifest) of the build that registered the version. */
   manifest: string;
   /** The index file's digest. */
   digest: string;
