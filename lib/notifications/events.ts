@@ -21,8 +21,9 @@ export interface NotificationEvent {
   /** The workflow the event happened in. */
   workflowId: string;
   model?: string;
-  /** The vector index (an alert of monitorIndex). */
+  /** The vector index or prompt (an alert of monitorIndex, monitorPrompt). */
   index?: string;
+  prompt?: string;
   version?: number;
   environment?: string;
   pipeline?: string;
