@@ -93,7 +93,11 @@ function scorerOf(text: string): ScorerSpec {
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function addPromptCommands(program: Command): void {
-  const prompts = program.command('prompts').description('versioned prompts: create, list, show, diff, render, evaluate, release, rollback, alias, monitor, reports');
+  const prompts = program
+    .command('prompts')
+    .description(
+      'versioned prompts: create, list, show, diff, render, evaluate, release, rollback, alias, monitor, reports'
+    );
 
   prompts
     .command('create')
