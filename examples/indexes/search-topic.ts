@@ -8,10 +8,12 @@ const [topic = 'noun.food', count = '30', index = 'wordnet-search', server = 'ht
   process.argv.slice(2);
 const token = process.env.CAIRN_TOKEN;
 if (!token) throw new Error('set CAIRN_TOKEN to a token with the role search:<index>');
-// Every 10th gloss of the topic's first 2,000: for noun.animal, the held-out queries of the example index.
+// Glosses spread over the topic's first 2,000, every `every`-th (a multiple of 10 less one: for noun.animal, held-out
+// queries of the example index).
+const every = Math.max(10, Math.floor(2000 / Number(count) / 10) * 10);
 const queries = (await readGlosses([topic]))
   .slice(0, 2000)
-  .filter((_, i) => i % 10 === 9)
+  .filter((_, i) => i % every === every - 1)
   .slice(0, Number(count));
 for (const gloss of queries) {
   const res = await fetch(`${server}/v1/indexes/${index}/search`, {

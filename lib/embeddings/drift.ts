@@ -1,13 +1,13 @@
 // Drift of query embeddings against the corpus an index was built from: how far queries sit from the corpus's
-// centroid (mean cosine distance), and a two-sample Kolmogorov-Smirnov test of their projections on a fixed direction
-// against the corpus's. The baseline is computed when the index is built and stored with it.
+// centroid (mean cosine distance), and a two-sample Kolmogorov-Smirnov test of their projections on the centroid
+// (their cosine similarity to it) against the corpus's. The baseline is computed when the index is built and stored with it.
 import { ksTwoSample } from '../drift/ks.js';
 
 export interface EmbeddingBaseline {
   dimensions: number;
   /** The corpus's mean vector, L2-normalised. */
   centroid: number[];
-  /** A unit direction drawn from a seeded generator: the same for every index of these dimensions. */
+  /** The direction projections are taken on: the centroid. */
   direction: number[];
   /** The corpus vectors' projections on `direction`, at most PROJECTION_SAMPLE of them (every n-th row). */
   projections: number[];
@@ -26,21 +26,6 @@ export interface EmbeddingDrift {
 }
 
 const PROJECTION_SAMPLE = 5000;
-
-/** A unit vector from a fixed linear congruential sequence (Box-Muller): no dependence on Math.random. */
-export function seededDirection(dimensions: number, seed = 20261207): number[] {
-  let state = seed >>> 0;
-  const uniform = () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return (state + 1) / 4294967297;
-  };
-  const v = Array.from(
-    { length: dimensions },
-    () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform())
-  );
-  const norm = Math.hypot(...v);
-  return v.map((x) => x / norm);
-}
 
 function dot(vectors: Float32Array, row: number, other: readonly number[]): number {
   let s = 0;
@@ -63,7 +48,10 @@ export function embeddingBaseline(corpus: Float32Array, heldOut: Float32Array, d
   for (let i = 0; i < rows; i++) for (let j = 0; j < dimensions; j++) sum[j]! += corpus[i * dimensions + j]!;
   const norm = Math.hypot(...sum) || 1;
   const centroid = Array.from(sum, (x) => x / norm);
-  const direction = seededDirection(dimensions);
+  // The projection tested is on the centroid: a query's projection is its cosine similarity to the corpus's centre,
+  // which is what a change of topic moves. (A random direction missed a shift from animals to food that moved the
+  // mean distance from 0.54 to 0.86: p 0.53.)
+  const direction = centroid;
   const stride = Math.max(1, Math.ceil(rows / PROJECTION_SAMPLE));
   const projections: number[] = [];
   for (let i = 0; i < rows; i += stride) projections.push(dot(corpus, i, direction));

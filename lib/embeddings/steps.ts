@@ -14,7 +14,14 @@ import { pythonLock } from '../training/python-env.js';
 import { embeddingBaseline } from './drift.js';
 import { EMBEDDING_REQUIREMENTS, loadEmbedder } from './import.js';
 import type { IndexGate, VectorIndexManifest } from './vector-index.js';
-import { buildIndexFile, bytesOf, evaluateIndexFile, indexParams, USEARCH_VERSION, vectorsOf } from './vector-index.js';
+import {
+  buildIndexFile,
+  bytesOf,
+  evaluateIndexFile,
+  indexParams,
+  installedUsearch,
+  vectorsOf,
+} from './vector-index.js';
 
 const NAME = /^[a-z][a-z0-9-]*$/;
 
@@ -124,7 +131,7 @@ export const buildVectorIndex = defineStep({
  */
 export const evaluateVectorIndex = defineStep({
   name: 'evaluate-vector-index',
-  version: '1',
+  version: '2',
   description: 'recall@k against exact search on held-out queries, and search latency; the drift baseline.',
   queue: 'heavy',
   input: z.object({
@@ -193,7 +200,7 @@ export const registerVectorIndex = defineStep({
     const manifest: VectorIndexManifest = {
       kind: 'cairn.vector-index/v1',
       index: built.index,
-      library: { name: 'usearch', version: USEARCH_VERSION },
+      library: { name: 'usearch', version: installedUsearch() },
       params,
       dimensions: e.dimensions,
       size: built.size,

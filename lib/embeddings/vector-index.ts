@@ -45,13 +45,17 @@ export interface IndexGate {
 
 const THREAD = new URL('./index-thread.mjs', import.meta.url);
 
-/** The installed usearch's version, recorded in every manifest. */
-export const USEARCH_VERSION = ((): string => {
-  // usearch's exports do not include its package.json: walk up from its entry point.
-  let dir = dirname(createRequire(import.meta.url).resolve('usearch'));
-  while (!existsSync(join(dir, 'package.json')) || !dir.endsWith('usearch')) dir = dirname(dir);
-  return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
-})();
+let usearchVersion: string | undefined;
+/** The installed usearch's version, recorded in every manifest (read once, when an index is first registered). */
+export function installedUsearch(): string {
+  if (usearchVersion === undefined) {
+    // usearch's exports do not include its package.json: walk up from its entry point.
+    let dir = dirname(createRequire(import.meta.url).resolve('usearch'));
+    while (!existsSync(join(dir, 'package.json')) || !dir.endsWith('usearch')) dir = dirname(dir);
+    usearchVersion = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+  }
+  return usearchVersion;
+}
 
 function inThread<T>(data: Record<string, unknown>): Promise<T> {
   return new Promise((resolve, reject) => {
