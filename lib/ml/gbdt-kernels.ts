@@ -19,8 +19,9 @@ export const CHUNK = 16_384;
 export const TASK_GRADIENTS = 1;
 export const TASK_HISTOGRAM = 2;
 export const TASK_PARTITION = 3;
-export const TASK_ADD = 5;
-export const TASK_SPLIT_ADD = 6;
+export const TASK_MARK = 5;
+export const TASK_APPLY = 6;
+export const TASK_MARK_SPLIT = 7;
 /** Int32 words per task: kind, start, end, then up to five arguments. */
 export const TASK_INTS = 8;
 export const BUFFER_A = 0;
@@ -49,6 +50,40 @@ const TASK_MASK = (1 << COUNT_SHIFT) - 1;
 
 const MIN_HESSIAN = 1e-16;
 
+/**
+ * Squared error's histograms sum quantised gradients: round(g / step) with step = max |g| / QUANT_LEVELS, the tree's
+ * largest gradient over 2^23 - 1 levels (a relative error of at most 6e-8 of it), packed with the row's count as
+ * q * COUNT_SCALE + 1. One addition per feature per row then sums both, exactly: a task has at most CHUNK = 2^14 rows,
+ * so counts stay below COUNT_SCALE and |sums| below 2^52. Being integers, the sums do not depend on the order
+ * of addition either.
+ */
+export const QUANT_LEVELS = 2 ** 23 - 1;
+const COUNT_SCALE = 2 ** 15;
+/**
+ * x + ROUND - ROUND rounds x (|x| < 2^51) to the nearest integer, ties to even: in the histogram loop, eight times
+ * faster than Math.round on Node 20.
+ */
+const ROUND = 1.5 * 2 ** 52;
+
+/**
+ * Adds a task's packed histogram (`slots` sums) to a node's (sum of q, count) pairs, or sets them when `first`: the
+ * sums of q are integers, so a node's are exact whatever the runs it was built from.
+ */
+export function addPacked(hist: Float64Array, packed: Float64Array, slots: number, first: boolean): void {
+  for (let s = 0; s < slots; s++) {
+    const sum = packed[s]!;
+    const q = Math.floor(sum / COUNT_SCALE);
+    const count = sum - q * COUNT_SCALE;
+    if (first) {
+      hist[2 * s] = q;
+      hist[2 * s + 1] = count;
+    } else {
+      hist[2 * s]! += q;
+      hist[2 * s + 1]! += count;
+    }
+  }
+}
+
 /** What every thread maps: plain numbers and SharedArrayBuffers, so it can go to a worker as workerData. */
 export interface SharedRows {
   task: Task;
@@ -65,7 +100,7 @@ export interface SharedRows {
   hessians: boolean;
   /** Tasks a batch holds, and histogram slots in the arena (task j of a batch writes arena slot j). */
   capacity: number;
-  /** Row-major bins, `stride` words a row, four per word (see accumulate4); column-major bins, `rows` per feature. */
+  /** Row-major bins, `stride` words a row, four per word (see histogramKernel); column-major bins, `rows` per feature. */
   packed: SharedArrayBuffer;
   stride: number;
   bins: SharedArrayBuffer;
@@ -86,9 +121,13 @@ export interface SharedRows {
   arena: SharedArrayBuffer;
   tasks: SharedArrayBuffer;
   values: SharedArrayBuffer;
-  counts: SharedArrayBuffer;
+  /** What each task of a batch returns: rows a partition sent left, the largest |gradient| of gradient tasks. */
+  results: SharedArrayBuffer;
   featureList: SharedArrayBuffer;
   control: SharedArrayBuffer;
+  /** The tree being grown, for adding its leaf values in row order: per row, the leaf it ended in; per node, its value. */
+  leafOf: SharedArrayBuffer;
+  nodeValues: SharedArrayBuffer;
 }
 
 /** Histogram length: (g, count) per slot, then a hessian per slot when there are hessians. */
@@ -102,7 +141,8 @@ export function allocateShared(
   outputs: number,
   bins: Uint8Array[],
   numBins: number[],
-  y: Float64Array
+  y: Float64Array,
+  maxNodes: number
 ): SharedRows {
   const rows = y.length;
   const features = bins.length;
@@ -142,9 +182,11 @@ export function allocateShared(
     arena: shared(capacity * histBytes),
     tasks: shared(capacity * TASK_INTS * 4),
     values: shared(capacity * 2 * 8),
-    counts: shared(capacity * 4),
+    results: shared(capacity * 8),
     featureList: shared(features * 4),
     control: shared(CTL_WORDS * 4),
+    leafOf: shared(rows * 4),
+    nodeValues: shared(maxNodes * 8),
   };
   new Float64Array(s.y).set(y);
   const packed = new Uint32Array(s.packed);
@@ -174,23 +216,23 @@ export class Kernels {
   readonly control: Int32Array;
   readonly tasks: Int32Array;
   readonly values: Float64Array;
-  readonly counts: Int32Array;
+  readonly results: Float64Array;
   readonly arena: Float64Array;
   /** rowsA, rowsB and base: BUFFER_A, BUFFER_B, BUFFER_BASE. */
   readonly buffers: Uint32Array[];
   readonly segments: Int32Array;
   readonly featureList: Uint32Array;
   readonly histLength: number;
+  readonly nodeValues: Float64Array;
+  private readonly leafOf: Int32Array;
   private readonly packed: Uint32Array;
   private readonly bins: Uint8Array;
   private readonly y: Float64Array;
   private readonly raws: Float64Array[];
   private readonly gs: Float64Array[];
   private readonly hs: (Float64Array | null)[];
-  // Shared like every other array the kernels read: V8 compiles a loop for one kind of buffer, and mixing
-  // ArrayBuffer- and SharedArrayBuffer-backed arrays in one kernel makes it polymorphic and several times slower.
-  private readonly gChunk = new Float64Array(new SharedArrayBuffer(CHUNK * 8));
-  private readonly hChunk = new Float64Array(new SharedArrayBuffer(CHUNK * 8));
+  private kernel: HistogramKernel | undefined;
+  private kernelKey = '';
 
   constructor(readonly s: SharedRows) {
     const n = s.rows;
@@ -199,12 +241,14 @@ export class Kernels {
     this.control = new Int32Array(s.control);
     this.tasks = new Int32Array(s.tasks);
     this.values = new Float64Array(s.values);
-    this.counts = new Int32Array(s.counts);
+    this.results = new Float64Array(s.results);
     this.arena = new Float64Array(s.arena);
     this.buffers = [new Uint32Array(s.rowsA), new Uint32Array(s.rowsB), new Uint32Array(s.base)];
     this.segments = new Int32Array(s.segments);
     this.featureList = new Uint32Array(s.featureList);
     this.histLength = histogramLength(s.slots, s.hessians);
+    this.nodeValues = new Float64Array(s.nodeValues);
+    this.leafOf = new Int32Array(s.leafOf);
     this.packed = new Uint32Array(s.packed);
     this.bins = new Uint8Array(s.bins);
     this.y = new Float64Array(s.y);
@@ -253,40 +297,41 @@ export class Kernels {
     const c = this.control[CTL_CLASS]!;
     switch (tasks[o]) {
       case TASK_GRADIENTS:
-        return this.computeGradients(start, end);
+        this.results[t] = this.computeGradients(start, end);
+        return;
       case TASK_HISTOGRAM:
-        return this.histogram(t, start, end, tasks[o + 3] === 1, this.buffers[tasks[o + 4]!]!, c);
+        return this.histogram(t, start, end, this.buffers[tasks[o + 3]!]!, c, this.values[2 * t]!);
       case TASK_PARTITION: {
         const [from, to] = [this.buffers[tasks[o + 6]!]!, this.buffers[tasks[o + 7]!]!];
-        this.counts[t] = this.partition(from, to, start, end, tasks[o + 3]!, tasks[o + 4]!, tasks[o + 5]!);
+        this.results[t] = this.partition(from, to, start, end, tasks[o + 3]!, tasks[o + 4]!, tasks[o + 5]!);
         return;
       }
-      case TASK_ADD:
-        return this.add(this.buffers[tasks[o + 3]!]!, this.raws[c]!, start, end, this.values[2 * t]!);
-      case TASK_SPLIT_ADD:
-        return this.splitAdd(
-          this.buffers[tasks[o + 6]!]!,
-          c,
-          start,
-          end,
-          tasks[o + 3]!,
-          tasks[o + 4]!,
-          tasks[o + 5]!,
-          t
-        );
+      case TASK_MARK:
+        return this.mark(this.buffers[tasks[o + 3]!]!, start, end, tasks[o + 4]!);
+      case TASK_MARK_SPLIT: {
+        const rows = this.buffers[tasks[o + 3]!]!;
+        return this.markSplit(rows, start, end, tasks[o + 4]!, tasks[o + 5]!, tasks[o + 6]!, tasks[o + 7]!);
+      }
+      case TASK_APPLY:
+        this.results[t] = this.apply(this.raws[c]!, start, end);
+        return;
       default:
         throw new Error(`unknown GBDT task ${tasks[o]}`);
     }
   }
 
-  /** Gradients and hessians of the loss at the current raw scores for rows [start, end) of every output. */
-  private computeGradients(start: number, end: number): void {
+  /**
+   * Gradients and hessians of the loss at the current raw scores for rows [start, end) of every output; returns the
+   * largest |gradient| for squared error (see QUANT_LEVELS).
+   */
+  private computeGradients(start: number, end: number): number {
     const { y, raws, gs, hs } = this;
     const task = this.s.task;
+    let largest = 0;
     if (task === 'regression') {
       const r = raws[0]!;
       const g0 = gs[0]!;
-      for (let i = start; i < end; i++) g0[i] = r[i]! - y[i]!;
+      for (let i = start; i < end; i++) largest = Math.max(largest, Math.abs((g0[i] = r[i]! - y[i]!)));
     } else if (task === 'binary') {
       const r = raws[0]!;
       const g0 = gs[0]!;
@@ -311,141 +356,28 @@ export class Kernels {
         }
       }
     }
+    return largest;
   }
 
   /**
-   * Sums (g, 1) and h per bin of each listed feature over the rows of segments [from, to) into arena slot t: the
-   * hot loop of training. Gradients are first gathered into row order (rows of the root over every row already
-   * are); features then go four at a time (the rest three, two or one) per pass over a segment's rows, which keeps
-   * several independent accumulations in flight and reads the row indices once per group.
+   * Sums per bin of each listed feature over the rows of segments [from, to) into arena slot t, the hot loop of
+   * training: see histogramKernel. `scale` is 1 / step for squared error's quantised gradients (see QUANT_LEVELS).
    */
-  private histogram(t: number, from: number, to: number, inOrder: boolean, rows: Uint32Array, c: number): void {
-    const { histLength, segments } = this;
+  private histogram(t: number, from: number, to: number, rows: Uint32Array, c: number, scale: number): void {
+    const { histLength, segments, packed } = this;
     const hist = this.arena.subarray(t * histLength, (t + 1) * histLength);
     hist.fill(0);
+    const features = this.featureList.subarray(0, this.control[CTL_FEATURES]!);
+    const key = features.join(',');
+    if (key !== this.kernelKey) {
+      this.kernel = histogramKernel(features, this.s);
+      this.kernelKey = key;
+    }
+    const kernel = this.kernel!;
     const g = this.gs[c]!;
     const h = this.hs[c] ?? null;
-    let gs = g;
-    let hs = h;
-    if (!inOrder) {
-      gs = this.gChunk;
-      hs = h ? this.hChunk : null;
-      let at = 0;
-      for (let j = from; j < to; j++) {
-        const end = segments[2 * j + 1]!;
-        for (let i = segments[2 * j]!; i < end; i++) gs[at++] = g[rows[i]!]!;
-      }
-      if (h) {
-        at = 0;
-        for (let j = from; j < to; j++) {
-          const end = segments[2 * j + 1]!;
-          for (let i = segments[2 * j]!; i < end; i++) hs![at++] = h[rows[i]!]!;
-        }
-      }
-    }
-    let at = 0;
-    for (let j = from; j < to; j++) {
-      const start = segments[2 * j]!;
-      const end = segments[2 * j + 1]!;
-      // Gradient of the row at position i is gs[i + shift]: in place for rows in order, gathered otherwise.
-      this.accumulate(hist, rows, start, end, gs, hs, inOrder ? 0 : at - start);
-      at += end - start;
-    }
-  }
-
-  private accumulate(
-    hist: Float64Array,
-    rows: Uint32Array,
-    start: number,
-    end: number,
-    g: Float64Array,
-    h: Float64Array | null,
-    shift: number
-  ): void {
-    const hOff = 2 * this.s.slots;
-    const { packed } = this;
-    const { stride, offsets } = this.s;
-    const features = this.featureList.subarray(0, this.control[CTL_FEATURES]!);
-    let j = 0;
-    const nf = features.length;
-    for (; j + 4 <= nf; j += 4) {
-      const f0 = features[j]!;
-      const f1 = features[j + 1]!;
-      const f2 = features[j + 2]!;
-      const f3 = features[j + 3]!;
-      accumulate4(
-        hist,
-        hOff,
-        rows,
-        start,
-        end,
-        g,
-        h,
-        shift,
-        packed,
-        stride,
-        f0 >> 2,
-        (f0 & 3) << 3,
-        offsets[f0]! * 2,
-        f1 >> 2,
-        (f1 & 3) << 3,
-        offsets[f1]! * 2,
-        f2 >> 2,
-        (f2 & 3) << 3,
-        offsets[f2]! * 2,
-        f3 >> 2,
-        (f3 & 3) << 3,
-        offsets[f3]! * 2
-      );
-    }
-    const rest = features.subarray(j);
-    if (rest.length === 3) {
-      const [f0, f1, f2] = rest as unknown as [number, number, number];
-      accumulate3(
-        hist,
-        hOff,
-        rows,
-        start,
-        end,
-        g,
-        h,
-        shift,
-        packed,
-        stride,
-        f0 >> 2,
-        (f0 & 3) << 3,
-        offsets[f0]! * 2,
-        f1 >> 2,
-        (f1 & 3) << 3,
-        offsets[f1]! * 2,
-        f2 >> 2,
-        (f2 & 3) << 3,
-        offsets[f2]! * 2
-      );
-    } else if (rest.length === 2) {
-      const [f0, f1] = rest as unknown as [number, number];
-      accumulate2(
-        hist,
-        hOff,
-        rows,
-        start,
-        end,
-        g,
-        h,
-        shift,
-        packed,
-        stride,
-        f0 >> 2,
-        (f0 & 3) << 3,
-        offsets[f0]! * 2,
-        f1 >> 2,
-        (f1 & 3) << 3,
-        offsets[f1]! * 2
-      );
-    } else if (rest.length === 1) {
-      const f0 = rest[0]!;
-      accumulate1(hist, hOff, rows, start, end, g, h, shift, packed, stride, f0 >> 2, (f0 & 3) << 3, offsets[f0]! * 2);
-    }
+    for (let j = from; j < to; j++) kernel(hist, rows, segments[2 * j]!, segments[2 * j + 1]!, g, h, packed, scale);
+    if (!h) for (let s = 0, slots = this.s.slots; s < slots; s++) hist[s]! += hist[slots + s]!;
   }
 
   /**
@@ -479,271 +411,138 @@ export class Kernels {
     return l - start;
   }
 
-  private add(rows: Uint32Array, raw: Float64Array, start: number, end: number, value: number): void {
-    if (this.control[CTL_FUSED] === 1) {
-      const { y } = this;
-      const g = this.gs[0]!;
-      for (let i = start; i < end; i++) {
-        const row = rows[i]!;
-        g[row] = (raw[row]! += value) - y[row]!;
-      }
-    } else for (let i = start; i < end; i++) raw[rows[i]!]! += value;
+  /** Records that the rows of rows[start, end) ended the tree in leaf `leaf`. */
+  private mark(rows: Uint32Array, start: number, end: number, leaf: number): void {
+    const { leafOf } = this;
+    for (let i = start; i < end; i++) leafOf[rows[i]!] = leaf;
   }
 
-  /**
-   * Adds vl to the rows of rows[start, end) that the split sends left and vr to the others, as partitioning and then
-   * adding each leaf's value to its rows would (a zero value is not added, so a -0 score stays -0).
-   */
-  private splitAdd(
+  /** As mark, for a node whose split sends its rows to leaves `left` and `left + 1` (see partition). */
+  private markSplit(
     rows: Uint32Array,
-    c: number,
     start: number,
     end: number,
     feature: number,
     bin: number,
     nanLeft: number,
-    t: number
+    left: number
   ): void {
-    const raw = this.raws[c]!;
-    const vl = this.values[2 * t]!;
-    const vr = this.values[2 * t + 1]!;
+    const { leafOf } = this;
     const bins = this.column(feature);
     const nanBin = this.s.numBins[feature]!;
+    const right = left + 1;
+    for (let i = start; i < end; i++) {
+      const row = rows[i]!;
+      const v = bins[row]!;
+      const goLeft = (1 + ((bin - v) >> 31)) | (nanLeft & (((v ^ nanBin) - 1) >>> 31));
+      leafOf[row] = right - goLeft;
+    }
+  }
+
+  /**
+   * Adds the tree's leaf values to rows [start, end) in row order (a zero value is not added, so a -0 score stays
+   * -0). For squared error over every row, the row's gradient follows its score (CTL_FUSED), and the largest
+   * |gradient| is returned.
+   */
+  private apply(raw: Float64Array, start: number, end: number): number {
+    const { leafOf, nodeValues, y } = this;
+    const g = this.gs[0]!;
+    let largest = 0;
     if (this.control[CTL_FUSED] === 1) {
-      // As below, and the row's gradient follows its score (a zero value leaves both as they are).
-      const { y } = this;
-      const g = this.gs[0]!;
       for (let i = start; i < end; i++) {
-        const row = rows[i]!;
-        const v = bins[row]!;
-        const goLeft = (1 + ((bin - v) >> 31)) | (nanLeft & (((v ^ nanBin) - 1) >>> 31));
-        g[row] = (raw[row]! += goLeft ? vl : vr) - y[row]!;
-      }
-    } else if (vl !== 0 && vr !== 0) {
-      for (let i = start; i < end; i++) {
-        const row = rows[i]!;
-        const v = bins[row]!;
-        const goLeft = (1 + ((bin - v) >> 31)) | (nanLeft & (((v ^ nanBin) - 1) >>> 31));
-        raw[row]! += goLeft ? vl : vr;
+        const value = nodeValues[leafOf[i]!]!;
+        const gi = (g[i] = (value === 0 ? raw[i]! : (raw[i]! += value)) - y[i]!);
+        largest = Math.max(largest, Math.abs(gi));
       }
     } else {
       for (let i = start; i < end; i++) {
-        const row = rows[i]!;
-        const v = bins[row]!;
-        const value = v <= bin || (v === nanBin && nanLeft === 1) ? vl : vr;
-        if (value !== 0) raw[row]! += value;
+        const value = nodeValues[leafOf[i]!]!;
+        if (value !== 0) raw[i]! += value;
       }
     }
+    return largest;
   }
 }
 
-/*
- * Histogram kernels. A histogram holds (g, count) pairs, slot s at 2 * s, then one hessian sum per slot at hOff + s
- * (unused for squared error, whose hessian sum is the count). Offsets are a feature's first slot times 2. Rows are
- * rows[start, end) in order, the gradient (and hessian) of the row at position i at g[i + shift] (h[i + shift]). Bins come from
- * `packed`, every row's bins side by side (`stride` words a row, four bytes a word), so a row's bins for all
- * features share a cache line: feature f is byte (f & 3) of word f >> 2, i.e. word w at shift sh.
+/** Adds the rows rows[start, end) to a histogram; `scale` as for Kernels.histogram. */
+type HistogramKernel = (
+  hist: Float64Array,
+  rows: Uint32Array,
+  start: number,
+  end: number,
+  g: Float64Array,
+  h: Float64Array | null,
+  packed: Uint32Array,
+  scale: number
+) => void;
+
+/** Features per pass over a run of rows: enough additions in flight, few enough to keep the loop in registers. */
+const KERNEL_FEATURES = 8;
+
+/**
+ * The histogram kernel of a feature list, written out as JavaScript and compiled, so that each feature's word, shift
+ * and first slot are constants and each word of a row is read once: against the same loop reading them from
+ * variables, a third of the time (Node 20). Bins come from `packed`, every row's bins side by side (`stride` words a
+ * row, four bytes a word: feature f is byte f & 3 of word f >> 2), so a row's bins for all features share a cache
+ * line. The source is built from numbers alone.
+ *
+ * With hessians, a histogram holds (g, count) pairs, slot s at 2 * s, then one hessian sum per slot from 2 * slots,
+ * and rows are added in order. Without, one packed quantised gradient per slot (see QUANT_LEVELS), rows alternating
+ * between two copies (the second from `slots`), so that runs of one bin make two chains of additions, not one; the
+ * sums are integers, so the order does not change them.
  */
-function accumulate4(
-  hist: Float64Array,
-  hOff: number,
-  rows: Uint32Array,
-  start: number,
-  end: number,
-  g: Float64Array,
-  h: Float64Array | null,
-  shift: number,
-  packed: Uint32Array,
-  stride: number,
-  w0: number,
-  sh0: number,
-  o0: number,
-  w1: number,
-  sh1: number,
-  o1: number,
-  w2: number,
-  sh2: number,
-  o2: number,
-  w3: number,
-  sh3: number,
-  o3: number
-): void {
-  if (h) {
-    for (let i = start; i < end; i++) {
-      const p = rows[i]! * stride;
-      const gi = g[i + shift]!;
-      const hi = h[i + shift]!;
-      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
-      const s1 = o1 + ((packed[p + w1]! >>> sh1) & 255) * 2;
-      const s2 = o2 + ((packed[p + w2]! >>> sh2) & 255) * 2;
-      const s3 = o3 + ((packed[p + w3]! >>> sh3) & 255) * 2;
-      hist[s0]! += gi;
-      hist[hOff + (s0 >> 1)]! += hi;
-      hist[s0 + 1]!++;
-      hist[s1]! += gi;
-      hist[hOff + (s1 >> 1)]! += hi;
-      hist[s1 + 1]!++;
-      hist[s2]! += gi;
-      hist[hOff + (s2 >> 1)]! += hi;
-      hist[s2 + 1]!++;
-      hist[s3]! += gi;
-      hist[hOff + (s3 >> 1)]! += hi;
-      hist[s3 + 1]!++;
-    }
-  } else {
-    for (let i = start; i < end; i++) {
-      const p = rows[i]! * stride;
-      const gi = g[i + shift]!;
-      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
-      const s1 = o1 + ((packed[p + w1]! >>> sh1) & 255) * 2;
-      const s2 = o2 + ((packed[p + w2]! >>> sh2) & 255) * 2;
-      const s3 = o3 + ((packed[p + w3]! >>> sh3) & 255) * 2;
-      hist[s0]! += gi;
-      hist[s0 + 1]!++;
-      hist[s1]! += gi;
-      hist[s1 + 1]!++;
-      hist[s2]! += gi;
-      hist[s2 + 1]!++;
-      hist[s3]! += gi;
-      hist[s3 + 1]!++;
+function histogramKernel(features: ArrayLike<number>, s: SharedRows): HistogramKernel {
+  const { offsets, slots, stride, hessians } = s;
+  const list = Array.from(features);
+  const bin = (word: string, f: number): string => {
+    const sh = (f & 3) << 3;
+    if (sh === 24) return `(${word} >>> 24)`;
+    return sh === 0 ? `(${word} & 255)` : `((${word} >>> ${sh}) & 255)`;
+  };
+  const words = (fs: number[], row: string, name: string): string =>
+    [...new Set(fs.map((f) => f >> 2))].map((w) => `const ${name}${w} = packed[${row} + ${w}];`).join(' ');
+  const passes: string[] = [];
+  for (let j = 0; j < list.length; j += KERNEL_FEATURES) {
+    const fs = list.slice(j, j + KERNEL_FEATURES);
+    if (hessians) {
+      const adds = fs.map((f) => {
+        const at = `s${f}`;
+        return `const ${at} = ${2 * offsets[f]!} + ${bin(`a${f >> 2}`, f)} * 2; hist[${at}] += gi; hist[${2 * slots} + (${at} >> 1)] += hi; hist[${at} + 1]++;`;
+      });
+      passes.push(`for (let i = start; i < end; i++) {
+  const row = rows[i]; const p = row * ${stride}; const gi = g[row]; const hi = h[row];
+  ${words(fs, 'p', 'a')}
+  ${adds.join('\n  ')}
+}`);
+    } else {
+      const one = (word: string, grad: string, copy: number) =>
+        fs.map((f) => `hist[${copy + offsets[f]!} + ${bin(`${word}${f >> 2}`, f)}] += ${grad};`).join(' ');
+      const quantised = (row: string) => `(g[${row}] * scale + ${ROUND} - ${ROUND}) * ${COUNT_SCALE} + 1`;
+      passes.push(`{
+  let i = start;
+  for (; i + 1 < end; i += 2) {
+    const ri = rows[i]; const rj = rows[i + 1]; const p = ri * ${stride}; const r = rj * ${stride};
+    const gi = ${quantised('ri')}; const gj = ${quantised('rj')};
+    ${words(fs, 'p', 'a')} ${words(fs, 'r', 'b')}
+    ${one('a', 'gi', 0)}
+    ${one('b', 'gj', slots)}
+  }
+  if (i < end) {
+    const ri = rows[i]; const p = ri * ${stride}; const gi = ${quantised('ri')};
+    ${words(fs, 'p', 'a')} ${one('a', 'gi', 0)}
+  }
+}`);
     }
   }
-}
-
-function accumulate3(
-  hist: Float64Array,
-  hOff: number,
-  rows: Uint32Array,
-  start: number,
-  end: number,
-  g: Float64Array,
-  h: Float64Array | null,
-  shift: number,
-  packed: Uint32Array,
-  stride: number,
-  w0: number,
-  sh0: number,
-  o0: number,
-  w1: number,
-  sh1: number,
-  o1: number,
-  w2: number,
-  sh2: number,
-  o2: number
-): void {
-  if (h) {
-    for (let i = start; i < end; i++) {
-      const p = rows[i]! * stride;
-      const gi = g[i + shift]!;
-      const hi = h[i + shift]!;
-      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
-      const s1 = o1 + ((packed[p + w1]! >>> sh1) & 255) * 2;
-      const s2 = o2 + ((packed[p + w2]! >>> sh2) & 255) * 2;
-      hist[s0]! += gi;
-      hist[hOff + (s0 >> 1)]! += hi;
-      hist[s0 + 1]!++;
-      hist[s1]! += gi;
-      hist[hOff + (s1 >> 1)]! += hi;
-      hist[s1 + 1]!++;
-      hist[s2]! += gi;
-      hist[hOff + (s2 >> 1)]! += hi;
-      hist[s2 + 1]!++;
-    }
-  } else {
-    for (let i = start; i < end; i++) {
-      const p = rows[i]! * stride;
-      const gi = g[i + shift]!;
-      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
-      const s1 = o1 + ((packed[p + w1]! >>> sh1) & 255) * 2;
-      const s2 = o2 + ((packed[p + w2]! >>> sh2) & 255) * 2;
-      hist[s0]! += gi;
-      hist[s0 + 1]!++;
-      hist[s1]! += gi;
-      hist[s1 + 1]!++;
-      hist[s2]! += gi;
-      hist[s2 + 1]!++;
-    }
-  }
-}
-
-function accumulate2(
-  hist: Float64Array,
-  hOff: number,
-  rows: Uint32Array,
-  start: number,
-  end: number,
-  g: Float64Array,
-  h: Float64Array | null,
-  shift: number,
-  packed: Uint32Array,
-  stride: number,
-  w0: number,
-  sh0: number,
-  o0: number,
-  w1: number,
-  sh1: number,
-  o1: number
-): void {
-  if (h) {
-    for (let i = start; i < end; i++) {
-      const p = rows[i]! * stride;
-      const gi = g[i + shift]!;
-      const hi = h[i + shift]!;
-      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
-      const s1 = o1 + ((packed[p + w1]! >>> sh1) & 255) * 2;
-      hist[s0]! += gi;
-      hist[hOff + (s0 >> 1)]! += hi;
-      hist[s0 + 1]!++;
-      hist[s1]! += gi;
-      hist[hOff + (s1 >> 1)]! += hi;
-      hist[s1 + 1]!++;
-    }
-  } else {
-    for (let i = start; i < end; i++) {
-      const p = rows[i]! * stride;
-      const gi = g[i + shift]!;
-      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
-      const s1 = o1 + ((packed[p + w1]! >>> sh1) & 255) * 2;
-      hist[s0]! += gi;
-      hist[s0 + 1]!++;
-      hist[s1]! += gi;
-      hist[s1 + 1]!++;
-    }
-  }
-}
-
-function accumulate1(
-  hist: Float64Array,
-  hOff: number,
-  rows: Uint32Array,
-  start: number,
-  end: number,
-  g: Float64Array,
-  h: Float64Array | null,
-  shift: number,
-  packed: Uint32Array,
-  stride: number,
-  w0: number,
-  sh0: number,
-  o0: number
-): void {
-  if (h) {
-    for (let i = start; i < end; i++) {
-      const p = rows[i]! * stride;
-      const gi = g[i + shift]!;
-      const hi = h[i + shift]!;
-      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
-      hist[s0]! += gi;
-      hist[hOff + (s0 >> 1)]! += hi;
-      hist[s0 + 1]!++;
-    }
-  } else {
-    for (let i = start; i < end; i++) {
-      const p = rows[i]! * stride;
-      const gi = g[i + shift]!;
-      const s0 = o0 + ((packed[p + w0]! >>> sh0) & 255) * 2;
-      hist[s0]! += gi;
-      hist[s0 + 1]!++;
-    }
-  }
+  return new Function(
+    'hist',
+    'rows',
+    'start',
+    'end',
+    'g',
+    'h',
+    'packed',
+    'scale',
+    passes.join('\n')
+  ) as HistogramKernel;
 }

@@ -21,12 +21,15 @@ import {
   CTL_NEXT,
   Kernels,
   spinWhile,
-  TASK_ADD,
+  TASK_APPLY,
   TASK_GRADIENTS,
   TASK_HISTOGRAM,
   TASK_INTS,
   TASK_PARTITION,
-  TASK_SPLIT_ADD,
+  TASK_MARK,
+  TASK_MARK_SPLIT,
+  QUANT_LEVELS,
+  addPacked,
 } from './gbdt-kernels.js';
 import { logLoss, rmse } from './metrics.js';
 import { deriveSeed, mulberry32, sampleIndices } from './random.js';
@@ -237,8 +240,8 @@ const HELPER = new URL('./gbdt-helper-entry.mjs', import.meta.url);
 class Crew {
   private readonly ints: number[] = [];
   private readonly vals: number[] = [];
-  /** Per task of the last run, what a partition task returned (rows sent left). */
-  readonly counts: number[] = [];
+  /** Per task of the last run, what it returned (see SharedRows.results). */
+  readonly results: number[] = [];
   /** Tasks run so far. */
   tasks = 0;
 
@@ -266,8 +269,8 @@ class Crew {
   run(afterBatch?: (from: number, to: number) => void): void {
     const total = this.queued;
     const { kernels } = this;
-    const { tasks, values, counts, control } = kernels;
-    this.counts.length = 0;
+    const { tasks, values, results, control } = kernels;
+    this.results.length = 0;
     for (let from = 0; from < total; from += kernels.s.capacity) {
       const to = Math.min(total, from + kernels.s.capacity);
       const size = to - from;
@@ -286,7 +289,7 @@ class Crew {
         spinWhile(control, CTL_DONE, d);
         Atomics.wait(control, CTL_DONE, d, 1000);
       }
-      for (let j = 0; j < size; j++) this.counts.push(counts[j]!);
+      for (let j = 0; j < size; j++) this.results.push(results[j]!);
       afterBatch?.(from, to);
     }
     this.ints.length = 0;
@@ -352,6 +355,13 @@ function sumAt(values: Float64Array, rows: Uint32Array, count: number): number {
 class TreeGrower {
   private readonly pool: Float64Array[] = [];
   private readonly minData: number;
+  /**
+   * Squared error: the largest |gradient| of the rows, which the last gradient or leaf-value tasks returned, and the
+   * gradient one quantisation level stands for in this tree's histograms (see QUANT_LEVELS); 1 with hessians, whose
+   * histograms hold gradients as they are.
+   */
+  largestGradient = 0;
+  private gScale = 1;
 
   constructor(
     private readonly crew: Crew,
@@ -377,6 +387,7 @@ class TreeGrower {
     control[CTL_FEATURES] = features.length;
     kernels.featureList.set(features);
     const everyRow = rowCount === raw.length;
+    if (!hessians) this.gScale = this.largestGradient / QUANT_LEVELS;
     const tree: TrainingTree = {
       feature: [],
       threshold: [],
@@ -403,14 +414,21 @@ class TreeGrower {
       return value;
     };
     let buffer = BUFFER_BASE;
-    const makeLeaf = (node: GrowNode): void => {
-      if (node.hist) this.release(node.hist);
-      const value = leafValue(node);
-      if (!everyRow || value === 0) return;
+    const { nodeValues } = kernels;
+    /** Queues marking the rows of `node` (of this level) as ending the tree in `leaf`, or as split by `split`. */
+    const mark = (node: GrowNode, split?: { feature: number; bin: number; nanLeft: number; left: number }): void => {
+      if (!everyRow) return;
       const { segments } = node;
       for (let j = 0; j < segments.length; j += 2) {
-        crew.queue(TASK_ADD, segments[j]!, segments[j + 1]!, buffer, 0, 0, 0, 0, value);
+        const [start, end] = [segments[j]!, segments[j + 1]!];
+        if (split) crew.queue(TASK_MARK_SPLIT, start, end, buffer, split.feature, split.bin, split.nanLeft, split.left);
+        else crew.queue(TASK_MARK, start, end, buffer, node.id);
       }
+    };
+    const makeLeaf = (node: GrowNode): void => {
+      if (node.hist) this.release(node.hist);
+      nodeValues[node.id] = leafValue(node);
+      mark(node);
     };
 
     const base = kernels.buffers[BUFFER_BASE]!;
@@ -419,13 +437,12 @@ class TreeGrower {
     const sumH = hessians ? 0 : rowCount;
     const root: GrowNode = { id: addNode(), segments, sumG: 0, sumH, count: rowCount, hist: null };
     if (rowCount >= 2 * minData) {
-      // Over every row, the base buffer holds 0..n-1: the root's gradients are already in row order.
-      const hist = this.buildHistograms([root], buffer, everyRow)[0]!;
+      const hist = this.buildHistograms([root], buffer)[0]!;
       // Every row is in exactly one bin of each feature: the root's sums are the first feature's bins added up.
       const f = features[0]!;
       const { offsets, numBins, slots } = kernels.s;
       for (let s = offsets[f]!; s <= offsets[f]! + numBins[f]!; s++) {
-        root.sumG += hist[2 * s]!;
+        root.sumG += hist[2 * s]! * this.gScale;
         if (hessians) root.sumH += hist[2 * slots + s]!;
       }
     } else {
@@ -481,13 +498,9 @@ class TreeGrower {
           continue;
         }
         this.release(node.hist!);
-        const vl = leafValue(left);
-        const vr = leafValue(right);
-        if (!everyRow) continue;
-        for (let j = 0; j < segments.length; j += 2) {
-          const [start, end] = [segments[j]!, segments[j + 1]!];
-          crew.queue(TASK_SPLIT_ADD, start, end, split.feature, split.bin, nanLeft, buffer, 0, vl, vr);
-        }
+        nodeValues[leftId] = leafValue(left);
+        nodeValues[rightId] = leafValue(right);
+        mark(node, { feature: split.feature, bin: split.bin, nanLeft, left: leftId });
       }
       crew.run();
       if (partings.length > 0) {
@@ -500,7 +513,11 @@ class TreeGrower {
     }
     for (const node of level) makeLeaf(node);
     crew.run();
-    if (!everyRow) this.route(tree, raw);
+    if (everyRow) {
+      for (let s = 0; s < rowCount; s += CHUNK) crew.queue(TASK_APPLY, s, Math.min(rowCount, s + CHUNK));
+      crew.run();
+      this.largestGradient = Math.max(0, ...crew.results);
+    } else this.route(tree, raw);
     return {
       feature: tree.feature,
       threshold: tree.threshold,
@@ -513,13 +530,13 @@ class TreeGrower {
 
   /** After the partition tasks ran, the children's segments: each parent segment's left rows, then its right rows. */
   private place(partings: Parting[]): void {
-    const { counts } = this.crew;
+    const { results } = this.crew;
     for (const { node, left, right, first } of partings) {
       const { segments } = node;
       let sent = 0;
       for (let j = 0; j < segments.length; j += 2) {
         const [start, end] = [segments[j]!, segments[j + 1]!];
-        const mid = start + counts[first + j / 2]!;
+        const mid = start + results[first + j / 2]!;
         if (mid > start) left.segments.push(start, mid);
         if (end > mid) right.segments.push(mid, end);
         sent += mid - start;
@@ -551,8 +568,7 @@ class TreeGrower {
     });
     this.buildHistograms(
       pairs.map((p) => p.small),
-      buffer,
-      false
+      buffer
     );
     const { slots } = this.crew.kernels.s;
     const hasH = this.crew.kernels.histLength > 2 * slots;
@@ -583,9 +599,10 @@ class TreeGrower {
    * rows (a segment never has more), the runs' sums then added up in order, so the sums depend on the segments
    * alone, never on which thread built which run.
    */
-  private buildHistograms(nodes: GrowNode[], buffer: number, inOrder: boolean): Float64Array[] {
+  private buildHistograms(nodes: GrowNode[], buffer: number): Float64Array[] {
     const { crew } = this;
-    const { arena, histLength, segments: shared } = crew.kernels;
+    const { arena, histLength, segments: shared, s } = crew.kernels;
+    const scale = this.gScale > 0 ? 1 / this.gScale : 0;
     const targets: { hist: Float64Array; first: boolean }[] = [];
     let at = 0;
     for (const node of nodes) {
@@ -603,7 +620,7 @@ class TreeGrower {
           at++;
           j += 2;
         } while (j < segments.length && rows + segments[j + 1]! - segments[j]! <= CHUNK);
-        crew.queue(TASK_HISTOGRAM, from, at, inOrder ? 1 : 0, buffer);
+        crew.queue(TASK_HISTOGRAM, from, at, buffer, 0, 0, 0, 0, scale);
         targets.push({ hist, first });
       }
     }
@@ -611,8 +628,9 @@ class TreeGrower {
       for (let t = from; t < to; t++) {
         const { hist, first } = targets[t]!;
         const chunk = arena.subarray((t - from) * histLength, (t - from + 1) * histLength);
-        if (first) for (let s = 0; s < histLength; s++) hist[s] = chunk[s]!;
-        else for (let s = 0; s < histLength; s++) hist[s]! += chunk[s]!;
+        if (!s.hessians) addPacked(hist, chunk, s.slots, first);
+        else if (first) hist.set(chunk);
+        else for (let j = 0; j < histLength; j++) hist[j]! += chunk[j]!;
       }
     });
     return nodes.map((node) => node.hist!);
@@ -631,6 +649,7 @@ class TreeGrower {
     const G = node.sumG;
     const H = node.sumH;
     const C = node.count;
+    const q = this.gScale;
     const parentScore = (G * G) / (H + lambda);
     let bestScore = parentScore + GAIN_TOLERANCE * Math.abs(parentScore);
     let best: Split | undefined;
@@ -639,7 +658,7 @@ class TreeGrower {
       const base = s.offsets[f]!;
       const nb = s.numBins[f]!;
       const nanSlot = base + nb;
-      const gN = hist[2 * nanSlot]!;
+      const gN = hist[2 * nanSlot]! * q;
       const cN = hist[2 * nanSlot + 1]!;
       const hN = hasH ? hist[hOff + nanSlot]! : cN;
       let gl = 0;
@@ -649,7 +668,7 @@ class TreeGrower {
         const s = base + b;
         const c = hist[2 * s + 1]!;
         if (c === 0) continue;
-        gl += hist[2 * s]!;
+        gl += hist[2 * s]! * q;
         hl += hasH ? hist[hOff + s]! : c;
         cl += c;
         // NaN right.
@@ -944,6 +963,11 @@ function checkResume(resume: GbdtModel, params: GbdtParams, x: FeatureMatrix, k:
   }
 }
 
+/** Most nodes a tree can have: a full tree of its depth, or two per leaf of at least minDataInLeaf rows. */
+function maxNodes(p: GbdtParams, rows: number): number {
+  return Math.min(2 ** (p.maxDepth + 1) - 1, 2 * Math.floor(rows / p.minDataInLeaf) + 1);
+}
+
 /**
  * Trains a gradient-boosted tree ensemble. Deterministic: each round draws its randomness from (seed, round), so a
  * run resumed from a checkpoint taken by `onRound` ends byte-identical (in canonicalJson) to an uninterrupted run.
@@ -988,7 +1012,8 @@ export function trainGbdt(
         k,
         binMatrix(x, binEdges),
         binEdges.map((e) => e.length + 1),
-        y
+        y,
+        maxNodes(p, n)
       )
     ),
     helpers
@@ -1009,6 +1034,7 @@ export function trainGbdt(
       if (!fused || round === startRound) {
         for (let s = 0; s < n; s += CHUNK) crew.queue(TASK_GRADIENTS, s, Math.min(n, s + CHUNK));
         crew.run();
+        grower.largestGradient = Math.max(0, ...crew.results);
       }
       crew.kernels.control[CTL_FUSED] = fused ? 1 : 0;
       let rowCount = n;

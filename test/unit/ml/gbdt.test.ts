@@ -55,8 +55,10 @@ describe('trainGbdt by hand', () => {
       right: [2, -1, -1],
     });
     expect(second).toMatchObject({ feature: [0, -1, -1], threshold: [5.5, 0, 0] });
+    // Squared error's histograms sum gradients rounded to steps of max |g| / (2^23 - 1), 13 / 8388607 in round 1:
+    // each leaf is within lr * step / 2 = 4e-7 of the exact value.
     const close = (actual: number[], expected: number[]) =>
-      expected.forEach((v, i) => expect(Math.abs(actual[i]! - v)).toBeLessThan(1e-12));
+      expected.forEach((v, i) => expect(Math.abs(actual[i]! - v)).toBeLessThan(1e-6));
     close(first!.value, [0, -3, 3]);
     close(second!.value, [0, -1, 5]);
     close(Array.from(predictGbdt(model, x)), [4, 4, 4, 10, 10, 16]);
