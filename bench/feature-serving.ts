@@ -5,7 +5,7 @@
 // (bench/feature-serving-peer.ts). The issue's acceptance: lookup plus scoring p99 under 10 ms at half of the maximum
 // rate.
 //
-// Cairn: `startServer` (serving/server.ts) as `cairn serve` runs it, in a child process, with its default settings
+// Cairn: `startServer` (serving/server.ts) as `cairn serve` runs it, in a process of its own (bench/cairn-server.ts), with its default settings
 // (sampleRate, flush and reload intervals): the predict fast path (bearer token, cached), the body checks, the
 // entity and time checks of `lookupFeatures` and its one MGET (`onlineFeatureLookup`, @redis/client), statuses per
 // view, contract-checked rows (`parseRows`), `scoreNow`, finite-output check, a prediction id per row, Prometheus
@@ -65,23 +65,11 @@ import { changeDeployment, moves } from '../lib/release/deployments.js';
 import { scorerFor } from '../lib/scoring/scorer.js';
 import type { ServablePackage } from '../lib/scoring/scorer.js';
 import { signingOf } from '../lib/signing/packages.js';
-import { startServer } from '../serving/server.js';
 import { WORKFLOWS_PATH } from '../workers/run-worker.js';
 import { materializeFeatures } from '../workflows/materialize-features.js';
 import { runPipeline } from '../workflows/run-pipeline.js';
 import { pinApart } from './cores.js';
-import {
-  answerLoopAsks,
-  answerProfileAsks,
-  ask,
-  Children,
-  openLoopRun,
-  percentile,
-  profiled,
-  requireWrk,
-  serveChild,
-  wrkRunner,
-} from './load.js';
+import { ask, Children, openLoopRun, percentile, profiled, requireWrk, serveChild, wrkRunner } from './load.js';
 import type { LatencySample, LoopRecord, ThroughputSample } from './load.js';
 import { interleave, needStack, report, servableVersion, sized, SMOKE, stats } from './harness.js';
 import type { Row, Sample } from './harness.js';
@@ -101,43 +89,10 @@ const DATABASE = 'cairn_bench_feature_serving';
 const AS_OF = Date.UTC(2001, 2, 15, 18, 0);
 const FLIGHTS = 'npm:vega-datasets/data/flights-3m.parquet';
 const TARGET_P99_MS = 10;
-const SELF = fileURLToPath(import.meta.url);
+const SERVER = fileURLToPath(new URL('./cairn-server.ts', import.meta.url));
 const PEER = fileURLToPath(new URL('./feature-serving-peer.ts', import.meta.url));
 const EXAMPLES = fileURLToPath(new URL('../examples', import.meta.url));
 const PATH = `/v1/models/${MODEL}/predict`;
-
-/**
- * `server`: Cairn's online server on a free port of 127.0.0.1, as `cairn serve` starts it; `{ port }` over IPC.
- * DATABASE_URL (the bench database) and CAIRN_FEATURES_PREFIX (the run's keys) come from the benchmark.
- */
-async function cairnServer(): Promise<void> {
-  const loaded = loadConfig({ overrides: { logLevel: 'warn' } });
-  const config: CairnConfig = {
-    ...loaded,
-    serving: { ...loaded.serving, host: '127.0.0.1', port: 0, environment: ENVIRONMENT },
-  };
-  const db = createPool(config);
-  const server = await startServer({
-    db,
-    store: createArtifactStore(config),
-    logger: createLogger(config),
-    config,
-    server: 'bench-feature-serving',
-  });
-  if (!server.models.get(MODEL)) throw new Error(`the server does not serve ${MODEL} in ${ENVIRONMENT}`);
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      await server.close();
-      await db.end();
-      process.exit(0);
-    })());
-  process.once('SIGTERM', () => void stop());
-  process.once('disconnect', () => void stop());
-  answerProfileAsks();
-  answerLoopAsks();
-  process.send?.({ port: server.port });
-}
 
 /** Whether a package was trained with the project's current definitions of the views (its keys are theirs). */
 function currentViews(pkg: ServablePackage, project: Project): boolean {
@@ -356,10 +311,11 @@ async function main(): Promise<void> {
     const cairn = await serveChild(
       children,
       'the Cairn server',
-      [SELF, 'server'],
+      [SERVER, 'bench-feature-serving', MODEL],
       {
         ...process.env,
         DATABASE_URL: url.href,
+        CAIRN_ENVIRONMENT: ENVIRONMENT,
         CAIRN_REDIS_URL: config.features.redisUrl,
         CAIRN_FEATURES_PREFIX: prefix,
       },
@@ -593,6 +549,5 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === 'server') runMain('bench-feature-serving', cairnServer);
 // The feature activities keep a Redis connection until it is closed, as a worker does at shutdown.
-else runMain('bench', () => main().then(closeRedisConnections));
+runMain('bench', () => main().then(closeRedisConnections));

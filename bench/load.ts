@@ -17,6 +17,7 @@ import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { recordGcPauses } from '../serving/gc-pauses.js';
 import { formatSelfTimes, selfTimes } from './cpu-profile.js';
 import type { Sample } from './harness.js';
 
@@ -584,6 +585,14 @@ export function answerLoopAsks(): void {
       process.send?.({ loop: stop() });
       stop = undefined;
     }
+  });
+}
+
+/** In a server process: answers `{ gc: 'take' }` with `{ gcPauses }`, its garbage-collection pauses since the last ask. */
+export function answerGcAsks(): void {
+  const gc = recordGcPauses();
+  process.on('message', (m: { gc?: string }) => {
+    if (m.gc === 'take') process.send?.({ gcPauses: gc.take() });
   });
 }
 

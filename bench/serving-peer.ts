@@ -5,13 +5,12 @@
 // `{"model": ..., "predictions": [{ label, probabilities }]}`. No framework, no token, no body schema, no prediction
 // ids, no metrics, no monitoring feed, no prediction log; a malformed request is answered 400 with no detail.
 // `tsx bench/serving-peer.ts <package.json>`: listens on 127.0.0.1, a free port, and sends `{ port }` over IPC.
-// Asked `{ gc: 'take' }` over IPC, it answers `{ gcPauses }`: its garbage-collection pauses since the last ask, as
-// Cairn's server process in the benchmark does.
+// Over IPC it answers the benchmark's GC-pause and profile asks, as Cairn's server process in the benchmark does.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { scorerFor } from '../lib/scoring/scorer.js';
 import type { ServablePackage } from '../lib/scoring/scorer.js';
-import { recordGcPauses } from '../serving/gc-pauses.js';
+import { answerGcAsks, answerProfileAsks } from './load.js';
 
 const pkg = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as ServablePackage;
 const scorer = await scorerFor(pkg);
@@ -38,10 +37,8 @@ const server = createServer((req, res) => {
   });
 });
 
-const gc = recordGcPauses();
-process.on('message', (m: { gc?: string }) => {
-  if (m.gc === 'take') process.send?.({ gcPauses: gc.take() });
-});
+answerGcAsks();
+answerProfileAsks();
 
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();

@@ -1,7 +1,7 @@
 // Online serving: requests per second of POST /v1/models/<model>/predict with one penguin row, and latency at half
 // that rate, against a bare node:http server doing the same scoring with the same model (bench/serving-peer.ts).
 //
-// Cairn: `startServer` (serving/server.ts) as `cairn serve` runs it, in a child process: fastify, bearer token
+// Cairn: `startServer` (serving/server.ts) as `cairn serve` runs it, in a process of its own (bench/cairn-server.ts): fastify, bearer token
 // (cached), zod body schema, route lookup, contract-checked rows (`parseRows`), `score`, finite-output check, a
 // prediction id (UUID) per row, Prometheus metrics, the monitoring feed (histograms of every input column, output
 // and latency, written to PostgreSQL every flushInterval) and the prediction log sampling serving.sampleRate 0.01 of
@@ -47,13 +47,12 @@ import { listVersions } from '../lib/registry/models.js';
 import { changeDeployment, moves } from '../lib/release/deployments.js';
 import { scorerFor } from '../lib/scoring/scorer.js';
 import type { ServablePackage } from '../lib/scoring/scorer.js';
-import { recordGcPauses, summarizeGcPauses } from '../serving/gc-pauses.js';
+import { summarizeGcPauses } from '../serving/gc-pauses.js';
 import type { GcPause, GcPauseSummary } from '../serving/gc-pauses.js';
-import { startServer } from '../serving/server.js';
 import { WORKFLOWS_PATH } from '../workers/run-worker.js';
 import { trainingPipeline } from '../workflows/training-pipeline.js';
 import { pinApart } from './cores.js';
-import { answerProfileAsks, ask, Children, openLoopRun, profiled, requireWrk, serveChild, wrkRunner } from './load.js';
+import { ask, Children, openLoopRun, profiled, requireWrk, serveChild, wrkRunner } from './load.js';
 import type { LatencySample, ThroughputSample } from './load.js';
 import { interleave, needStack, report, servableVersion, sized, SMOKE, stats } from './harness.js';
 import type { Row, Sample } from './harness.js';
@@ -70,8 +69,8 @@ const DATABASE = 'cairn_bench_serving';
 const SAMPLE_RATE = 0.01;
 const TARGET_RATIO = 0.9;
 const TARGET_P99_MS = 5;
-const SELF = fileURLToPath(import.meta.url);
 const PEER = fileURLToPath(new URL('./serving-peer.ts', import.meta.url));
+const SERVER = fileURLToPath(new URL('./cairn-server.ts', import.meta.url));
 const PATH = `/v1/models/${MODEL}/predict`;
 
 interface GcLatencySample extends LatencySample {
@@ -82,48 +81,6 @@ interface GcLatencySample extends LatencySample {
 interface GcThroughputSample extends ThroughputSample {
   /** The server's garbage-collection pauses during the run. */
   gc: GcPause[];
-}
-
-/** Asks a server process for its GC pauses since the last ask; it answers `{ gcPauses }`. */
-type GcMessage = { gc: 'take' };
-
-/** Answers GC-pause asks from the benchmark over IPC (the peer does the same in bench/serving-peer.ts). */
-function answerGcAsks(): void {
-  const gc = recordGcPauses();
-  process.on('message', (m: GcMessage) => {
-    if (m.gc === 'take') process.send?.({ gcPauses: gc.take() });
-  });
-}
-
-/** `server`: Cairn's online server on a free port of 127.0.0.1, as `cairn serve` starts it; `{ port }` over IPC. */
-async function cairnServer(): Promise<void> {
-  // DATABASE_URL comes from the benchmark: the bench database.
-  const loaded = loadConfig({ overrides: { logLevel: 'warn' } });
-  const config: CairnConfig = {
-    ...loaded,
-    serving: { ...loaded.serving, host: '127.0.0.1', port: 0, environment: ENVIRONMENT, sampleRate: SAMPLE_RATE },
-  };
-  const db = createPool(config);
-  const server = await startServer({
-    db,
-    store: createArtifactStore(config),
-    logger: createLogger(config),
-    config,
-    server: 'bench-serving',
-  });
-  if (!server.models.get(MODEL)) throw new Error(`the server does not serve ${MODEL} in ${ENVIRONMENT}`);
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      await server.close();
-      await db.end();
-      process.exit(0);
-    })());
-  process.once('SIGTERM', () => void stop());
-  process.once('disconnect', () => void stop());
-  answerProfileAsks();
-  answerGcAsks();
-  process.send?.({ port: server.port });
 }
 
 /** The latest version of MODEL whose package this code can still score, else a new one trained through Temporal. */
@@ -228,8 +185,13 @@ async function main(): Promise<void> {
     const cairn = await serveChild(
       children,
       'the Cairn server',
-      [SELF, 'server'],
-      { ...process.env, DATABASE_URL: url.href },
+      [SERVER, 'bench-serving', MODEL],
+      {
+        ...process.env,
+        DATABASE_URL: url.href,
+        CAIRN_ENVIRONMENT: ENVIRONMENT,
+        CAIRN_SAMPLE_RATE: String(SAMPLE_RATE),
+      },
       PATH
     );
     const peer = await serveChild(children, 'the peer server', [PEER, packagePath, MODEL], process.env, PATH);
@@ -257,7 +219,7 @@ async function main(): Promise<void> {
     const wrk = wrkRunner(children, dir, [body], { threads: THREADS, connections: CONNECTIONS });
     /** The GC pauses of a server process since the last call. */
     const gcPauses = async (child: ChildProcess, what: string): Promise<GcPause[]> =>
-      (await ask<{ gcPauses: GcPause[] }>(child, { gc: 'take' } satisfies GcMessage, `${what} (GC pauses)`)).gcPauses;
+      (await ask<{ gcPauses: GcPause[] }>(child, { gc: 'take' }, `${what} (GC pauses)`)).gcPauses;
     const throughput = (server: ChildProcess, target: string, authorization: string) => async () => {
       await gcPauses(server, target);
       const r = await wrk(target, authorization, SECONDS);
@@ -410,12 +372,19 @@ async function main(): Promise<void> {
     if (profile === '1' || (profile !== '0' && !SMOKE && !(targets.throughputRatio && targets.p99AtHalfRate))) {
       const profDir = mkdtempSync(join(tmpdir(), 'cairn-prof-'));
       try {
-        const times = await profiled(cairn.child, join(profDir, 'cairn-server.cpuprofile'), () =>
-          wrk(cairn.url, auth, SECONDS)
-        );
+        // Both sides, for what the peer does not do: self times with the requests each answered meanwhile.
+        const side = async (child: ChildProcess, target: string, authorization: string, file: string) => {
+          let requests = 0;
+          const times = await profiled(child, join(profDir, file), async () => {
+            requests = Math.round((await wrk(target, authorization, SECONDS)).rps * SECONDS);
+          });
+          return `${requests} requests:\n${times}`;
+        };
+        const ours = await side(cairn.child, cairn.url, auth, 'cairn-server.cpuprofile');
+        const theirs = await side(peer.child, peer.url, '', 'peer-server.cpuprofile');
         process.stdout.write(
           `${targets.throughputRatio && targets.p99AtHalfRate ? 'profile asked for' : 'a target is missed'}; ` +
-            `self time of the Cairn server under wrk (${SECONDS} s, warm):\n${times}\n`
+            `self time of each server under wrk (${SECONDS} s, warm): the Cairn server, ${ours}\nthe peer, ${theirs}\n`
         );
       } finally {
         rmSync(profDir, { recursive: true, force: true });
@@ -429,5 +398,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === 'server') runMain('bench-serving', cairnServer);
-else runMain('bench', main);
+runMain('bench', main);
