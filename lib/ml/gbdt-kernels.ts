@@ -231,8 +231,8 @@ export class Kernels {
   private readonly raws: Float64Array[];
   private readonly gs: Float64Array[];
   private readonly hs: (Float64Array | null)[];
-  private kernel: HistogramKernel | undefined;
-  private kernelKey = '';
+  /** Histogram kernels by feature list (trees sampling features use several), at most MAX_KERNELS. */
+  private readonly kernels = new Map<string, HistogramKernel>();
 
   constructor(readonly s: SharedRows) {
     const n = s.rows;
@@ -369,11 +369,11 @@ export class Kernels {
     hist.fill(0);
     const features = this.featureList.subarray(0, this.control[CTL_FEATURES]!);
     const key = features.join(',');
-    if (key !== this.kernelKey) {
-      this.kernel = histogramKernel(features, this.s);
-      this.kernelKey = key;
+    let kernel = this.kernels.get(key);
+    if (!kernel) {
+      if (this.kernels.size >= MAX_KERNELS) this.kernels.clear();
+      this.kernels.set(key, (kernel = histogramKernel(features, this.s)));
     }
-    const kernel = this.kernel!;
     const g = this.gs[c]!;
     const h = this.hs[c] ?? null;
     for (let j = from; j < to; j++) kernel(hist, rows, segments[2 * j]!, segments[2 * j + 1]!, g, h, packed, scale);
@@ -498,6 +498,8 @@ type HistogramKernel = (
   packed: Uint32Array,
   scale: number
 ) => void;
+
+const MAX_KERNELS = 64;
 
 /** Features per pass over a run of rows: enough additions in flight, few enough to keep the loop in registers. */
 const KERNEL_FEATURES = 8;
