@@ -5,8 +5,8 @@
 // (bench/feature-serving-peer.ts). The issue's acceptance: lookup plus scoring p99 under 10 ms at half of the maximum
 // rate.
 //
-// Cairn: `startServer` (serving/server.ts) as `cairn serve` runs it, in a process of its own (bench/cairn-server.ts), with its default settings
-// (sampleRate, flush and reload intervals): the predict fast path (bearer token, cached), the body checks, the
+// Cairn: `startServer` (serving/server.ts) as `cairn serve` runs it, in a process of its own (bench/cairn-server.ts),
+// with its default settings (sampleRate, flush and reload intervals): the predict fast path (bearer token, cached), the body checks, the
 // entity and time checks of `lookupFeatures` and its one MGET (`onlineFeatureLookup`, @redis/client), statuses per
 // view, contract-checked rows (`parseRows`), `scoreNow`, finite-output check, a prediction id per row, Prometheus
 // metrics, the monitoring feed and the prediction log. Peer: node:http, JSON.parse, one MGET, `decodeOnline`, the

@@ -1,9 +1,9 @@
 // Online serving: requests per second of POST /v1/models/<model>/predict with one penguin row, and latency at half
 // that rate, against a bare node:http server doing the same scoring with the same model (bench/serving-peer.ts).
 //
-// Cairn: `startServer` (serving/server.ts) as `cairn serve` runs it, in a process of its own (bench/cairn-server.ts): fastify, bearer token
-// (cached), zod body schema, route lookup, contract-checked rows (`parseRows`), `score`, finite-output check, a
-// prediction id (UUID) per row, Prometheus metrics, the monitoring feed (histograms of every input column, output
+// Cairn: `startServer` (serving/server.ts) as `cairn serve` runs it, in a process of its own (bench/cairn-server.ts):
+// fastify, bearer token (cached), zod body schema, route lookup, contract-checked rows (`parseRows`), `score`,
+// finite-output check, a prediction id (UUID) per row, Prometheus metrics, the monitoring feed (histograms of every input column, output
 // and latency, written to PostgreSQL every flushInterval) and the prediction log sampling serving.sampleRate 0.01 of
 // the rows. Peer: node:http, JSON.parse, `parseRows`, `score`, `prediction`, JSON answer; nothing else.
 //
