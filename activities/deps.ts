@@ -18,8 +18,10 @@ export interface ActivityDeps {
   code: CodeVersion;
   /** Where pipelines' data is read from (files, S3 prefixes, PostgreSQL queries, URLs), behind the allowed roots. */
   sources: Sources;
-  /** Cairn's local state directory (`home`): Python environments and scratch files live under it. */
+  /** Cairn's local state directory (`home`): scratch files live under it. */
   home: string;
+  /** Where Python requirements' virtualenvs are kept, one per lock (`pythonEnvs`). */
+  pythonEnvs: string;
   /** Price of one CPU-second, for run costs. */
   cpuSecondPrice: number;
   /** The user project whose pipelines `runPipeline` runs (CAIRN_PROJECT, else the working directory). */

@@ -175,7 +175,7 @@ export function createTrainActivities(deps: ActivityDeps) {
     let env: Awaited<ReturnType<typeof ensurePythonEnv>> | undefined;
     try {
       ctx.heartbeat(beat);
-      if (requirements) env = await ensurePythonEnv(requirements.file, requirements.lock, join(deps.home, 'envs'));
+      if (requirements) env = await ensurePythonEnv(requirements.file, requirements.lock, deps.pythonEnvs);
     } finally {
       clearInterval(pulse);
     }

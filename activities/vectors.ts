@@ -4,11 +4,11 @@ import type { VectorServices } from '../lib/embeddings/steps.js';
 import type { ActivityDeps } from './deps.js';
 
 /** The worker's side of the embedding and vector index steps: the Python export, and the registry writes. */
-export function vectorServices(deps: Pick<ActivityDeps, 'db' | 'home' | 'logger'>): VectorServices {
+export function vectorServices(deps: Pick<ActivityDeps, 'db' | 'pythonEnvs' | 'logger'>): VectorServices {
   const by = (pipeline: string) => `pipeline:${pipeline}`;
   return {
     async importEmbeddingModel(ctx, spec) {
-      const { manifest, ref } = await importEmbeddingModel(deps.home, ctx.store, spec);
+      const { manifest, ref } = await importEmbeddingModel(deps.pythonEnvs, ctx.store, spec);
       const { version, created } = await registerEmbeddingModel(
         deps.db,
         {

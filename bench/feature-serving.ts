@@ -126,6 +126,7 @@ async function prepare(
       logger: createLogger(config),
       code: readCodeVersion(),
       home: config.home,
+      pythonEnvs: config.pythonEnvs!,
       cpuSecondPrice: config.tracking.cpuSecondPrice,
       onlineStore,
       ...signingOf(config),

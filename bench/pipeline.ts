@@ -160,6 +160,7 @@ async function main(): Promise<void> {
       logger: createLogger(config),
       code: readCodeVersion(),
       home: config.home,
+      pythonEnvs: config.pythonEnvs!,
       cpuSecondPrice: config.tracking.cpuSecondPrice,
       onlineStore: onlineStoreOf(config),
       ...signingOf(config),

@@ -106,6 +106,7 @@ async function ensureModel(config: CairnConfig, db: Pool, store: ArtifactStore):
       logger: createLogger(config),
       code: readCodeVersion(),
       home: config.home,
+      pythonEnvs: config.pythonEnvs!,
       cpuSecondPrice: config.tracking.cpuSecondPrice,
       onlineStore: onlineStoreOf(config),
       ...signingOf(config),

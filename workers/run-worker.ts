@@ -77,6 +77,7 @@ export async function runWorker(role: WorkerRole): Promise<void> {
         logger,
         code: readCodeVersion(),
         home: config.home,
+        pythonEnvs: config.pythonEnvs!,
         cpuSecondPrice: config.tracking.cpuSecondPrice,
         selfApproval: config.release.selfApproval,
         ...signingOf(config),

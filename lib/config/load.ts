@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
@@ -154,6 +155,10 @@ export function loadConfig(options: LoadConfigOptions = {}): CairnConfig {
   }
   const config = parsed.data;
   config.home = resolve(cwd, config.home);
+  config.pythonEnvs = resolve(
+    cwd,
+    config.pythonEnvs ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'cairn', 'python-envs')
+  );
   config.store.localDir = resolve(config.home, config.store.localDir ?? 'artifacts');
   config.signing.keyFile = resolve(config.home, config.signing.keyFile ?? join('secrets', 'signing-key.json'));
   config.signing.trustDir = resolve(config.home, config.signing.trustDir ?? 'keys');

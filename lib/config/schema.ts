@@ -15,6 +15,12 @@ export const configSchema = z.strictObject({
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** Where local state lives: Temporal's database file, logs, pids, generated secrets. @default '.cairn' */
   home: z.string().min(1).default('.cairn'),
+  /**
+   * Where the virtualenvs of pinned Python requirements are kept, one per lock (a trainer's or an embedding model's
+   * `requirements.txt`). Each is immutable and renamed into place only once complete, so every project and checkout of
+   * a user shares them. @default '$XDG_CACHE_HOME/cairn/python-envs', else '~/.cache/cairn/python-envs'
+   */
+  pythonEnvs: z.string().min(1).optional(),
   /** The user project whose `cairn.config.ts` lists the pipelines to run and serve. @default the working directory */
   project: z.string().min(1).optional(),
   data: z
@@ -255,6 +261,7 @@ export type CairnConfigInput = z.input<typeof configSchema>;
 export const ENV_KEYS = {
   CAIRN_LOG_LEVEL: 'logLevel',
   CAIRN_HOME: 'home',
+  CAIRN_PYTHON_ENVS: 'pythonEnvs',
   CAIRN_PROJECT: 'project',
   CAIRN_DATA_ROOTS: 'data.roots',
   TEMPORAL_ADDRESS: 'temporal.address',

@@ -47,11 +47,11 @@ interface ExportManifest extends EmbeddingModelIdentity {
 
 /**
  * Imports a sentence-embedding model shipped in a Python package: builds the pinned environment (once per lock,
- * under `<home>/envs`), exports the model to ONNX there with nothing downloaded, checks Cairn's tokenizer and
+ * under `envs`, the `pythonEnvs` setting), exports the model to ONNX there with nothing downloaded, checks Cairn's tokenizer and
  * onnxruntime against the Python model on PROBE_TEXTS, and stores the graph, the vocabulary and the manifest.
  */
 export async function importEmbeddingModel(
-  home: string,
+  envs: string,
   store: StepStore,
   spec: { package: string; requirements?: string }
 ): Promise<{ manifest: EmbeddingModelManifest; ref: ArtifactRef }> {
@@ -59,7 +59,7 @@ export async function importEmbeddingModel(
   const lock = await pythonLock(requirements);
   if (!lock.packages.some((p) => p.startsWith(`${spec.package.toLowerCase().replace(/[-_.]+/g, '-')}==`)))
     throw new EmbeddingModelError(`${requirements} does not pin ${spec.package}: add it as ${spec.package}==<version>`);
-  const env = await ensurePythonEnv(requirements, lock, join(home, 'envs'));
+  const env = await ensurePythonEnv(requirements, lock, envs);
   const dir = await mkdtemp(join(tmpdir(), 'cairn-embedding-'));
   try {
     const probesFile = join(dir, 'probes.json');

@@ -62,6 +62,7 @@ export function testConfig(): CairnConfig {
 export interface TestDeps {
   code: CodeVersion;
   home: string;
+  pythonEnvs: string;
   sources: Sources;
   cpuSecondPrice: number;
   db: Pool;
@@ -82,6 +83,7 @@ export function testDeps(options: { partSize?: number; project?: Project } = {})
   return {
     code: readCodeVersion(),
     home: config.home,
+    pythonEnvs: config.pythonEnvs!,
     sources: sourcesOf(config, store, options.project?.dir),
     cpuSecondPrice: config.tracking.cpuSecondPrice,
     db,
