@@ -5,9 +5,9 @@
 // on the full columns. The peer (bench/drift-peer.py) runs the same steps with np.histogram, scipy's jensenshannon,
 // Generator.choice, ks_2samp and wasserstein_distance on the same columns, exported as raw float64 files. Both sides
 // are timed around the check alone (data already in memory), on one thread (the peer with OMP/BLAS threads at 1);
-// rows per second counts reference + current rows. The peers' virtualenv is <home>/bench-venv (scipy comes with
-// scikit-learn there), created with pip when missing. BENCH_REPS (default 5); --smoke: 1 repetition on the first
-// 50,000 rows of each month.
+// rows per second counts reference + current rows. The peers' virtualenv is bench/requirements.txt's (scipy comes
+// with scikit-learn there), built with pip once. BENCH_REPS (default 5); --smoke: 1 repetition on the first 50,000
+// rows of each month.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,7 +27,7 @@ import { resolveSourcePath } from '../lib/pipeline/run-config.js';
 import { runMain } from '../lib/process/main.js';
 import { interleave, report, sized, SMOKE, stats } from './harness.js';
 import type { Sample } from './harness.js';
-import { ensureBenchVenv } from './python-peers.js';
+import { benchPython } from './python-peers.js';
 
 const REPS = sized('BENCH_REPS', 5, 1);
 const PATH = resolveSourcePath('npm:vega-datasets/data/flights-3m.parquet');
@@ -129,8 +129,8 @@ const laps = (l: Record<string, number>) =>
     .join(', ');
 
 async function main(): Promise<void> {
-  const { home } = loadConfig();
-  const python = ensureBenchVenv(home, (line) => process.stdout.write(`${line}\n`));
+  const { home, pythonEnvs } = loadConfig();
+  const python = await benchPython(pythonEnvs!, (line) => process.stdout.write(`${line}\n`));
   execFileSync(python, ['-c', 'import numpy, scipy'], { stdio: 'inherit' });
   const data = await loadColumns();
   const dir = join(home, 'bench', 'drift');

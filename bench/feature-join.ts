@@ -26,7 +26,7 @@
 // Correctness (not timed): on 4,000 rows spread over the labels, every joined feature of ours equals the peer's
 // (beyond 1e-9 relative the benchmark fails). Target (the feature store issue's acceptance): ours peak RSS < 1.5 GiB.
 // BENCH_REPS (default 5, medians), BENCH_ROWS (default 3,000,000); --smoke: 1 repetition on the first 50,000
-// flights. The peer's virtualenv is <home>/bench-venv (bench/python-peers.ts), created with pip when missing.
+// flights. The peer's virtualenv is bench/requirements.txt's (bench/python-peers.ts), built with pip once.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -325,9 +325,9 @@ async function main(): Promise<void> {
   // Imported here, not with the module: our child, whose peak RSS is measured, needs none of what they load (30 MiB).
   const { loadConfig } = await import('../lib/config/index.js');
   const { resolveSourcePath } = await import('../lib/pipeline/run-config.js');
-  const { ensureBenchVenv } = await import('./python-peers.js');
-  const { home } = loadConfig();
-  const python = ensureBenchVenv(home, (line) => process.stdout.write(`${line}\n`));
+  const { benchPython } = await import('./python-peers.js');
+  const { home, pythonEnvs } = loadConfig();
+  const python = await benchPython(pythonEnvs!, (line) => process.stdout.write(`${line}\n`));
   const dir = join(home, 'bench', `feature-join-${ROWS}`);
   const { specPath, spec, materialised } = await setup(dir, resolveSourcePath(FLIGHTS));
   const script = join(dir, 'feature-join-peer.py');

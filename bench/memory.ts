@@ -2,7 +2,7 @@
 // flights-3m.parquet (the pipeline's trainer settings, in one process), against LightGBM (one thread) training on the
 // same features exported to .npy (it reads no Parquet and fits no features: a lower bound for a Python pipeline).
 // Target: ours <= 2 GiB. BENCH_REPS (default 5), BENCH_ROWS (default 3,000,000); --smoke: 1 repetition on 20,000
-// rows, no profile. The peer's virtualenv is <home>/bench-venv, created with pip when missing (bench/python-peers.ts).
+// rows, no profile. The peer's virtualenv is bench/requirements.txt's, built with pip once (bench/python-peers.ts).
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { predict, rmse, trainGbdt } from '../lib/ml/index.js';

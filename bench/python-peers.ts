@@ -1,5 +1,5 @@
 // The Python trainers the training and memory benchmarks compare against, in a benchmark-only virtualenv
-// (`<home>/bench-venv`, from PyPI through pip; nothing else is downloaded), and how to run them.
+// (bench/requirements.txt under `pythonEnvs`, from PyPI through pip; nothing else is downloaded), and how to run them.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,12 +7,13 @@ import { fileURLToPath } from 'node:url';
 import type { GbdtParams } from '../lib/ml/index.js';
 import { encodeMatrix } from '../lib/features/matrix-codec.js';
 import { loadConfig } from '../lib/config/index.js';
+import { ensurePythonEnv, pythonEnvDir, pythonLock } from '../lib/training/python-env.js';
 import type { FlightMatrices } from './flight-features.js';
 import { flightMatrices, writeMatrixNpy, writeVectorNpy } from './flight-features.js';
 import type { Sample } from './harness.js';
 
 const PEERS_SCRIPT = fileURLToPath(new URL('./training-peers.py', import.meta.url));
-const PACKAGES = ['lightgbm', 'scikit-learn', 'numpy', 'pandas', 'pyarrow'];
+const REQUIREMENTS = fileURLToPath(new URL('./requirements.txt', import.meta.url));
 
 export type PythonPeer = 'lightgbm' | 'sklearn';
 
@@ -26,8 +27,8 @@ export interface TrainSample extends Sample {
  * built as the pipeline builds them and exported where the Python peers read them.
  */
 export async function preparePeers(rows: number): Promise<{ python: string; dir: string; matrices: FlightMatrices }> {
-  const { home } = loadConfig();
-  const python = ensureBenchVenv(home, (line) => process.stdout.write(`${line}\n`));
+  const { home, pythonEnvs } = loadConfig();
+  const python = await benchPython(pythonEnvs!, (line) => process.stdout.write(`${line}\n`));
   const dir = join(home, 'bench', `training-${rows}`);
   const matrices = await flightMatrices(rows);
   exportMatrices(dir, matrices);
@@ -35,49 +36,23 @@ export async function preparePeers(rows: number): Promise<{ python: string; dir:
 }
 
 /**
- * The virtualenv's python with lightgbm, scikit-learn, numpy, pandas and pyarrow importable; creates and fills it
- * when needed (needs python3 with its venv module, and PyPI). When it cannot, the error says what to install or run
- * by hand.
+ * The peers' python: the virtualenv of bench/requirements.txt (lightgbm, scikit-learn, numpy, pandas, pyarrow and
+ * what they need, every version pinned), built from PyPI by pip once per lock under `pythonEnvs` and shared with
+ * every later run and checkout. Needs python3 with its venv module, and PyPI (or a mirror set with PIP_INDEX_URL).
  */
-export function ensureBenchVenv(home: string, log: (line: string) => void): string {
-  const venv = join(home, 'bench-venv');
-  const python = join(venv, 'bin', 'python');
-  const importable = () => {
-    try {
-      execFileSync(python, ['-c', 'import lightgbm, sklearn, numpy, pandas, pyarrow'], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (existsSync(python) && importable()) return python;
-  const byHand = `${join(venv, 'bin', 'pip')} install ${PACKAGES.join(' ')}`;
-  log(`installing ${PACKAGES.join(', ')} from PyPI into ${venv}`);
-  if (!existsSync(python)) {
-    try {
-      execFileSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' });
-    } catch (err) {
-      throw new Error(
-        `cannot create the benchmark virtualenv ${venv} with \`python3 -m venv\` (${(err as Error).message.split('\n')[0]}): ` +
-          'the Python peers need Python 3 with venv and pip (Debian/Ubuntu: `sudo apt-get install python3 python3-venv`, ' +
-          `macOS: \`brew install python\`); then run the benchmark again, or by hand: python3 -m venv ${venv} && ${byHand}`
-      );
-    }
-  }
+export async function benchPython(pythonEnvs: string, log: (line: string) => void): Promise<string> {
+  const lock = await pythonLock(REQUIREMENTS);
+  const dir = pythonEnvDir(pythonEnvs, lock);
+  if (!existsSync(join(dir, 'cairn-lock.json'))) log(`installing ${REQUIREMENTS} from PyPI into ${dir}`);
   try {
-    execFileSync(join(venv, 'bin', 'pip'), ['install', '--quiet', ...PACKAGES], { stdio: 'inherit' });
+    return join((await ensurePythonEnv(REQUIREMENTS, lock, pythonEnvs)).bin, 'python');
   } catch (err) {
     throw new Error(
-      `installing the Python peers from PyPI failed (${(err as Error).message.split('\n')[0]}): PyPI must be reachable ` +
-        `(or a mirror set with PIP_INDEX_URL); by hand: ${byHand}`
+      `the Python peers' environment could not be built (${(err as Error).message}): they need Python 3 with venv ` +
+        'and pip (Debian/Ubuntu: `sudo apt-get install python3 python3-venv`, macOS: `brew install python`) and PyPI ' +
+        '(or a mirror set with PIP_INDEX_URL)'
     );
   }
-  if (!importable()) {
-    throw new Error(
-      `${venv}: lightgbm, scikit-learn, numpy, pandas or pyarrow still cannot be imported; reinstall by hand: ${byHand}`
-    );
-  }
-  return python;
 }
 
 /**

@@ -4,7 +4,7 @@
 // 100 rows per leaf, L2 1. Every fit runs in a fresh process, timed around the fit alone (binning included); RMSE on
 // the pipeline's time-based held-out rows; peak RSS of the whole process. Every trainer runs twice: on one thread,
 // and on its default, every core (OMP_NUM_THREADS unset for the peers; os.availableParallelism() for ours). The
-// peers live in a benchmark-only virtualenv, <home>/bench-venv, created with pip when missing.
+// peers live in a benchmark-only virtualenv, bench/requirements.txt's, built with pip once.
 // BENCH_REPS (default 5), BENCH_ROWS (default 1,000,000); --smoke: 20,000 rows, 10 rounds, one repetition.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -78,6 +78,10 @@ export async function pythonLock(file: string, python = 'python3'): Promise<Pyth
   return { digest: sha256(canonicalJson(lock)), ...lock };
 }
 
+/** Where `ensurePythonEnv` keeps the environment of `lock`. */
+export const pythonEnvDir = (envs: string, lock: PythonLock): string =>
+  join(envs, lock.digest.slice('sha256:'.length, 'sha256:'.length + 24));
+
 /**
  * The virtualenv of a requirements file, under `<envs>/<lock digest>`: made once with `python -m venv` and pip from
  * the configured index, then reused by every run with the same lock. It is built in a scratch directory and renamed
@@ -91,7 +95,7 @@ export async function ensurePythonEnv(
   envs: string,
   python = 'python3'
 ): Promise<PythonEnvironment> {
-  const dir = join(envs, lock.digest.slice('sha256:'.length, 'sha256:'.length + 24));
+  const dir = pythonEnvDir(envs, lock);
   const bin = join(dir, 'bin');
   if (existsSync(join(dir, 'cairn-lock.json'))) return { ...lock, bin };
 
