@@ -157,7 +157,7 @@ export function loadConfig(options: LoadConfigOptions = {}): CairnConfig {
   config.home = resolve(cwd, config.home);
   config.pythonEnvs = resolve(
     cwd,
-    config.pythonEnvs ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'cairn', 'python-envs')
+    config.pythonEnvs ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'cairn', 'python-envs')
   );
   config.store.localDir = resolve(config.home, config.store.localDir ?? 'artifacts');
   config.signing.keyFile = resolve(config.home, config.signing.keyFile ?? join('secrets', 'signing-key.json'));

@@ -47,8 +47,9 @@ interface ExportManifest extends EmbeddingModelIdentity {
 
 /**
  * Imports a sentence-embedding model shipped in a Python package: builds the pinned environment (once per lock,
- * under `envs`, the `pythonEnvs` setting), exports the model to ONNX there with nothing downloaded, checks Cairn's tokenizer and
- * onnxruntime against the Python model on PROBE_TEXTS, and stores the graph, the vocabulary and the manifest.
+ * under `envs`, the `pythonEnvs` setting), exports the model to ONNX there with nothing downloaded, checks Cairn's
+ * tokenizer and onnxruntime against the Python model on PROBE_TEXTS, and stores the graph, the vocabulary and the
+ * manifest.
  */
 export async function importEmbeddingModel(
   envs: string,

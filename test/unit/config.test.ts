@@ -1,5 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -39,6 +39,15 @@ describe('loadConfig', () => {
       partSizeMiB: 16,
     });
     expect(config.worker.shutdownGraceTime).toBe('30s');
+    expect(config.pythonEnvs).toBe(join(homedir(), '.cache', 'cairn', 'python-envs'));
+  });
+
+  it('keeps Python environments in the user cache (XDG_CACHE_HOME), or where CAIRN_PYTHON_ENVS says', () => {
+    const cwd = dirWith();
+    expect(loadConfig({ env: { XDG_CACHE_HOME: '/var/cache/u' }, cwd }).pythonEnvs).toBe(
+      '/var/cache/u/cairn/python-envs'
+    );
+    expect(loadConfig({ env: { CAIRN_PYTHON_ENVS: 'envs' }, cwd }).pythonEnvs).toBe(join(cwd, 'envs'));
   });
 
   it('layers cairn.yaml under environment variables', () => {
