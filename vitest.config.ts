@@ -7,9 +7,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     projects: [
-      // Pure code: no services. The files share their workers' module cache (no mocks, no environment changes, no
-      // module state between files): loading the modules once per worker instead of once per file halves the run.
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], isolate: false } },
+      // Pure code: no services.
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       {
         extends: true,
         test: {
