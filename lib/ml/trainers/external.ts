@@ -6,7 +6,7 @@ const params = z.strictObject({
   command: z.array(z.string().min(1)).min(1),
   /**
    * A requirements file of the project pinning every package `name==version`: the Python environment the command runs
-   * in (a virtualenv under `<home>/envs`, its `bin` first on PATH). Without one the command runs as it is.
+   * in (a virtualenv under `pythonEnvs`, its `bin` first on PATH). Without one the command runs as it is.
    */
   requirements: z.string().min(1).optional(),
   /** Handed to the command in its spec as they are (hyperparameters). */
